@@ -1,0 +1,114 @@
+#pragma once
+// The iron-proxy YAML schema (reference §2) as plain structs. Loading is strict: unknown keys,
+// duplicate keys, wrong types and bad values are errors naming file:line:col and the key path.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "core/result.hpp"
+
+namespace iron::config {
+
+using duration = std::chrono::nanoseconds;
+
+struct dns_record {
+    std::string name, type, value;
+};
+
+struct dns_config {
+    bool enabled = true;
+    std::string listen;  // default ":53" when enabled
+    std::string proxy_ip;
+    std::string upstream_resolver;
+    std::vector<std::string> passthrough;
+    std::vector<dns_record> records;
+};
+
+struct upstream_proxy_config {
+    std::string http_proxy, https_proxy, no_proxy;
+};
+
+struct proxy_config {
+    // http_listen (string) and http_listens (list) are merged here; default {":80"}.
+    std::vector<std::string> http_listens;
+    std::string https_listen;   // default ":443"
+    std::string tunnel_listen;  // "" = disabled
+    std::int64_t max_request_body_bytes = 1048576;
+    std::int64_t max_response_body_bytes = 0;
+    duration upstream_response_header_timeout = std::chrono::seconds(30);
+    std::vector<std::string> upstream_deny_cidrs;  // defaults when the key is absent
+    upstream_proxy_config upstream_proxy;
+    // Extensions over the Go proxy (§14 item 12): an extra CA bundle for upstream verification
+    // (also SSL_CERT_FILE), and timeouts so a silent client cannot pin resources.
+    std::string upstream_ca_file;
+    duration client_handshake_timeout = std::chrono::seconds(10);
+    duration client_header_timeout = std::chrono::seconds(30);
+    duration client_idle_timeout = std::chrono::seconds(120);
+    duration upstream_connect_timeout = std::chrono::seconds(30);
+    duration upstream_idle_timeout = std::chrono::seconds(90);
+};
+
+struct tls_config {
+    std::string mode = "mitm";  // "mitm" | "sni-only"
+    std::string ca_cert, ca_key;
+    int cert_cache_size = 1000;
+    int leaf_cert_expiry_hours = 72;
+};
+
+struct log_config {
+    std::string level = "info";  // debug|info|warn|error
+    std::string audit_path;      // "" = stderr; file created 0600
+};
+
+struct metrics_config {
+    std::string listen = ":9090";
+};
+
+struct management_config {
+    std::string listen;
+    std::string api_key_env;
+};
+
+struct control_plane_config {
+    duration poll_interval = std::chrono::seconds(10);
+};
+
+// A transform entry: its name and its raw config node, decoded later by the transform registry.
+struct transform_entry {
+    std::string name;
+    YAML::Node config;   // may be Null
+    std::string where;   // "file:line:col" of the entry, for messages
+};
+
+struct config {
+    std::string source;  // file path, or "<embedded default>"
+    dns_config dns;
+    proxy_config proxy;
+    tls_config tls;
+    std::vector<transform_entry> transforms;
+    log_config log;
+    metrics_config metrics;
+    management_config management;
+    control_plane_config control_plane;
+    // Keys accepted by the schema but not implemented yet (e.g. "mcp", "management.listen"):
+    // reported at startup, never silently ignored.
+    std::vector<std::string> not_yet_supported;
+};
+
+// Parse + env overrides (§1.5) + defaults + validation (§2.7). Messages are
+// "<file>:<line>:<col>: <key.path>: <what>" for positional errors.
+result<config> load_file(const std::string& path);
+result<config> load_string(std::string_view yaml_text, const std::string& source_name);
+
+// The embedded default used when no -config is given: loopback listeners on unprivileged ports,
+// DNS disabled, CA in the state dir, default-deny allowlist.
+std::string_view embedded_default_yaml();
+
+// Parse a Go duration ("30s", "1.5h", "2h45m", "500ms"); bare numbers other than "0" are errors.
+result<duration> parse_go_duration(std::string_view text);
+
+}  // namespace iron::config

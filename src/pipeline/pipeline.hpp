@@ -1,0 +1,40 @@
+#pragma once
+// The ordered transform pipeline (reference §6.2): immutable after build, shared by all threads,
+// swapped whole on reload.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "audit/record.hpp"
+#include "pipeline/transform.hpp"
+
+namespace iron::pipeline {
+
+// The result of running one phase: the short-circuiting verdict (kind::next when every transform
+// continued) and, for reject/stub/error, the name of the transform that decided.
+struct phase_result {
+    verdict outcome;
+    std::string decided_by;
+};
+
+class pipeline {
+public:
+    explicit pipeline(std::vector<std::unique_ptr<const transform>> transforms)
+        : transforms_(std::move(transforms)) {}
+
+    // Runs request hooks in order, appending one trace per transform run (including the one that
+    // short-circuits) to `traces`. Transforms after a short-circuit do not run.
+    phase_result run_request(exchange& ex, std::vector<audit::trace>& traces) const;
+    // Same for the response phase (forward order, §6.2).
+    phase_result run_response(exchange& ex, std::vector<audit::trace>& traces) const;
+    // The CONNECT / SOCKS5 check: runs only transforms with applies_to_connect().
+    phase_result run_connect(exchange& ex, std::vector<audit::trace>& traces) const;
+
+    std::string names() const;  // "allowlist → secrets"
+    bool empty() const { return transforms_.empty(); }
+
+private:
+    std::vector<std::unique_ptr<const transform>> transforms_;
+};
+
+}  // namespace iron::pipeline

@@ -1,0 +1,40 @@
+#pragma once
+// The transform contract (reference §6.1): a name and two synchronous, const hooks. Transform
+// instances are shared by all threads and must hold no mutable state on the request path.
+#include <string>
+#include <string_view>
+
+#include "core/headers.hpp"
+#include "pipeline/exchange.hpp"
+
+namespace iron::pipeline {
+
+// The closed set of outcomes of a hook.
+struct verdict {
+    enum class kind { next, reject, stub, error };
+    kind what = kind::next;
+    int status = 403;              // reject/stub: status of the synthetic response
+    core::header_list headers;     // reject/stub: extra response headers
+    std::string body;              // reject/stub: response body (default: empty, text/plain)
+    std::string error;             // error: message (goes to the audit record; no secrets)
+
+    static verdict next() { return {}; }
+    static verdict reject(int status = 403) { verdict v; v.what = kind::reject; v.status = status; return v; }
+    static verdict stub(int status = 200) { verdict v; v.what = kind::stub; v.status = status; return v; }
+    static verdict fail(std::string message) { verdict v; v.what = kind::error; v.error = std::move(message); return v; }
+};
+
+class transform {
+public:
+    virtual ~transform() = default;
+    virtual std::string_view name() const = 0;
+    // Request phase: runs before any upstream dial. Returning reject/stub short-circuits.
+    virtual verdict on_request(exchange& ex) const = 0;
+    // Response phase: runs after the upstream's response head arrived, in the same (forward) order.
+    virtual verdict on_response(exchange& ex) const { (void)ex; return verdict::next(); }
+    // Does this transform take part in the synthetic CONNECT / SOCKS5 host-level check? (§14 item 7:
+    // only host-level policy runs on CONNECT; per-request transforms run inside the tunnel.)
+    virtual bool applies_to_connect() const { return false; }
+};
+
+}  // namespace iron::pipeline

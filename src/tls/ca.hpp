@@ -1,0 +1,51 @@
+#pragma once
+// The operator's CA: loading and validating it (reference §2.5), and `generate-ca` (§1.2).
+#include <memory>
+#include <string>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "core/result.hpp"
+
+namespace iron::tls {
+
+struct x509_deleter { void operator()(X509* p) const { X509_free(p); } };
+struct pkey_deleter { void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); } };
+using x509_ptr = std::unique_ptr<X509, x509_deleter>;
+using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_deleter>;
+
+class certificate_authority {
+public:
+    // Reads the first PEM block of each file. Errors (messages as in §2.5, prefixed by the path):
+    // not a CA (BasicConstraints), missing keyCertSign, unparsable key (PKCS#8, PKCS#1, SEC1),
+    // and — better than the Go proxy — a key that does not match the certificate.
+    static result<std::shared_ptr<const certificate_authority>> load(const std::string& cert_path,
+                                                                     const std::string& key_path);
+    X509* cert() const { return cert_.get(); }
+    EVP_PKEY* key() const { return key_.get(); }
+
+    certificate_authority(x509_ptr cert, pkey_ptr key) : cert_(std::move(cert)), key_(std::move(key)) {}
+
+private:
+    x509_ptr cert_;
+    pkey_ptr key_;
+};
+
+struct generate_ca_options {
+    std::string outdir = ".";
+    std::string name = "iron-proxy CA";
+    int expiry_hours = 8760;
+    std::string alg = "ecdsa-p256";  // "ecdsa-p256" (default), "rsa4096", "rsa2048", "ed25519"
+};
+
+// Writes <outdir>/ca.crt (0644) and <outdir>/ca.key (PKCS#8, 0600), created exclusively (an
+// existing file is an error, nothing overwritten). Self-signed, random 128-bit serial, NotBefore =
+// now-1min, BasicConstraints critical CA:TRUE pathlen 0, KeyUsage critical keyCertSign+cRLSign,
+// SubjectKeyIdentifier. Returns the two paths written.
+struct generated_ca {
+    std::string cert_path, key_path;
+};
+result<generated_ca> generate_ca(const generate_ca_options& opts);
+
+}  // namespace iron::tls
