@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 namespace iron::audit {
 
@@ -68,5 +69,10 @@ const char* level_for(const record& r);
 // time, level, msg("request"), audit{host,method,path,remote_addr,sni,mode,action,status_code,
 // duration_ms}, tunnel?, rejected_by?, stubbed_by?, error?, request_transforms?, response_transforms?
 std::string serialize(const record& r);
+
+// Append `v` as JSON the way Go's encoding/json writes it (what the Go proxy's audit lines look
+// like): no HTML escaping, Go float formatting, and invalid UTF-8 replaced by U+FFFD so bytes from
+// the network can never produce an invalid line. Usable by other JSON log writers.
+void append_json(std::string& out, const boost::json::value& v);
 
 }  // namespace iron::audit

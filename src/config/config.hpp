@@ -107,6 +107,9 @@ result<config> load_string(std::string_view yaml_text, const std::string& source
 // The embedded default used when no -config is given: loopback listeners on unprivileged ports,
 // DNS disabled, CA in the state dir, default-deny allowlist.
 std::string_view embedded_default_yaml();
+// The embedded default with its "${IRON_STATE_DIR}" placeholders (tls.ca_cert / tls.ca_key) replaced
+// by `state_dir`, escaped for the double-quoted YAML scalars they sit in.
+std::string embedded_default_yaml_for(const std::string& state_dir);
 
 // Parse a Go duration ("30s", "1.5h", "2h45m", "500ms"); bare numbers other than "0" are errors.
 result<duration> parse_go_duration(std::string_view text);

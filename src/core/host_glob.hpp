@@ -21,7 +21,8 @@ struct host_port {
 host_port split_host_port(std::string_view authority);
 
 // Go path.Match-style glob: '*' = any run of non-'/' chars (crosses dots), '?' = one char,
-// '[...]' classes with ranges and '^'/'!' negation, '\' escapes. Malformed pattern never matches.
+// '[...]' classes with ranges and '^' negation ('!' is literal, as in Go), '\' escapes. Malformed
+// pattern never matches.
 bool path_match(std::string_view pattern, std::string_view name);
 
 // Is the glob syntactically valid (used by config validation to reject bad globs)?

@@ -17,6 +17,7 @@ struct exchange {
     std::string host;         // Host header / authority as sent, port included if sent
     std::string policy_host;  // normalised host without port: what rules match against
     std::string path;         // decoded path ("" for CONNECT / sni-only)
+    std::string raw_path;     // path as sent (percent-encoding kept); what goes upstream
     std::string raw_query;    // query string without '?', as sent (never logged)
     core::header_list request_headers;
     std::string sni;          // TLS SNI, CONNECT host, or ""

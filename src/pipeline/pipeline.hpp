@@ -11,7 +11,10 @@
 namespace iron::pipeline {
 
 // The result of running one phase: the short-circuiting verdict (kind::next when every transform
-// continued) and, for reject/stub/error, the name of the transform that decided.
+// continued) and, for reject/stub/error, the name of the transform that decided. For kind::error,
+// outcome.error is already wrapped as "transform <name> request: <msg>" (or "response: ") — the
+// text for the audit record's `error` — while the trace keeps the transform's own <msg>, as in Go.
+// A hook that throws is caught and reported the same way (fail closed).
 struct phase_result {
     verdict outcome;
     std::string decided_by;

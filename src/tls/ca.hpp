@@ -15,6 +15,14 @@ struct pkey_deleter { void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); } }
 using x509_ptr = std::unique_ptr<X509, x509_deleter>;
 using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_deleter>;
 
+// Drains OpenSSL's thread-local error queue into one "; "-joined line (empty queue => "unknown
+// OpenSSL error"). Call it right after the failing OpenSSL call so the text is about that call.
+std::string openssl_error_string();
+
+// The digest to sign with `key`: SHA-256, or nullptr for Ed25519/Ed448, which hash internally and
+// refuse an explicit digest.
+const EVP_MD* signing_digest(EVP_PKEY* key);
+
 class certificate_authority {
 public:
     // Reads the first PEM block of each file. Errors (messages as in §2.5, prefixed by the path):
@@ -42,7 +50,8 @@ struct generate_ca_options {
 // Writes <outdir>/ca.crt (0644) and <outdir>/ca.key (PKCS#8, 0600), created exclusively (an
 // existing file is an error, nothing overwritten). Self-signed, random 128-bit serial, NotBefore =
 // now-1min, BasicConstraints critical CA:TRUE pathlen 0, KeyUsage critical keyCertSign+cRLSign,
-// SubjectKeyIdentifier. Returns the two paths written.
+// SubjectKeyIdentifier + AuthorityKeyIdentifier. Errors: unsupported alg, expiry_hours <= 0 (both
+// before any file or directory is created), `creating <path>: File exists`. Returns the paths.
 struct generated_ca {
     std::string cert_path, key_path;
 };

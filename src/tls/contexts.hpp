@@ -16,11 +16,21 @@ using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, ssl_ctx_deleter>;
 
 // Installs a ClientHello callback that reads the SNI, fetches the leaf from `cache` and sets
 // cert + chain + shared key on the SSL. No SNI => the handshake fails. ALPN: "http/1.1" only (h2
-// comes with the HTTP/2 work). TLS 1.2–1.3, server-side session tickets. `cache` must outlive it.
+// comes with the HTTP/2 work). TLS 1.2–1.3, server-side session tickets. `cache` must outlive it;
+// SSL_CTX_get_app_data(ctx) returns it (leaf_cache*). After the handshake the client's name is
+// SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name), exactly as sent (not normalised).
 result<ssl_ctx_ptr> make_server_context(leaf_cache& cache);
 
-// Verifies peers against the system store, plus `extra_ca_file` if non-empty, plus SSL_CERT_FILE
-// if set. TLS 1.2+, client session cache on.
+// Verifies peers against the system store (SSL_CERT_FILE / SSL_CERT_DIR replace it when set, as
+// everywhere in OpenSSL) plus `extra_ca_file` if non-empty (unreadable => `<path>: cannot load CA
+// bundle: ...`). TLS 1.2+, no renegotiation, client session cache on. Resumption is the caller's:
+// keep SSL_get1_session, SSL_set_session next time, and SSL_shutdown before freeing (an SSL freed
+// mid-connection marks its session not resumable).
 result<ssl_ctx_ptr> make_client_context(const std::string& extra_ca_file);
+
+// Per upstream connection, before SSL_connect: `host` (no port; "[v6]" brackets and one trailing
+// dot tolerated) becomes the SNI and the name the peer certificate must match (no partial
+// wildcards, as Go). IP literals get no SNI (RFC 6066) and are matched against IP SANs.
+result<void> prepare_client_ssl(SSL* ssl, const std::string& host);
 
 }  // namespace iron::tls

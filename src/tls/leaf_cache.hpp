@@ -5,6 +5,7 @@
 // a cached leaf is re-minted once 2/3 of its lifetime has passed. Thread-safe.
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,10 +22,19 @@ struct leaf {
 
 class leaf_cache {
 public:
-    leaf_cache(std::shared_ptr<const certificate_authority> ca, std::size_t capacity, std::chrono::hours validity);
+    using clock_fn = std::function<std::chrono::system_clock::time_point()>;
+
+    // capacity 0 => 1000 (the config default). validity <= 0 => 72h (the config default).
+    // `now` is the clock used for validity and refresh decisions; empty => system_clock::now
+    // (tests inject a fake one to step past the refresh point).
+    leaf_cache(std::shared_ptr<const certificate_authority> ca, std::size_t capacity, std::chrono::hours validity,
+               clock_fn now = {});
     ~leaf_cache();
 
-    // The leaf for this SNI, minting it on a miss. Returns nullptr only if minting failed.
+    // The leaf for this SNI, minting it on a miss or once the cached one is past refresh_at.
+    // The key is the SNI lower-cased with one trailing dot removed. Concurrent calls for one
+    // missing name wait for a single mint; other names never wait behind it. Returns nullptr if
+    // the name is unusable (empty, or bytes outside printable ASCII) or minting failed.
     std::shared_ptr<const leaf> get(std::string_view sni);
 
     EVP_PKEY* leaf_key() const;  // the shared leaf private key

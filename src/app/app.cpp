@@ -1,0 +1,315 @@
+#include "app/app.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/json/array.hpp>
+
+#include "audit/sink.hpp"
+#include "core/cidr.hpp"
+#include "core/log.hpp"
+#include "http/context.hpp"
+#include "http/upstream.hpp"
+#include "intercept/intercept.hpp"
+#include "net/dialer.hpp"
+#include "net/listener.hpp"
+#include "net/resolver.hpp"
+#include "pipeline/registry.hpp"
+#include "tls/ca.hpp"
+#include "tls/contexts.hpp"
+#include "tls/leaf_cache.hpp"
+#include "tunnel/tunnel.hpp"
+
+namespace iron::app {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Features whose keys the schema accepts but this build does not implement yet. Those that would
+// weaken policy if ignored (DNS steering, sni-only, MCP gates) stop start-up; the rest warn.
+result<void> refuse_unsupported(const config::config& cfg) {
+    if (cfg.dns.enabled)
+        return make_error("dns: the DNS server is not yet supported by this build; set dns.enabled: false");
+    if (cfg.tls.mode == "sni-only") return make_error("tls.mode: sni-only is not yet supported by this build");
+    for (const auto& what : cfg.not_yet_supported) {
+        if (what.rfind("mcp", 0) == 0 || what.rfind("postgres", 0) == 0)
+            return make_error(what);
+    }
+    return ok();
+}
+
+void warn_unsupported(const config::config& cfg) {
+    for (const auto& what : cfg.not_yet_supported) log::warn("not yet supported", {{"feature", what}});
+}
+
+struct runtime {
+    std::shared_ptr<http::shared_state> shared;
+    std::shared_ptr<tls::leaf_cache> leaves;
+    core::deny_list deny;
+};
+
+result<runtime> build_runtime(const config::config& cfg) {
+    if (auto r = refuse_unsupported(cfg); !r) return r.err();
+    runtime rt;
+    auto shared = std::make_shared<http::shared_state>();
+    shared->proxy = cfg.proxy;
+    shared->tls_mode = cfg.tls.mode;
+
+    auto pipe = pipeline::build_pipeline(cfg.transforms, cfg.source);
+    if (!pipe) return pipe.err();
+    shared->pipeline = std::move(*pipe);
+
+    auto deny = core::deny_list::parse(cfg.proxy.upstream_deny_cidrs);
+    if (!deny) return deny.err();
+    rt.deny = std::move(*deny);
+
+    auto ca = tls::certificate_authority::load(cfg.tls.ca_cert, cfg.tls.ca_key);
+    if (!ca) return make_error("tls: " + ca.message());
+    int cache_size = cfg.tls.cert_cache_size > 0 ? cfg.tls.cert_cache_size : 1000;
+    int expiry = cfg.tls.leaf_cert_expiry_hours > 0 ? cfg.tls.leaf_cert_expiry_hours : 72;
+    rt.leaves = std::make_shared<tls::leaf_cache>(*ca, static_cast<std::size_t>(cache_size), std::chrono::hours(expiry));
+    auto server_ctx = tls::make_server_context(*rt.leaves);
+    if (!server_ctx) return make_error("tls: " + server_ctx.message());
+    shared->server_tls = std::make_shared<asio::ssl::context>(server_ctx->release());
+    auto client_ctx = tls::make_client_context(cfg.proxy.upstream_ca_file);
+    if (!client_ctx) return make_error("proxy.upstream_ca_file: " + client_ctx.message());
+    shared->client_tls = std::make_shared<asio::ssl::context>(client_ctx->release());
+
+    auto sink = audit::sink::open(cfg.log.audit_path);
+    if (!sink) return sink.err();
+    shared->audit = std::move(*sink);
+    rt.shared = std::move(shared);
+    return rt;
+}
+
+// One thread's world. Everything here is touched only from its own thread once running.
+struct worker {
+    asio::io_context ioc{1};
+    std::unique_ptr<net::resolver> resolver;
+    std::unique_ptr<net::dialer> dialer;
+    std::unique_ptr<http::upstream_pool> pool;
+    http::worker_state state;
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+    std::thread thread;
+};
+
+enum class listener_kind { http, https, tunnel };
+
+struct listener_spec {
+    listener_kind kind;
+    std::string address;
+    const char* start_msg;
+};
+
+using handler_fn = asio::awaitable<void> (*)(tcp::socket, std::shared_ptr<const http::shared_state>,
+                                             http::worker_state*);
+
+handler_fn handler_for(listener_kind kind) {
+    switch (kind) {
+        case listener_kind::http: return &intercept::serve_http_listener;
+        case listener_kind::https: return &intercept::serve_https_listener;
+        case listener_kind::tunnel: return &tunnel::serve_tunnel_listener;
+    }
+    return nullptr;
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+    auto a = ep.address();
+    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+// Binds `spec` on every worker: the first bind resolves port 0, the others reuse that port.
+result<std::string> bind_everywhere(std::vector<std::unique_ptr<worker>>& workers, const listener_spec& spec) {
+    auto ep = net::parse_listen_address(spec.address);
+    if (!ep) return make_error("listen " + spec.address + ": " + ep.message());
+    tcp::endpoint bound = *ep;
+    for (auto& w : workers) {
+        auto acc = net::open_acceptor(w->ioc.get_executor(), bound, spec.address);
+        if (!acc) return acc.err();
+        if (bound.port() == 0) bound = acc->local_endpoint();
+        w->acceptors.push_back(std::make_unique<tcp::acceptor>(std::move(*acc)));
+    }
+    return endpoint_text(bound);
+}
+
+void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::shared_ptr<const http::shared_state> shared) {
+    handler_fn handler = handler_for(kind);
+    http::worker_state* state = &w.state;
+    asio::co_spawn(
+        w.ioc,
+        net::accept_loop(acc,
+                         [handler, shared, state, &w](tcp::socket s) {
+                             asio::co_spawn(w.ioc, handler(std::move(s), shared, state), [](std::exception_ptr e) {
+                                 // Last-resort catch: one broken session never takes the process down.
+                                 if (!e) return;
+                                 try {
+                                     std::rethrow_exception(e);
+                                 } catch (const std::exception& ex) {
+                                     log::error("session failed", {{"error", ex.what()}});
+                                 } catch (...) {
+                                     log::error("session failed", {{"error", "unknown exception"}});
+                                 }
+                             });
+                         }),
+        asio::detached);
+}
+
+unsigned worker_count() {
+    unsigned n = std::thread::hardware_concurrency();
+    if (n == 0) n = 1;
+    return std::min(n, 64u);
+}
+
+void print_banner(const std::string& state_dir, const std::string& tunnel_addr, const std::string& http_addr) {
+    std::fprintf(stderr,
+                 "\n"
+                 "  iron-proxy is running on its embedded default config (default-deny; only example.com\n"
+                 "  and *.example.com are allowed). Try it:\n\n"
+                 "    curl -x http://%s --cacert %s/ca.crt https://example.com/   # allowed\n"
+                 "    curl -x http://%s --cacert %s/ca.crt https://github.com/    # 403: not allowlisted\n"
+                 "    curl -x http://%s http://example.com/                                # plain HTTP\n\n"
+                 "  Audit records (one JSON line per request) follow on stderr. Write your own config\n"
+                 "  (see README.md) and run: iron-proxy -config proxy.yaml\n\n",
+                 tunnel_addr.c_str(), state_dir.c_str(), tunnel_addr.c_str(), state_dir.c_str(), http_addr.c_str());
+}
+
+}  // namespace
+
+result<void> check(const config::config& cfg) {
+    auto rt = build_runtime(cfg);
+    if (!rt) return rt.err();
+    for (const auto& addr : cfg.proxy.http_listens)
+        if (auto ep = net::parse_listen_address(addr); !ep) return make_error("proxy.http_listen: " + ep.message());
+    if (auto ep = net::parse_listen_address(cfg.proxy.https_listen); !ep)
+        return make_error("proxy.https_listen: " + ep.message());
+    if (!cfg.proxy.tunnel_listen.empty())
+        if (auto ep = net::parse_listen_address(cfg.proxy.tunnel_listen); !ep)
+            return make_error("proxy.tunnel_listen: " + ep.message());
+    return ok();
+}
+
+int run(const config::config& cfg, const run_options& opts) {
+    log::level lvl;
+    if (log::parse_level(cfg.log.level, lvl)) log::set_level(lvl);
+    warn_unsupported(cfg);
+    auto rt = build_runtime(cfg);
+    if (!rt) {
+        std::fprintf(stderr, "error: %s\n", rt.message().c_str());
+        return 1;
+    }
+    auto shared = rt->shared;
+
+    std::vector<std::unique_ptr<worker>> workers;
+    const auto connect_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(cfg.proxy.upstream_connect_timeout);
+    http::upstream_timeouts up_timeouts;
+    up_timeouts.idle = cfg.proxy.upstream_idle_timeout;
+    for (unsigned i = 0; i < worker_count(); ++i) {
+        auto w = std::make_unique<worker>();
+        auto res = net::resolver::create(w->ioc.get_executor(), cfg.dns.upstream_resolver);
+        if (!res) {
+            std::fprintf(stderr, "error: dns.upstream_resolver: %s\n", res.message().c_str());
+            return 1;
+        }
+        w->resolver = std::move(*res);
+        w->dialer = std::make_unique<net::dialer>(*w->resolver, rt->deny, connect_timeout);
+        w->pool = std::make_unique<http::upstream_pool>(*w->dialer, *shared->client_tls, up_timeouts);
+        w->state = http::worker_state{w->dialer.get(), w->pool.get()};
+        workers.push_back(std::move(w));
+    }
+
+    std::vector<listener_spec> specs;
+    for (const auto& a : cfg.proxy.http_listens) specs.push_back({listener_kind::http, a, "http proxy starting"});
+    specs.push_back({listener_kind::https, cfg.proxy.https_listen, "https proxy starting"});
+    if (!cfg.proxy.tunnel_listen.empty())
+        specs.push_back({listener_kind::tunnel, cfg.proxy.tunnel_listen, "tunnel proxy starting"});
+
+    log::info("iron-proxy starting", {{"version", IRON_VERSION}, {"config", cfg.source}, {"workers", workers.size()}});
+    std::string tunnel_addr, http_addr;
+    for (const auto& spec : specs) {
+        std::size_t first_new = workers.front()->acceptors.size();
+        auto bound = bind_everywhere(workers, spec);
+        if (!bound) {
+            std::fprintf(stderr, "error: %s\n", bound.message().c_str());
+            return 1;
+        }
+        for (auto& w : workers) start_accepting(*w, *w->acceptors[first_new], spec.kind, shared);
+        log::info(spec.start_msg, {{"addr", *bound}});
+        if (spec.kind == listener_kind::tunnel) tunnel_addr = *bound;
+        if (spec.kind == listener_kind::http && http_addr.empty()) http_addr = *bound;
+    }
+    log::info("transform pipeline", {{"transforms", shared->pipeline->names()}});
+    boost::json::array cidrs;
+    for (const auto& c : rt->deny.prefixes()) cidrs.push_back(boost::json::value(c.text));
+    log::info("upstream deny list active", {{"cidrs", cidrs}});
+    if (!cfg.dns.upstream_resolver.empty()) log::info("using upstream resolver", {{"addr", cfg.dns.upstream_resolver}});
+
+    for (auto& w : workers) w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
+    log::info("iron-proxy ready", {{"audit", cfg.log.audit_path.empty() ? "stderr" : cfg.log.audit_path}});
+    if (opts.embedded_default) print_banner(opts.state_dir, tunnel_addr, http_addr);
+
+    // The main thread only waits for signals.
+    asio::io_context signals_ctx{1};
+    asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
+    asio::signal_set hup(signals_ctx, SIGHUP);
+    std::function<void()> wait_hup = [&] {
+        hup.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            log::warn("SIGHUP received: configuration reload is not yet supported; keeping the running config");
+            wait_hup();
+        });
+    };
+    wait_hup();
+    signals.async_wait([&](const boost::system::error_code&, int sig) {
+        log::info("shutting down", {{"signal", sig}});
+        hup.cancel();
+    });
+    signals_ctx.run();
+    for (auto& w : workers) {
+        asio::post(w->ioc, [&w] {
+            for (auto& acc : w->acceptors) {
+                boost::system::error_code ec;
+                acc->close(ec);
+            }
+        });
+    }
+    for (auto& w : workers) w->ioc.stop();
+    for (auto& w : workers) w->thread.join();
+    return 0;
+}
+
+result<std::string> prepare_state_dir() {
+    std::string dir;
+    if (const char* s = std::getenv("IRON_STATE_DIR"); s && *s) dir = s;
+    else if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) dir = std::string(x) + "/iron-proxy";
+    else if (const char* h = std::getenv("HOME"); h && *h) dir = std::string(h) + "/.local/state/iron-proxy";
+    else return make_error("cannot find a state directory: set IRON_STATE_DIR or HOME");
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return make_error("creating state directory " + dir + ": " + ec.message());
+    ::chmod(dir.c_str(), 0700);
+    if (!std::filesystem::exists(dir + "/ca.crt") && !std::filesystem::exists(dir + "/ca.key")) {
+        tls::generate_ca_options o;
+        o.outdir = dir;
+        auto made = tls::generate_ca(o);
+        if (!made) return make_error("creating the default CA: " + made.message());
+        log::info("created a CA for the embedded default config", {{"ca_cert", made->cert_path}});
+    }
+    return dir;
+}
+
+}  // namespace iron::app

@@ -1,0 +1,228 @@
+#include "audit/record.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+#include <boost/json/array.hpp>
+#include <boost/json/value.hpp>
+
+namespace iron::audit {
+namespace {
+
+namespace json = boost::json;
+
+// Length of the valid UTF-8 sequence at the start of `s` (1..4), or 0 if it is invalid (overlong,
+// surrogate, beyond U+10FFFF, truncated) — the same rules as Go's utf8.DecodeRuneInString.
+std::size_t valid_utf8_len(std::string_view s, char32_t& r) {
+    auto b0 = static_cast<unsigned char>(s[0]);
+    std::size_t n = 0;
+    char32_t min = 0;
+    if ((b0 & 0xE0) == 0xC0) { n = 2; r = b0 & 0x1F; min = 0x80; }
+    else if ((b0 & 0xF0) == 0xE0) { n = 3; r = b0 & 0x0F; min = 0x800; }
+    else if ((b0 & 0xF8) == 0xF0) { n = 4; r = b0 & 0x07; min = 0x10000; }
+    else return 0;
+    if (s.size() < n) return 0;
+    for (std::size_t i = 1; i < n; ++i) {
+        auto b = static_cast<unsigned char>(s[i]);
+        if ((b & 0xC0) != 0x80) return 0;
+        r = (r << 6) | (b & 0x3F);
+    }
+    if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF)) return 0;
+    return n;
+}
+
+// A JSON string the way Go's encoding/json (and so slog) writes it: no HTML escaping, short escapes
+// for \n \r \t, \u00XX for other controls, \u2028/\u2029 escaped, and every invalid UTF-8 byte
+// replaced by \ufffd. Bytes from the network therefore can never produce an invalid JSON line.
+void append_string(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    std::size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            switch (c) {
+                case '"': out += "\\\""; break;
+                case '\\': out += "\\\\"; break;
+                case '\n': out += "\\n"; break;
+                case '\r': out += "\\r"; break;
+                case '\t': out += "\\t"; break;
+                default:
+                    if (c < 0x20) {
+                        out += "\\u00";
+                        out.push_back(hex[c >> 4]);
+                        out.push_back(hex[c & 0xF]);
+                    } else {
+                        out.push_back(static_cast<char>(c));
+                    }
+            }
+            ++i;
+            continue;
+        }
+        char32_t r = 0;
+        std::size_t n = valid_utf8_len(s.substr(i), r);
+        if (n == 0) {
+            out += "\\ufffd";
+            ++i;
+            continue;
+        }
+        if (r == 0x2028 || r == 0x2029) {
+            out += (r == 0x2028) ? "\\u2028" : "\\u2029";
+        } else {
+            out.append(s.data() + i, n);
+        }
+        i += n;
+    }
+    out.push_back('"');
+}
+
+// Go's encoding/json float format: shortest round-trip digits, plain decimal for
+// 1e-6 <= |f| < 1e21, exponent form otherwise with "e-07" shortened to "e-7".
+void append_double(std::string& out, double f) {
+    if (!std::isfinite(f)) {
+        out += "null";  // Go would refuse to encode; null keeps the line valid JSON
+        return;
+    }
+    char buf[64];
+    double a = std::fabs(f);
+    std::to_chars_result res{};
+    bool exp_form = a != 0 && (a < 1e-6 || a >= 1e21);
+    if (exp_form) {
+        res = std::to_chars(buf, buf + sizeof buf, f, std::chars_format::scientific);
+    } else {
+        res = std::to_chars(buf, buf + sizeof buf, f, std::chars_format::fixed);
+    }
+    std::string s(buf, res.ptr);
+    if (exp_form) {
+        std::size_t n = s.size();
+        if (n >= 4 && s[n - 4] == 'e' && s[n - 3] == '-' && s[n - 2] == '0') s.erase(n - 2, 1);
+    }
+    out += s;
+}
+
+std::string rfc3339_nano(std::chrono::system_clock::time_point tp) {
+    auto secs = std::chrono::floor<std::chrono::seconds>(tp);
+    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(tp - secs).count();
+    std::time_t t = std::chrono::system_clock::to_time_t(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(nanos));
+    return buf;
+}
+
+json::object trace_json(const trace& t) {
+    json::object o;
+    o["name"] = t.name;
+    o["action"] = to_string(t.action);
+    o["duration_ms"] = t.duration_ms;
+    if (!t.error.empty()) o["error"] = t.error;
+    if (!t.annotations.empty()) o["annotations"] = t.annotations;
+    return o;
+}
+
+json::array traces_json(const std::vector<trace>& traces) {
+    json::array a;
+    a.reserve(traces.size());
+    for (const auto& t : traces) a.emplace_back(trace_json(t));
+    return a;
+}
+
+}  // namespace
+
+const char* to_string(trace_action a) {
+    switch (a) {
+        case trace_action::allow: return "allow";
+        case trace_action::reject: return "reject";
+        case trace_action::stub: return "stub";
+        case trace_action::error: return "error";
+    }
+    return "allow";
+}
+
+void record::finish() {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    duration_ms = static_cast<double>(us.count()) / 1000.0;
+}
+
+const char* level_for(const record& r) {
+    if (r.action == action::error) return "ERROR";
+    if (r.action == action::reject) return "WARN";
+    return "INFO";
+}
+
+void append_json(std::string& out, const boost::json::value& v) {
+    switch (v.kind()) {
+        case json::kind::null: out += "null"; break;
+        case json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
+        case json::kind::int64: out += std::to_string(v.get_int64()); break;
+        case json::kind::uint64: out += std::to_string(v.get_uint64()); break;
+        case json::kind::double_: append_double(out, v.get_double()); break;
+        case json::kind::string: append_string(out, v.get_string()); break;
+        case json::kind::array: {
+            out.push_back('[');
+            bool first = true;
+            for (const auto& e : v.get_array()) {
+                if (!first) out.push_back(',');
+                first = false;
+                append_json(out, e);
+            }
+            out.push_back(']');
+            break;
+        }
+        case json::kind::object: {
+            out.push_back('{');
+            bool first = true;
+            for (const auto& kv : v.get_object()) {
+                if (!first) out.push_back(',');
+                first = false;
+                append_string(out, kv.key());
+                out.push_back(':');
+                append_json(out, kv.value());
+            }
+            out.push_back('}');
+            break;
+        }
+    }
+}
+
+std::string serialize(const record& r) {
+    // boost::json::object keeps insertion order, which is the §9.2 emission order.
+    json::object audit;
+    audit["host"] = r.host;
+    audit["method"] = r.method;
+    audit["path"] = r.path;
+    audit["remote_addr"] = r.remote_addr;
+    audit["sni"] = r.sni;
+    audit["mode"] = r.mode;
+    audit["action"] = r.action;
+    audit["status_code"] = r.status_code;
+    audit["duration_ms"] = r.duration_ms;
+
+    json::object o;
+    o["time"] = rfc3339_nano(r.time);
+    o["level"] = level_for(r);
+    o["msg"] = "request";
+    o["audit"] = std::move(audit);
+    if (r.tunnel) {
+        json::object t;
+        t["target"] = r.tunnel->target;
+        if (!r.tunnel->request_transforms.empty()) t["request_transforms"] = traces_json(r.tunnel->request_transforms);
+        o["tunnel"] = std::move(t);
+    }
+    if (!r.rejected_by.empty()) o["rejected_by"] = r.rejected_by;
+    if (!r.stubbed_by.empty()) o["stubbed_by"] = r.stubbed_by;
+    if (!r.error.empty()) o["error"] = r.error;
+    if (!r.request_transforms.empty()) o["request_transforms"] = traces_json(r.request_transforms);
+    if (!r.response_transforms.empty()) o["response_transforms"] = traces_json(r.response_transforms);
+
+    std::string out;
+    out.reserve(512);
+    append_json(out, o);
+    return out;
+}
+
+}  // namespace iron::audit

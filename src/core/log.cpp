@@ -1,0 +1,77 @@
+#include "core/log.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace iron::log {
+namespace {
+
+std::atomic<int> g_level{static_cast<int>(level::info)};
+
+const char* level_name(level l) {
+    switch (l) {
+        case level::debug: return "DEBUG";
+        case level::info: return "INFO";
+        case level::warn: return "WARN";
+        case level::error: return "ERROR";
+    }
+    return "INFO";
+}
+
+std::string now_rfc3339() {
+    auto now = std::chrono::system_clock::now();
+    auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
+    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now - secs).count();
+    std::time_t t = std::chrono::system_clock::to_time_t(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(nanos));
+    return buf;
+}
+
+}  // namespace
+
+bool parse_level(std::string_view text, level& out) {
+    if (text == "debug") out = level::debug;
+    else if (text == "info") out = level::info;
+    else if (text == "warn") out = level::warn;
+    else if (text == "error") out = level::error;
+    else return false;
+    return true;
+}
+
+void set_level(level l) { g_level.store(static_cast<int>(l), std::memory_order_relaxed); }
+
+bool enabled(level l) { return static_cast<int>(l) >= g_level.load(std::memory_order_relaxed); }
+
+void write(level l, std::string_view msg, std::initializer_list<attr> attrs) {
+    if (!enabled(l)) return;
+    boost::json::object o;
+    o["time"] = now_rfc3339();
+    o["level"] = level_name(l);
+    o["msg"] = msg;
+    for (const auto& a : attrs) o[a.key] = a.value;
+    std::string line = boost::json::serialize(o);
+    line.push_back('\n');
+    // One write() per line so concurrent threads never interleave within a line.
+    const char* p = line.data();
+    std::size_t left = line.size();
+    while (left > 0) {
+        ssize_t n = ::write(STDERR_FILENO, p, left);
+        if (n < 0) return;
+        p += n;
+        left -= static_cast<std::size_t>(n);
+    }
+}
+
+}  // namespace iron::log

@@ -1,0 +1,40 @@
+#pragma once
+// Pure helpers for HTTP/1.1 messages on the proxy path: request-target parsing, path decoding,
+// hop-by-hop header removal (RFC 9110 §7.6.1), and conversions to the transforms' header list.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/beast/http/fields.hpp>
+
+#include "core/headers.hpp"
+
+namespace iron::http {
+
+struct request_target {
+    std::string scheme;     // "http"/"https" for absolute-form, else ""
+    std::string authority;  // absolute-form authority, else ""
+    std::string path;       // raw (still percent-encoded) path, "/" if empty
+    std::string query;      // without '?'
+    std::string origin_form() const { return query.empty() ? path : path + "?" + query; }
+};
+
+// Origin-form ("/a?b") or absolute-form ("http://h:1/a?b"). nullopt for anything else
+// (authority-form and asterisk-form are not valid on the proxying path).
+std::optional<request_target> parse_request_target(std::string_view target);
+
+// Percent-decode a path; nullopt on a malformed escape or an encoded NUL.
+std::optional<std::string> decode_path(std::string_view raw);
+
+// Any '/'-separated segment exactly "." or ".." (checked on the decoded path, so %2e%2e counts).
+bool has_dot_segment(std::string_view decoded_path);
+
+// Remove Connection, Proxy-Connection, Keep-Alive, Proxy-Authenticate, Proxy-Authorization, TE,
+// Trailer, Transfer-Encoding, Upgrade and every header named in Connection. Returns whether the
+// client's TE header asked for trailers (so it can be re-added).
+bool remove_hop_by_hop(boost::beast::http::fields& fields);
+
+core::header_list to_header_list(const boost::beast::http::fields& fields);
+void replace_fields(boost::beast::http::fields& fields, const core::header_list& headers);
+
+}  // namespace iron::http

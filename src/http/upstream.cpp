@@ -1,0 +1,112 @@
+#include "http/upstream.hpp"
+
+#include <poll.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "net/dialer.hpp"
+#include "net/watchdog.hpp"
+#include "tls/contexts.hpp"
+
+namespace iron::http {
+
+namespace asio = boost::asio;
+
+tcp_socket& upstream_conn::socket() {
+    if (auto* s = std::get_if<tcp_socket>(&stream)) return *s;
+    return std::get<tls_socket>(stream).next_layer();
+}
+
+void upstream_conn::close() {
+    boost::system::error_code ec;
+    socket().shutdown(tcp_socket::shutdown_both, ec);
+    socket().close(ec);
+}
+
+upstream_pool::upstream_pool(net::dialer& dialer, asio::ssl::context& client_tls, upstream_timeouts timeouts)
+    : dialer_(dialer), client_tls_(client_tls), timeouts_(timeouts) {}
+
+std::string upstream_pool::make_key(const std::string& host, std::uint16_t port, bool tls) {
+    return (tls ? "https://" : "http://") + host + ":" + std::to_string(port);
+}
+
+std::size_t upstream_pool::idle_count() const { return idle_.size(); }
+
+namespace {
+
+// An idle keep-alive connection is only reusable if the origin has not closed it or sent stray
+// bytes meanwhile: either makes the socket readable.
+bool looks_healthy(upstream_conn& c) {
+    if (!c.socket().is_open()) return false;
+    pollfd p{c.socket().native_handle(), POLLIN, 0};
+    int n = ::poll(&p, 1, 0);
+    return n == 0;
+}
+
+}  // namespace
+
+asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::acquire(std::string host, std::uint16_t port,
+                                                                              bool tls, bool& reused) {
+    reused = false;
+    const std::string key = make_key(host, port, tls);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto range = idle_.equal_range(key); range.first != range.second;) {
+        auto it = range.first;
+        std::unique_ptr<upstream_conn> c = std::move(it->second);
+        idle_.erase(it);
+        range = idle_.equal_range(key);
+        if (now - c->idle_since < timeouts_.idle && looks_healthy(*c)) {
+            reused = true;
+            co_return c;
+        }
+        c->close();
+    }
+    co_return co_await connect(std::move(host), port, tls);
+}
+
+asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::connect(std::string host, std::uint16_t port,
+                                                                              bool tls) {
+    auto dialed = co_await dialer_.dial(host, port);
+    if (!dialed) co_return dialed.err();
+    auto conn = std::make_unique<upstream_conn>(upstream_conn{std::move(dialed->socket), {}, make_key(host, port, tls), {}});
+    if (!tls) co_return conn;
+
+    tls_socket stream(std::move(std::get<tcp_socket>(conn->stream)), client_tls_);
+    if (auto prepared = tls::prepare_client_ssl(stream.native_handle(), host); !prepared)
+        co_return make_error("tls: " + prepared.message());
+    SSL_set_alpn_protos(stream.native_handle(), reinterpret_cast<const unsigned char*>("\x08http/1.1"), 9);
+    {
+        tcp_socket& raw = stream.next_layer();
+        net::watchdog dog(raw.get_executor(), [&raw] {
+            boost::system::error_code ignored;
+            raw.close(ignored);
+        });
+        dog.expires_after(timeouts_.tls_handshake);
+        auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+        if (dog.fired()) co_return make_error("tls handshake with " + host + ": timeout");
+        if (ec) {
+            std::string reason = ec.message();
+            long verify = SSL_get_verify_result(stream.native_handle());
+            if (verify != X509_V_OK) reason = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
+            co_return make_error("tls handshake with " + host + ": " + reason);
+        }
+    }
+    conn->stream.emplace<tls_socket>(std::move(stream));
+    co_return conn;
+}
+
+void upstream_pool::release(std::unique_ptr<upstream_conn> conn) {
+    if (!conn || !conn->socket().is_open()) return;
+    if (idle_.count(conn->key) >= timeouts_.max_idle_per_key || idle_.size() >= timeouts_.max_idle_total) {
+        conn->close();
+        return;
+    }
+    conn->idle_since = std::chrono::steady_clock::now();
+    conn->buffer.clear();
+    std::string key = conn->key;
+    idle_.emplace(std::move(key), std::move(conn));
+}
+
+}  // namespace iron::http

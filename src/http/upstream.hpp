@@ -1,0 +1,70 @@
+#pragma once
+// Connections to origin servers: dial (resolve + deny-CIDR check in net::dialer), TLS with
+// verification, and a per-thread keep-alive pool keyed by (tls, host, port).
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "core/result.hpp"
+
+namespace iron::net {
+class dialer;
+}
+
+namespace iron::http {
+
+using tcp_socket = boost::asio::ip::tcp::socket;
+using tls_socket = boost::asio::ssl::stream<tcp_socket>;
+
+struct upstream_conn {
+    std::variant<tcp_socket, tls_socket> stream;
+    boost::beast::flat_buffer buffer;  // bytes read ahead from the origin
+    std::string key;
+    std::chrono::steady_clock::time_point idle_since;
+
+    tcp_socket& socket();  // lowest layer, for closing and options
+    void close();
+};
+
+struct upstream_timeouts {
+    std::chrono::steady_clock::duration tls_handshake = std::chrono::seconds(10);
+    std::chrono::steady_clock::duration idle = std::chrono::seconds(90);
+    std::size_t max_idle_per_key = 32;
+    std::size_t max_idle_total = 512;
+};
+
+class upstream_pool {
+public:
+    upstream_pool(net::dialer& dialer, boost::asio::ssl::context& client_tls, upstream_timeouts timeouts);
+
+    // A pooled idle connection if a healthy one exists (`reused` = true), else a new one.
+    // Errors are client-safe messages for the audit record and map to 502.
+    boost::asio::awaitable<result<std::unique_ptr<upstream_conn>>> acquire(std::string host, std::uint16_t port,
+                                                                          bool tls, bool& reused);
+    // A fresh connection, never from the pool (used to retry after a stale pooled one).
+    boost::asio::awaitable<result<std::unique_ptr<upstream_conn>>> connect(std::string host, std::uint16_t port,
+                                                                          bool tls);
+    // Return a connection whose last exchange completed cleanly and that may be kept alive.
+    void release(std::unique_ptr<upstream_conn> conn);
+
+    std::size_t idle_count() const;
+
+private:
+    static std::string make_key(const std::string& host, std::uint16_t port, bool tls);
+
+    net::dialer& dialer_;
+    boost::asio::ssl::context& client_tls_;
+    upstream_timeouts timeouts_;
+    std::unordered_multimap<std::string, std::unique_ptr<upstream_conn>> idle_;
+};
+
+}  // namespace iron::http

@@ -1,0 +1,55 @@
+#pragma once
+// Upstream dials: resolve, check every address against `upstream_deny_cidrs`, connect
+// (reference §4.6, §4.7). Security invariant (AGENTS.md #2): the address checked is exactly the
+// endpoint connected to; there is no second lookup between the check and the connect.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/cidr.hpp"
+#include "core/result.hpp"
+#include "net/resolver.hpp"
+
+namespace iron::net {
+
+struct dial_result {
+    boost::asio::ip::tcp::socket socket;  // connected, TCP_NODELAY, keep-alive 30 s
+    boost::asio::ip::tcp::endpoint peer;  // the checked address actually connected to
+};
+
+// Pure policy, exposed for tests and for callers that hold a literal address already:
+// the unmapped address ("::ffff:1.2.3.4" -> 1.2.3.4) and, if denied, the matching prefix text.
+boost::asio::ip::address unmap(const boost::asio::ip::address& a);
+std::optional<std::string> denied_by(const core::deny_list& deny, const boost::asio::ip::address& a);
+
+class dialer {
+public:
+    // One per worker, next to that worker's resolver (which must outlive it). The deny list is
+    // copied: it is small, fixed for the process (reload does not change it, §11) and this way
+    // cannot dangle.
+    dialer(resolver& r, const core::deny_list& deny, std::chrono::milliseconds connect_timeout);
+
+    // Resolves `host` (an IP literal skips DNS), then for each address in order: unmap IPv4-mapped
+    // IPv6, check the deny list (a hit is remembered and that address skipped), connect (failure or
+    // timeout => next address). `connect_timeout` bounds the whole dial, lookup included, and is
+    // shared among the allowed addresses like Go's dialer (each gets remaining/left, at least 2 s).
+    // Errors when nothing connected:
+    //   every address denied => "dial tcp <ip>:<port>: denied by upstream_deny_cidrs: <ip> in <prefix>"
+    //                           (the first denied address);
+    //   else the last connect error "dial tcp <ip>:<port>: connect: connection refused" /
+    //        "dial tcp <ip>:<port>: i/o timeout";
+    //   lookup failure => "dial tcp: lookup <host>: <reason>".
+    boost::asio::awaitable<result<dial_result>> dial(std::string host, std::uint16_t port);
+
+private:
+    resolver& resolver_;
+    core::deny_list deny_;
+    std::chrono::milliseconds connect_timeout_;
+};
+
+}  // namespace iron::net

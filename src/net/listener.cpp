@@ -1,0 +1,82 @@
+#include "net/listener.hpp"
+
+#include <sys/socket.h>
+
+#include <chrono>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/log.hpp"
+
+namespace iron::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+result<tcp::endpoint> parse_listen_address(const std::string& text) {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) return make_error("invalid listen address \"" + text + "\": missing port");
+    std::string host = text.substr(0, colon);
+    std::string port_text = text.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    char* end = nullptr;
+    long port = std::strtol(port_text.c_str(), &end, 10);
+    if (port_text.empty() || *end != '\0' || port < 0 || port > 65535)
+        return make_error("invalid listen address \"" + text + "\": bad port");
+    if (host.empty()) return tcp::endpoint(asio::ip::address_v6::any(), static_cast<unsigned short>(port));
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) {
+        if (host == "localhost") addr = asio::ip::address_v4::loopback();
+        else return make_error("invalid listen address \"" + text + "\": host must be an IP address");
+    }
+    return tcp::endpoint(addr, static_cast<unsigned short>(port));
+}
+
+result<tcp::acceptor> open_acceptor(asio::any_io_executor ex, const tcp::endpoint& ep, const std::string& text) {
+    tcp::acceptor acc(ex);
+    boost::system::error_code ec;
+    auto fail = [&](const char* what) {
+        return make_error("listen tcp " + text + ": " + what + ": " + ec.message());
+    };
+    acc.open(ep.protocol(), ec);
+    if (ec) return fail("socket");
+    if (ep.address().is_v6()) {
+        // ":port" listens on both families, like Go's net.Listen.
+        acc.set_option(asio::ip::v6_only(false), ec);
+    }
+    acc.set_option(asio::socket_base::reuse_address(true), ec);
+    int one = 1;
+    if (::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        ec.assign(errno, boost::system::system_category());
+        return fail("setsockopt");
+    }
+    acc.bind(ep, ec);
+    if (ec) return fail("bind");
+    acc.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail("listen");
+    return acc;
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, connection_handler handler) {
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    for (;;) {
+        auto [ec, sock] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        if (ec) {
+            // Out of descriptors or a connection reset before accept: keep serving others.
+            log::warn("accept failed", {{"error", ec.message()}});
+            pause.expires_after(std::chrono::milliseconds(50));
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            continue;
+        }
+        sock.set_option(tcp::no_delay(true), ec);
+        handler(std::move(sock));
+    }
+}
+
+}  // namespace iron::net

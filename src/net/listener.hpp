@@ -1,0 +1,28 @@
+#pragma once
+// Listening sockets. One acceptor per worker thread per listen address, all bound with
+// SO_REUSEPORT so the kernel spreads connections across threads (thread per core, DESIGN §3).
+#include <functional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/result.hpp"
+
+namespace iron::net {
+
+// Parse a Go-style listen address: ":80" (all interfaces), "127.0.0.1:8080", "[::1]:0", "host:port".
+result<boost::asio::ip::tcp::endpoint> parse_listen_address(const std::string& text);
+
+// Open, SO_REUSEADDR + SO_REUSEPORT, bind, listen. Error: "listen tcp <addr>: bind: <reason>".
+result<boost::asio::ip::tcp::acceptor> open_acceptor(boost::asio::any_io_executor ex,
+                                                     const boost::asio::ip::tcp::endpoint& ep,
+                                                     const std::string& text);
+
+using connection_handler = std::function<void(boost::asio::ip::tcp::socket)>;
+
+// Accepts until the acceptor is closed; each socket goes to `handler` on the acceptor's thread.
+// Transient accept errors (EMFILE, ECONNABORTED) are logged and retried after a short pause.
+boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, connection_handler handler);
+
+}  // namespace iron::net

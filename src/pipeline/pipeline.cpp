@@ -1,0 +1,86 @@
+#include "pipeline/pipeline.hpp"
+
+#include <chrono>
+#include <exception>
+
+namespace iron::pipeline {
+namespace {
+
+enum class phase { request, response, connect };
+
+audit::trace_action action_for(verdict::kind k) {
+    switch (k) {
+        case verdict::kind::next: return audit::trace_action::allow;
+        case verdict::kind::reject: return audit::trace_action::reject;
+        case verdict::kind::stub: return audit::trace_action::stub;
+        case verdict::kind::error: return audit::trace_action::error;
+    }
+    return audit::trace_action::error;
+}
+
+// Calls one hook. A throwing transform is a bug, but the request must still fail closed (error
+// verdict, 502) rather than take the worker down or skip the transform.
+verdict call_hook(const transform& t, exchange& ex, phase p) {
+    try {
+        return p == phase::response ? t.on_response(ex) : t.on_request(ex);
+    } catch (const std::exception& e) {
+        return verdict::fail(e.what());
+    } catch (...) {
+        return verdict::fail("unknown exception");
+    }
+}
+
+phase_result run_phase(const std::vector<std::unique_ptr<const transform>>& transforms, exchange& ex,
+                       std::vector<audit::trace>& traces, phase p) {
+    for (const auto& t : transforms) {
+        if (p == phase::connect && !t->applies_to_connect()) continue;
+
+        audit::trace tr;
+        tr.name = std::string(t->name());
+        ex.current_trace = &tr;
+        auto start = std::chrono::steady_clock::now();
+        verdict v = call_hook(*t, ex, p);
+        auto elapsed = std::chrono::steady_clock::now() - start;
+        ex.current_trace = nullptr;
+
+        tr.duration_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()) / 1000.0;
+        tr.action = action_for(v.what);
+        if (v.what == verdict::kind::error) tr.error = v.error;
+        traces.push_back(std::move(tr));
+
+        if (v.what == verdict::kind::next) continue;
+        if (v.what == verdict::kind::error) {
+            // As in the Go proxy: the trace keeps the transform's own message, the phase outcome
+            // (what goes into the audit record's `error`) names the transform and the phase.
+            const char* word = p == phase::response ? " response: " : " request: ";
+            v.error = "transform " + std::string(t->name()) + word + v.error;
+        }
+        return {std::move(v), std::string(t->name())};
+    }
+    return {verdict::next(), {}};
+}
+
+}  // namespace
+
+phase_result pipeline::run_request(exchange& ex, std::vector<audit::trace>& traces) const {
+    return run_phase(transforms_, ex, traces, phase::request);
+}
+
+phase_result pipeline::run_response(exchange& ex, std::vector<audit::trace>& traces) const {
+    return run_phase(transforms_, ex, traces, phase::response);
+}
+
+phase_result pipeline::run_connect(exchange& ex, std::vector<audit::trace>& traces) const {
+    return run_phase(transforms_, ex, traces, phase::connect);
+}
+
+std::string pipeline::names() const {
+    std::string out;
+    for (const auto& t : transforms_) {
+        if (!out.empty()) out += " \xE2\x86\x92 ";  // " → "
+        out += t->name();
+    }
+    return out;
+}
+
+}  // namespace iron::pipeline

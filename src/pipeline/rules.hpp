@@ -1,0 +1,46 @@
+#pragma once
+// The host/method/path rule model (reference §6.4) shared by every transform with `rules`.
+//
+// Differences from the Go proxy, all deliberate:
+// * Host globs are normalised at parse time (lower-case, one trailing dot stripped) and matched
+//   against exchange::policy_host, which the HTTP layer normalises the same way (§14 item 4).
+// * Rule sub-trees are parsed strictly: unknown keys are errors with file:line:col (§14 item 9).
+// * On a synthetic CONNECT (exchange::is_connect) only the host part of a rule is evaluated:
+//   `methods` and `paths` describe requests inside the tunnel, which are checked again one by one
+//   once the tunnel is open. In Go such rules rejected the tunnel outright (§5.4, §14 item 7).
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/yaml_util.hpp"
+#include "core/cidr.hpp"
+#include "core/result.hpp"
+#include "pipeline/exchange.hpp"
+
+namespace iron::pipeline {
+
+struct host_rule {
+    std::string host_glob;            // normalised glob; empty when `cidr` is set
+    std::optional<core::cidr> cidr;   // matches IP-literal hosts only (never resolved)
+    std::vector<std::string> methods; // upper-cased; empty = all methods (also for `["*"]`)
+    std::vector<std::string> paths;   // each starts with '/'; empty = all paths
+};
+
+// Parse a `rules:` sequence. `ctx` names the sequence itself (e.g. "transforms[0].config.rules");
+// messages are "<file>:<line>:<col>: <path>.rules[i]: <what>" with the §6.4 wording. A missing or
+// null node yields an empty list (which matches nothing).
+result<std::vector<host_rule>> parse_rules(const YAML::Node& node, const config::yaml_ctx& ctx);
+
+// Compile one flat `domains` glob / `cidrs` entry into a host-only rule (allowlist); errors are
+// "invalid glob \"x\"" and "parsing CIDR \"x\": invalid CIDR address: x" (the caller adds position).
+result<host_rule> host_only_rule(std::string_view glob);
+result<host_rule> cidr_only_rule(std::string_view cidr_text);
+
+// Does the rule match this exchange (policy_host, method, path)? See the header comment for CONNECT.
+bool matches(const host_rule& rule, const exchange& ex);
+// Any rule matches; an empty list matches nothing.
+bool matches_any(const std::vector<host_rule>& rules, const exchange& ex);
+
+}  // namespace iron::pipeline

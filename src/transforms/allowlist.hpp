@@ -1,0 +1,36 @@
+#pragma once
+// The `allowlist` transform (reference §7.1): default-deny egress by host glob, CIDR or rule.
+// Config keys: domains (globs), cidrs, rules (§6.4), warn (bool). Parsed strictly.
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/yaml_util.hpp"
+#include "core/result.hpp"
+#include "pipeline/rules.hpp"
+#include "pipeline/transform.hpp"
+
+namespace iron::transforms {
+
+class allowlist final : public pipeline::transform {
+public:
+    // Flat `domains` and `cidrs` entries become host-only rules ahead of `rules`.
+    allowlist(std::vector<pipeline::host_rule> rules, bool warn) : rules_(std::move(rules)), warn_(warn) {}
+
+    // `config` may be null (nothing configured => deny everything). `ctx` names the config node.
+    static result<std::unique_ptr<allowlist>> from_config(const YAML::Node& config, const config::yaml_ctx& ctx);
+
+    std::string_view name() const override { return "allowlist"; }
+    // Any match => next (no annotation). Otherwise warn => next + {"action":"warn"}, else 403.
+    pipeline::verdict on_request(pipeline::exchange& ex) const override;
+    // Host-level policy, so it is the check run for CONNECT / SOCKS5 tunnels (§14 item 7).
+    bool applies_to_connect() const override { return true; }
+
+private:
+    std::vector<pipeline::host_rule> rules_;
+    bool warn_;
+};
+
+}  // namespace iron::transforms

@@ -1,0 +1,18 @@
+#pragma once
+// The tunnel listener (reference §5): HTTP CONNECT today (SOCKS5 arrives with the DNS/SOCKS work).
+// The CONNECT is checked against host-level policy only (§14 item 7), audited on its own, and the
+// tunnel's bytes then go to intercept::serve, where every inner request is checked again.
+#include <memory>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "http/context.hpp"
+
+namespace iron::tunnel {
+
+boost::asio::awaitable<void> serve_tunnel_listener(boost::asio::ip::tcp::socket sock,
+                                                   std::shared_ptr<const http::shared_state> shared,
+                                                   http::worker_state* worker);
+
+}  // namespace iron::tunnel

@@ -1,0 +1,256 @@
+"""HTTP and HTTPS upstream servers for tests (stdlib ThreadingHTTPServer, HTTP/1.1 keep-alive).
+
+Endpoints:
+  /echo[...]          JSON of what arrived: method, path, query, headers ([name, value] pairs in
+                      wire order and casing), body (text), tls, server name, connection number
+  /bytes/N            N bytes (pattern of b"0123456789abcdef") streamed in 64 KiB chunks with
+                      Content-Length; ?chunked=1 uses chunked transfer encoding instead
+  /slow[?s=SECONDS]   sleeps (default 3 s, at most 10 s) before sending the response headers
+  /status/N           responds with status N and a small text body
+  /sink               reads and counts the request body without keeping it; JSON {"length": n}
+  /close              responds, then closes the connection (Connection: close)
+  anything else       200 "hello from <name>\n"
+The server counts accepted TCP connections (`connections`) and records every request (`requests`).
+"""
+import json
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PATTERN = b"0123456789abcdef" * 4096  # 64 KiB
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "iron-test-upstream/1"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):  # keep pytest output clean
+        pass
+
+    # Every method goes through one dispatcher.
+    def do_GET(self):
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_GET
+
+    def _body_pieces(self):
+        """Yield the request body in pieces (Content-Length or chunked), bounded loops."""
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            for _ in range(10_000_000):
+                line = self.rfile.readline(1024)
+                if not line:
+                    return
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    for _ in range(100):  # trailers until the blank line
+                        t = self.rfile.readline(8192)
+                        if t in (b"\r\n", b"\n", b""):
+                            break
+                    return
+                left = size
+                while left > 0:
+                    piece = self.rfile.read(min(left, 65536))
+                    if not piece:
+                        return
+                    left -= len(piece)
+                    yield piece
+                self.rfile.readline(8)  # CRLF after the chunk
+            return
+        left = int(self.headers.get("Content-Length") or 0)
+        while left > 0:
+            piece = self.rfile.read(min(left, 65536))
+            if not piece:
+                return
+            left -= len(piece)
+            yield piece
+
+    def _read_body(self) -> bytes:
+        return b"".join(self._body_pieces())
+
+    def _send(self, status, body: bytes, ctype="text/plain", extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Upstream", self.server.name)
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _dispatch(self):
+        url = urllib.parse.urlsplit(self.path)
+        if url.path.startswith("/sink"):
+            body_length = sum(len(p) for p in self._body_pieces())  # counted, not kept
+            body = b""
+        else:
+            body = self._read_body()
+            body_length = len(body)
+        record = {
+            "method": self.command,
+            "path": url.path,
+            "raw_target": self.path,
+            "query": url.query,
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body": body.decode("utf-8", "replace"),
+            "body_length": body_length,
+            "tls": isinstance(self.connection, ssl.SSLSocket),
+            "server": self.server.name,
+            "connection": getattr(self.connection, "_iron_conn_no", 0),
+        }
+        with self.server.lock:
+            self.server.requests.append(record)
+        path = url.path
+        qs = urllib.parse.parse_qs(url.query)
+        if path.startswith("/echo"):
+            self._send(200, json.dumps(record).encode(), "application/json")
+        elif path.startswith("/bytes/"):
+            self._bytes(int(path.split("/")[2]), qs.get("chunked", ["0"])[0] == "1")
+        elif path.startswith("/slow"):
+            delay = min(float(qs.get("s", ["3"])[0]), 10.0)
+            time.sleep(delay)
+            self._send(200, b"slow response\n")
+        elif path.startswith("/status/"):
+            code = int(path.split("/")[2])
+            self._send(code, f"status {code}\n".encode())
+        elif path.startswith("/sink"):
+            self._send(200, json.dumps({"length": body_length}).encode(), "application/json")
+        elif path == "/close":
+            self.close_connection = True
+            self._send(200, b"closing\n", extra=[("Connection", "close")])
+        else:
+            self._send(200, f"hello from {self.server.name}\n".encode())
+
+    def _bytes(self, n, chunked):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("X-Upstream", self.server.name)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(n))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        left = n
+        while left > 0:
+            piece = PATTERN if left >= len(PATTERN) else PATTERN[:left]
+            if chunked:
+                self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            else:
+                self.wfile.write(piece)
+            left -= len(piece)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+
+class UpstreamServer(ThreadingHTTPServer):
+    """An HTTP(S) server on (host, port). `tls` is an ssl.SSLContext (server side) or None."""
+
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, host="127.0.0.2", port=0, tls: ssl.SSLContext | None = None, name="upstream"):
+        self.name = name
+        self.tls = tls
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.requests = []
+        self._open = set()
+        self._thread = None
+        super().__init__((host, port), _Handler)
+
+    @property
+    def host(self):
+        return self.server_address[0]
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+    @property
+    def scheme(self):
+        return "https" if self.tls else "http"
+
+    def start(self):
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=f"upstream-{self.name}",
+            daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.shutdown()
+        with self.lock:
+            socks = list(self._open)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def reset_counters(self):
+        with self.lock:
+            self.connections = 0
+            self.requests.clear()
+
+    def requests_for(self, path_prefix):
+        with self.lock:
+            return [r for r in self.requests if r["path"].startswith(path_prefix)]
+
+    # Called in the per-connection thread: the TLS handshake happens here, not in the accept loop.
+    def finish_request(self, request, client_address):
+        with self.lock:
+            self.connections += 1
+            conn_no = self.connections
+            self._open.add(request)
+        sock = request
+        try:
+            request.settimeout(30)
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls is not None:
+                try:
+                    sock = self.tls.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return
+                with self.lock:
+                    self._open.discard(request)
+                    self._open.add(sock)
+            try:
+                sock._iron_conn_no = conn_no
+            except AttributeError:
+                pass
+            try:
+                self.RequestHandlerClass(sock, client_address, self)
+            except (OSError, ssl.SSLError, ValueError):
+                pass  # the client (the proxy) went away mid-response: not the test's business
+        finally:
+            with self.lock:
+                self._open.discard(sock)
+                self._open.discard(request)
+            if sock is not request:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+def server_tls_context(cert_path, key_path) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(cert_path), str(key_path))
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx

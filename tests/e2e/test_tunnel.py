@@ -1,0 +1,175 @@
+"""The tunnel listener: HTTP CONNECT (reference §5.2, §5.4, §5.5)."""
+import json
+import socket
+
+import pytest
+
+from harness import audit, clients
+
+
+def test_connect_allowed_with_curl(proxy, https_upstream, ca_cert):
+    port = https_upstream.port
+    r = clients.curl(f"https://allowed.test:{port}/echo?q=1", proxy=proxy.tunnel_url, cacert=ca_cert)
+    assert r.exit_code == 0, r
+    assert r.http_connect == 200, r
+    assert r.http_code == 200, r
+    echo = r.json()
+    assert echo["server"] == "https-upstream"
+    assert echo["path"] == "/echo" and echo["query"] == "q=1"
+    assert echo["tls"] is True
+
+    recs = proxy.wait_audit(2)
+    assert len(recs) == 2, recs
+    for rec in recs:
+        audit.check_shape(rec)
+    [conn] = audit.connect_records(recs)
+    [inner] = audit.inner_records(recs)
+
+    a = conn["audit"]
+    assert a["host"] == f"allowed.test:{port}"
+    assert a["path"] == ""
+    assert a["action"] == "allow" and a["status_code"] == 200
+    assert a["sni"] == "allowed.test"
+    assert conn["level"] == "INFO"
+    assert audit.first_transform(conn)["name"] == "allowlist"
+    assert "tunnel" not in conn
+
+    b = inner["audit"]
+    assert b["method"] == "GET" and b["path"] == "/echo"
+    assert b["host"] == f"allowed.test:{port}"
+    assert b["sni"] == "allowed.test"
+    assert b["mode"] == "mitm"
+    assert b["action"] == "allow" and b["status_code"] == 200
+    assert inner["tunnel"]["target"] == f"allowed.test:{port}"
+    assert b["remote_addr"].startswith("127.0.0.1:")
+
+
+def test_connect_denied_with_curl(proxy, https_upstream, ca_cert):
+    port = https_upstream.port
+    r = clients.curl(f"https://denied.test:{port}/", proxy=proxy.tunnel_url, cacert=ca_cert)
+    assert r.exit_code != 0, r
+    assert r.http_connect == 403, r
+    assert https_upstream.connections == 0
+
+    recs = proxy.wait_audit(1)
+    assert len(recs) == 1, recs
+    rec = recs[0]
+    a = audit.check_shape(rec)
+    assert a["method"] == "CONNECT"
+    assert a["host"] == f"denied.test:{port}"
+    assert a["path"] == ""
+    assert a["action"] == "reject" and a["status_code"] == 403
+    assert rec["level"] == "WARN"
+    assert rec["rejected_by"] == "allowlist"
+    tr = audit.first_transform(rec)
+    assert tr["name"] == "allowlist" and tr["action"] == "reject"
+
+
+def test_connect_replies_are_exact(proxy, https_upstream):
+    addr = proxy.addr("tunnel")
+    sock, status, head = clients.connect_tunnel(addr, f"allowed.test:{https_upstream.port}")
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 200 Connection Established\r\n"), head
+
+    sock, status, head = clients.connect_tunnel(addr, "denied.test:443")
+    try:
+        assert head.startswith(b"HTTP/1.1 403"), head
+        assert b"content-length: 0" in head.lower(), head
+        # The proxy closes a rejected tunnel.
+        assert clients.wait_closed(sock, 5) is not None
+    finally:
+        sock.close()
+
+
+def test_connect_without_port_defaults_to_443(proxy):
+    sock, status, head = clients.connect_tunnel(proxy.addr("tunnel"), "denied.test")
+    sock.close()
+    assert status == 403, head
+    [rec] = proxy.wait_audit(1, predicate=lambda r: r["audit"]["method"] == "CONNECT")
+    assert rec["audit"]["host"] == "denied.test:443"
+
+
+def test_non_connect_request_gets_405_and_is_audited(proxy, http_upstream):
+    target = f"allowed.test:{http_upstream.port}"
+    sock = socket.create_connection(proxy.addr("tunnel"), timeout=10)
+    try:
+        sock.sendall(f"GET http://{target}/echo HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        head = clients.read_head(sock)
+    finally:
+        sock.close()
+    assert head.startswith(b"HTTP/1.1 405 Method Not Allowed"), head
+    assert http_upstream.connections == 0
+    recs = proxy.wait_audit(1)
+    assert len(recs) == 1, recs
+    a = audit.check_shape(recs[0])
+    assert a["method"] == "GET"
+    assert a["status_code"] == 405
+
+
+@pytest.mark.parametrize("front_host", ["other.test", "denied.test"])
+def test_domain_fronting_inside_tunnel_is_400(proxy_factory, https_upstream, ca_cert, front_host):
+    proxy = proxy_factory.start(domains=["allowed.test", "other.test"])
+    port = https_upstream.port
+    conn = clients.https_via_tunnel(proxy.addr("tunnel"), "allowed.test", port, ca_cert,
+                                    host_header=f"{front_host}:{port}")
+    try:
+        conn.request("GET", "/echo")
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 400
+    assert body == b"SNI and Host header mismatch\n"
+    assert https_upstream.requests_for("/echo") == []
+
+    recs = proxy.wait_audit(2)
+    assert len(recs) == 2, recs
+    [inner] = audit.inner_records(recs)
+    a = audit.check_shape(inner)
+    assert a["action"] == "reject" and a["status_code"] == 400
+    assert inner["tunnel"]["target"] == f"allowed.test:{port}"
+
+
+def test_plain_http_inside_tunnel(proxy, http_upstream):
+    target = f"allowed.test:{http_upstream.port}"
+    sock, status, head = clients.connect_tunnel(proxy.addr("tunnel"), target)
+    assert status == 200, head
+    conn = clients.SocketHTTPConnection(sock, target)
+    try:
+        conn.request("GET", "/echo/plain")
+        resp = conn.getresponse()
+        echo = json.loads(resp.read())
+    finally:
+        conn.close()
+    assert resp.status == 200
+    assert echo["server"] == "http-upstream" and echo["path"] == "/echo/plain"
+    recs = proxy.wait_audit(2)
+    [inner] = audit.inner_records(recs)
+    assert inner["tunnel"]["target"] == target
+    assert inner["audit"]["sni"] == ""
+    assert inner["audit"]["status_code"] == 200
+
+
+def test_tunnel_inner_host_is_policy_checked(proxy_factory, https_upstream, ca_cert):
+    """The CONNECT target passes, but the inner request names a host the allowlist denies. The
+    inner Host must equal the SNI, so present SNI denied.test through a tunnel to allowed.test."""
+    proxy = proxy_factory.start(domains=["allowed.test"])
+    port = https_upstream.port
+    conn = clients.https_via_tunnel(proxy.addr("tunnel"), "allowed.test", port, ca_cert,
+                                    sni="denied.test", host_header=f"denied.test:{port}")
+    try:
+        conn.request("GET", "/echo")
+        resp = conn.getresponse()
+        resp.read()
+    finally:
+        conn.close()
+    # 403 from the allowlist (Go behaviour); 400 if the proxy binds the inner SNI to the CONNECT
+    # target (reference §14 item 6). Either way the upstream is never contacted.
+    assert resp.status in (400, 403)
+    assert https_upstream.requests_for("/echo") == []
+    recs = proxy.wait_audit(2)
+    [inner] = audit.inner_records(recs)
+    assert inner["audit"]["action"] == "reject"
+    assert inner["audit"]["status_code"] == resp.status
+    if resp.status == 403:
+        assert inner["rejected_by"] == "allowlist"
