@@ -1,6 +1,8 @@
 // iron-proxy: argv → load config → app::run. Go `flag` syntax: -config x, --config x, -config=x.
 #include <unistd.h>
 
+#include <csignal>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -14,6 +16,8 @@
 using namespace iron;
 
 int main(int argc, char** argv) {
+    // A closed stdout/stderr pipe must not kill the proxy mid-request; writes just fail.
+    std::signal(SIGPIPE, SIG_IGN);
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && (args[0] == "version" || args[0] == "--version" || args[0] == "-v")) {
         std::printf("%s\n", IRON_VERSION);

@@ -25,7 +25,7 @@ void apply_verdict_to_record(audit::record& rec, const pipeline::phase_result& d
         case kind::error:
             rec.action = audit::action::error;
             rec.status_code = 502;
-            rec.error = "transform " + decided.decided_by + (request_phase ? " request: " : " response: ") + v.error;
+            rec.error = v.error;  // already "transform <name> request: <msg>" (pipeline.cpp)
             return;
     }
 }

@@ -390,8 +390,12 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
     const std::string dial_host = st.ex.policy_host;
     for (int attempt = 0; attempt < 2; ++attempt) {
         bool reused = false;
-        auto acquired = attempt == 0 ? co_await conn.worker->pool->acquire(dial_host, port, upstream_tls, reused)
-                                     : co_await conn.worker->pool->connect(dial_host, port, upstream_tls);
+        // No co_await inside ?: — GCC 12 destroys the result of such an expression too early.
+        result<std::unique_ptr<upstream_conn>> acquired = make_error("not connected");
+        if (attempt == 0)
+            acquired = co_await conn.worker->pool->acquire(dial_host, port, upstream_tls, reused);
+        else
+            acquired = co_await conn.worker->pool->connect(dial_host, port, upstream_tls);
         if (!acquired) {
             co_await reply_error(client, st, 502, "bad gateway", audit::action::error, false);
             st.rec.error = acquired.message();
@@ -399,8 +403,13 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
         }
         std::unique_ptr<upstream_conn> up = std::move(*acquired);
         forward_args args{parser, cbuf, *up, st, conn, dog, buf, reused, expect_continue, keep_alive};
-        forward_result fr = co_await std::visit(
-            [&](auto& stream) { return forward(client, stream, args); }, up->stream);
+        // Plain if/else, not std::visit with a lambda: GCC 12 mis-handles lambda temporaries
+        // inside co_await expressions (ASan showed a use-after-free).
+        forward_result fr;
+        if (auto* plain = std::get_if<tcp_socket>(&up->stream))
+            fr = co_await forward(client, *plain, args);
+        else
+            fr = co_await forward(client, std::get<tls_socket>(up->stream), args);
 
         switch (fr.what) {
             case forward_result::kind::done:

@@ -110,9 +110,9 @@ result<ssl_ctx_ptr> make_server_context(leaf_cache& cache) {
     static constexpr unsigned char sid_ctx[] = "iron-proxy";
     if (SSL_CTX_set_session_id_context(ctx.get(), sid_ctx, sizeof sid_ctx - 1) != 1)
         return make_error("setting session id context: " + openssl_error_string());
-    // The cache is borrowed (the caller keeps it alive); the pointer also stays reachable through
-    // the app data for code that only has the SSL_CTX.
-    SSL_CTX_set_app_data(ctx.get(), &cache);
+    // The cache is borrowed (the caller keeps it alive) and reaches the callback as its argument.
+    // Never use SSL_CTX app data here: boost::asio::ssl::context owns that slot (its verify
+    // callback) and deletes whatever it finds there.
     SSL_CTX_set_client_hello_cb(ctx.get(), on_client_hello, &cache);
     SSL_CTX_set_tlsext_servername_callback(ctx.get(), on_servername);
     SSL_CTX_set_alpn_select_cb(ctx.get(), on_alpn_select, nullptr);
