@@ -373,7 +373,9 @@ private:
             if (n->empty()) return ec.child("name").fail(name, "must not be empty");
             t.name = std::move(*n);
             YAML::Node conf = entry["config"];
-            if (conf.IsDefined()) t.config = YAML::Clone(conf);  // detached from the document
+            // Not YAML::Clone: a clone loses the marks that transform errors report as file:line:col.
+            // The node keeps its document alive (yaml-cpp nodes share ownership of their memory).
+            if (conf.IsDefined()) t.config = conf;
             t.where = ec.where(entry);
             cfg_.transforms.push_back(std::move(t));
         }

@@ -89,7 +89,9 @@ asio::awaitable<relay_status> relay_body(In& in, beast::flat_buffer& in_buf,
                 co_return relay_status::read_failed;
             }
             p.get().body().size = buf.size() - p.get().body().size;
-            p.get().body().data = buf.data();
+            // An empty piece must be "no data" (nullptr), not a zero-length buffer: the chunked
+            // serializer would write a zero-length chunk, which is the end-of-body marker.
+            p.get().body().data = p.get().body().size ? buf.data() : nullptr;
             p.get().body().more = !p.is_done();
         } else {
             p.get().body().data = nullptr;

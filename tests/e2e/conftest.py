@@ -3,7 +3,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import certs  # noqa: E402
 from harness.configs import TestBed, make_config  # noqa: E402
 from harness.dns_server import TestDNSServer  # noqa: E402
-from harness.paths import BINARY, MISSING_BINARY_MESSAGE, clean_env  # noqa: E402
+from harness.paths import BINARY, MISSING_BINARY_MESSAGE  # noqa: E402
 from harness.proxy import ProxyProcess, kill_all_groups, run_binary  # noqa: E402
 from harness.upstream import UpstreamServer, server_tls_context  # noqa: E402
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs every Debian package the build, the unit tests, the e2e tests and the benchmarks need.
+# Idempotent and fast when everything is present: apt is only touched when dpkg says something is
+# missing. Non-interactive (safe for CI with no stdin).
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config
+  # libraries (Boost 1.81, not 1.74: the two -dev packages conflict)
+  libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
+  libssl-dev libyaml-cpp-dev libnghttp2-dev libldns-dev libc-ares-dev
+  # unit tests and micro-benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # e2e clients and fixtures
+  curl openssl dnsutils
+  python3-pytest python3-pytest-timeout python3-requests python3-dnspython
+  python3-cryptography python3-websockets
+  # network-namespace scenarios
+  iproute2 nftables
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  if [[ "$status" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  SUDO=(sudo -n)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+  "${missing[@]}" </dev/null
+echo "install-deps: done"
