@@ -11,6 +11,17 @@
 
 namespace iron::pipeline {
 
+// A body as transforms see it (reference §8, with the §14 item 1 fix). Only filled when some
+// transform asked for it (transform::wants_request_body); otherwise bodies stream untouched.
+struct body_buffer {
+    bool present = false;   // the proxy buffered this body for the pipeline
+    bool complete = true;   // false: larger than the cap; `data` is only a prefix and transforms
+                            // must not modify it (annotate instead); the proxy then forwards the
+                            // original bytes or answers 413, per proxy.oversize_body
+    bool modified = false;  // a transform changed `data`: the proxy sends it with Content-Length
+    std::string data;
+};
+
 struct exchange {
     // --- request (may be modified by request-phase transforms) ---
     std::string method;       // "GET", "CONNECT", or "" for sni-only
@@ -21,6 +32,7 @@ struct exchange {
     std::string raw_query;    // query string without '?', as sent (never logged)
     core::header_list request_headers;
     std::string sni;          // TLS SNI, CONNECT host, or ""
+    body_buffer request_body;
     std::string remote_addr;  // client "ip:port"
     std::string mode = "mitm";
     bool is_connect = false;  // synthetic CONNECT/SOCKS5 policy check

@@ -84,3 +84,17 @@ std::string pipeline::names() const {
 }
 
 }  // namespace iron::pipeline
+
+namespace iron::pipeline {
+
+bool pipeline::wants_request_body(const exchange& ex) const {
+    for (const auto& t : transforms_)
+        if (t->wants_request_body(ex)) return true;
+    return false;
+}
+
+void pipeline::refresh() const {
+    for (const auto& t : transforms_) t->refresh();
+}
+
+}  // namespace iron::pipeline

@@ -34,6 +34,8 @@ public:
     phase_result run_connect(exchange& ex, std::vector<audit::trace>& traces) const;
 
     std::string names() const;  // "allowlist → secrets"
+    bool wants_request_body(const exchange& ex) const;
+    void refresh() const;  // every transform's refresh()
     bool empty() const { return transforms_.empty(); }
 
 private:

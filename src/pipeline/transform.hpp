@@ -35,6 +35,12 @@ public:
     // Does this transform take part in the synthetic CONNECT / SOCKS5 host-level check? (§14 item 7:
     // only host-level policy runs on CONNECT; per-request transforms run inside the tunnel.)
     virtual bool applies_to_connect() const { return false; }
+    // Called with the request head before the request phase: should the proxy buffer the request
+    // body (up to proxy.max_request_body_bytes) so this transform can read or rewrite it?
+    virtual bool wants_request_body(const exchange& ex) const { (void)ex; return false; }
+    // Re-read external state (secret files, …). Runs off the request path (SIGHUP, timers); the
+    // transform must publish the new state atomically so concurrent requests see old or new.
+    virtual void refresh() const {}
 };
 
 }  // namespace iron::pipeline
