@@ -40,11 +40,10 @@ using tcp = asio::ip::tcp;
 namespace {
 
 // Features whose keys the schema accepts but this build does not implement yet. Those that would
-// weaken policy if ignored (DNS steering, sni-only, MCP gates) stop start-up; the rest warn.
+// weaken policy if ignored (DNS steering, MCP gates) stop start-up; the rest warn.
 result<void> refuse_unsupported(const config::config& cfg) {
     if (cfg.dns.enabled)
         return make_error("dns: the DNS server is not yet supported by this build; set dns.enabled: false");
-    if (cfg.tls.mode == "sni-only") return make_error("tls.mode: sni-only is not yet supported by this build");
     for (const auto& what : cfg.not_yet_supported) {
         if (what.rfind("mcp", 0) == 0 || what.rfind("postgres", 0) == 0)
             return make_error(what);
@@ -77,14 +76,18 @@ result<runtime> build_runtime(const config::config& cfg) {
     if (!deny) return deny.err();
     rt.deny = std::move(*deny);
 
-    auto ca = tls::certificate_authority::load(cfg.tls.ca_cert, cfg.tls.ca_key);
-    if (!ca) return make_error("tls: " + ca.message());
-    int cache_size = cfg.tls.cert_cache_size > 0 ? cfg.tls.cert_cache_size : 1000;
-    int expiry = cfg.tls.leaf_cert_expiry_hours > 0 ? cfg.tls.leaf_cert_expiry_hours : 72;
-    rt.leaves = std::make_shared<tls::leaf_cache>(*ca, static_cast<std::size_t>(cache_size), std::chrono::hours(expiry));
-    auto server_ctx = tls::make_server_context(*rt.leaves);
-    if (!server_ctx) return make_error("tls: " + server_ctx.message());
-    shared->server_tls = std::make_shared<asio::ssl::context>(server_ctx->release());
+    if (cfg.tls.mode == "mitm") {
+        auto ca = tls::certificate_authority::load(cfg.tls.ca_cert, cfg.tls.ca_key);
+        if (!ca) return make_error("tls: " + ca.message());
+        int cache_size = cfg.tls.cert_cache_size > 0 ? cfg.tls.cert_cache_size : 1000;
+        int expiry = cfg.tls.leaf_cert_expiry_hours > 0 ? cfg.tls.leaf_cert_expiry_hours : 72;
+        rt.leaves = std::make_shared<tls::leaf_cache>(*ca, static_cast<std::size_t>(cache_size), std::chrono::hours(expiry));
+        auto server_ctx = tls::make_server_context(*rt.leaves);
+        if (!server_ctx) return make_error("tls: " + server_ctx.message());
+        shared->server_tls = std::make_shared<asio::ssl::context>(server_ctx->release());
+    } else if (!cfg.tls.ca_cert.empty() || !cfg.tls.ca_key.empty()) {
+        log::warn("tls.ca_cert and tls.ca_key are ignored when tls.mode=sni-only");
+    }
     auto client_ctx = tls::make_client_context(cfg.proxy.upstream_ca_file);
     if (!client_ctx) return make_error("proxy.upstream_ca_file: " + client_ctx.message());
     shared->client_tls = std::make_shared<asio::ssl::context>(client_ctx->release());
@@ -234,7 +237,8 @@ int run(const config::config& cfg, const run_options& opts) {
 
     std::vector<listener_spec> specs;
     for (const auto& a : cfg.proxy.http_listens) specs.push_back({listener_kind::http, a, "http proxy starting"});
-    specs.push_back({listener_kind::https, cfg.proxy.https_listen, "https proxy starting"});
+    specs.push_back({listener_kind::https, cfg.proxy.https_listen,
+                     cfg.tls.mode == "sni-only" ? "https proxy starting (sni-only)" : "https proxy starting"});
     if (!cfg.proxy.tunnel_listen.empty())
         specs.push_back({listener_kind::tunnel, cfg.proxy.tunnel_listen, "tunnel proxy starting"});
 

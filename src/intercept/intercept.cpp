@@ -5,10 +5,15 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
+#include "core/host_glob.hpp"
 #include "core/log.hpp"
 #include "http/respond.hpp"
 #include "http/session.hpp"
+#include "net/dialer.hpp"
+#include "net/splice.hpp"
+#include "tls/client_hello.hpp"
 
 namespace iron::intercept {
 
@@ -85,6 +90,92 @@ asio::awaitable<void> serve_tls(net::client_socket sock, http::connection_info c
     co_await tls.async_shutdown(as_tuple(use_awaitable));
 }
 
+// Reads (and keeps, for replay upstream) the ClientHello: at most 16 KiB within 5 s (§4.10).
+asio::awaitable<tls::client_hello_info> record_client_hello(net::client_socket& sock, net::watchdog& dog,
+                                                            std::string& recorded) {
+    dog.expires_after(std::chrono::seconds(5));
+    std::array<char, 4096> buf;
+    for (;;) {
+        auto parsed = tls::parse_client_hello(recorded);
+        if (parsed.state != tls::client_hello_info::status::need_more) co_return parsed;
+        if (recorded.size() > tls::max_client_hello_bytes) co_return tls::client_hello_info{tls::client_hello_info::status::invalid, ""};
+        auto [ec, n] = co_await sock.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+        if (ec) co_return tls::client_hello_info{tls::client_hello_info::status::invalid, ""};
+        recorded.append(buf.data(), n);
+    }
+}
+
+// tls.mode: sni-only — policy on the SNI, then bytes relayed untouched to SNI:443 (§4.10). The
+// CONNECT port is ignored on purpose (anti port-pivot). One audit record covering the connection.
+asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_info conn) {
+    net::watchdog dog = make_watchdog(sock);
+    std::string hello;
+    auto parsed = co_await record_client_hello(sock, dog, hello);
+
+    audit::record rec;
+    rec.remote_addr = conn.remote_addr;
+    rec.mode = "sni-only";
+    rec.tunnel = conn.tunnel;
+    rec.method = "";
+    auto emit = [&] {
+        rec.finish();
+        conn.shared->audit->emit(rec);
+    };
+    if (parsed.state != tls::client_hello_info::status::ok) {
+        rec.action = audit::action::reject;
+        rec.status_code = 400;
+        rec.error = dog.fired() ? "timeout reading client hello" : "unparseable client hello";
+        emit();
+        co_return;
+    }
+    rec.host = parsed.sni;
+    rec.sni = parsed.sni;
+    if (parsed.sni.empty()) {
+        rec.action = audit::action::reject;
+        rec.status_code = 400;
+        rec.error = "client hello missing sni";
+        emit();
+        co_return;
+    }
+    pipeline::exchange ex;
+    ex.method = "";
+    ex.host = parsed.sni;
+    ex.policy_host = core::normalize_host(parsed.sni);
+    ex.sni = parsed.sni;
+    ex.remote_addr = conn.remote_addr;
+    ex.mode = "sni-only";
+    ex.is_connect = true;  // host-level policy only: there is no request to look at
+    auto decided = conn.shared->pipeline->run_connect(ex, rec.request_transforms);
+    if (decided.outcome.what != pipeline::verdict::kind::next) {
+        http::apply_verdict_to_record(rec, decided, true);
+        emit();
+        co_return;
+    }
+    dog.expires_after(conn.shared->proxy.upstream_connect_timeout + std::chrono::seconds(1));
+    auto dialed = co_await conn.worker->dialer->dial(ex.policy_host, 443);
+    if (!dialed) {
+        rec.action = audit::action::error;
+        rec.status_code = 502;
+        rec.error = dialed.message();
+        emit();
+        co_return;
+    }
+    asio::ip::tcp::socket& upstream = dialed->socket;
+    auto [wec, wn] = co_await asio::async_write(upstream, asio::buffer(hello), as_tuple(use_awaitable));
+    rec.action = audit::action::allow;
+    rec.status_code = 200;
+    if (!wec) {
+        net::watchdog relay_dog(sock.socket().get_executor(), [&sock, &upstream] {
+            boost::system::error_code ignored;
+            sock.socket().close(ignored);
+            upstream.close(ignored);
+        });
+        dog.disarm();
+        co_await net::splice(sock, upstream, relay_dog, conn.shared->proxy.client_idle_timeout);
+    }
+    emit();
+}
+
 }  // namespace
 
 asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn, accept_plain plain) {
@@ -98,7 +189,10 @@ asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn,
         co_return;
     }
     if (first == 0x16) {
-        co_await serve_tls(std::move(sock), std::move(conn));
+        if (conn.shared->tls_mode == "sni-only")
+            co_await serve_sni_only(std::move(sock), std::move(conn));
+        else
+            co_await serve_tls(std::move(sock), std::move(conn));
         co_return;
     }
     net::watchdog dog = make_watchdog(sock);

@@ -2,6 +2,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -13,6 +14,7 @@
 #include "intercept/intercept.hpp"
 #include "net/client_socket.hpp"
 #include "net/watchdog.hpp"
+#include "tunnel/socks5.hpp"
 
 namespace iron::tunnel {
 
@@ -24,8 +26,10 @@ using asio::use_awaitable;
 
 namespace {
 
+constexpr std::size_t max_socks_handshake_bytes = 1024;
+
 struct connect_target {
-    std::string host;  // normalised, no brackets
+    std::string host;       // normalised, no brackets: what policy matches
     std::string authority;  // "host:port" as audited (IPv6 bracketed)
 };
 
@@ -46,9 +50,185 @@ std::optional<connect_target> parse_connect_target(std::string_view target) {
     return out;
 }
 
-asio::awaitable<bool> write_raw(net::client_socket& sock, std::string_view bytes) {
-    auto [ec, n] = co_await asio::async_write(sock, asio::buffer(bytes.data(), bytes.size()), as_tuple(use_awaitable));
+// The per-connection state of the tunnel handshake, and its one audit record.
+struct handshake {
+    http::connection_info conn;
+    net::client_socket sock;
+    beast::flat_buffer buf;
+    audit::record rec;
+    bool emitted = false;
+
+    void emit() {
+        if (emitted) return;
+        emitted = true;
+        rec.finish();
+        conn.shared->audit->emit(rec);
+    }
+    void reject(int status, std::string error) {
+        rec.action = audit::action::reject;
+        rec.status_code = status;
+        rec.error = std::move(error);
+    }
+    std::string_view buffered() const {
+        return {static_cast<const char*>(buf.data().data()), buf.size()};
+    }
+};
+
+asio::awaitable<bool> write_bytes(net::client_socket& sock, const void* data, std::size_t n) {
+    auto [ec, written] = co_await asio::async_write(sock, asio::buffer(data, n), as_tuple(use_awaitable));
     co_return !ec;
+}
+
+asio::awaitable<bool> write_raw(net::client_socket& sock, std::string_view bytes) {
+    co_return co_await write_bytes(sock, bytes.data(), bytes.size());
+}
+
+// Reads more bytes into the handshake buffer; false on EOF, error, or timeout.
+asio::awaitable<bool> read_more(handshake& hs) {
+    auto space = hs.buf.prepare(512);
+    auto [ec, n] = co_await hs.sock.async_read_some(space, as_tuple(use_awaitable));
+    if (ec) co_return false;
+    hs.buf.commit(n);
+    co_return true;
+}
+
+// Host-level policy on the synthetic CONNECT request (§5.4, §14 item 7). Fills the record's
+// traces and verdict fields; returns the decision.
+pipeline::phase_result check_policy(handshake& hs, const connect_target& target, core::header_list headers) {
+    hs.rec.method = "CONNECT";
+    hs.rec.host = target.authority;
+    hs.rec.sni = target.host;
+    pipeline::exchange ex;
+    ex.method = "CONNECT";
+    ex.host = target.authority;
+    ex.policy_host = target.host;
+    ex.sni = target.host;
+    ex.remote_addr = hs.conn.remote_addr;
+    ex.is_connect = true;
+    ex.mode = hs.conn.shared->tls_mode;
+    ex.request_headers = std::move(headers);
+    hs.rec.mode = ex.mode;
+    auto decided = hs.conn.shared->pipeline->run_connect(ex, hs.rec.request_transforms);
+    if (decided.outcome.what == pipeline::verdict::kind::next) {
+        hs.rec.action = audit::action::allow;
+        hs.rec.status_code = 200;
+    } else {
+        http::apply_verdict_to_record(hs.rec, decided, /*request_phase=*/true);
+    }
+    return decided;
+}
+
+// After an allowed handshake: audit it, hand the tunnel (with any bytes the client pipelined
+// behind its handshake, §14 item 12) to the interceptor.
+asio::awaitable<void> enter_tunnel(handshake& hs, const connect_target& target, std::size_t consumed) {
+    hs.emit();
+    hs.buf.consume(consumed);
+    if (hs.buf.size() > 0) {
+        hs.sock.unread(hs.buffered());
+        hs.buf.consume(hs.buf.size());
+    }
+    hs.conn.tunnel = audit::tunnel_info{target.authority, hs.rec.request_transforms};
+    co_await intercept::serve(std::move(hs.sock), std::move(hs.conn), intercept::accept_plain::yes);
+}
+
+asio::awaitable<void> serve_socks5(handshake& hs) {
+    socks5::greeting g;
+    while ((g = socks5::parse_greeting(hs.buffered())).state == socks5::status::need_more) {
+        if (hs.buf.size() > max_socks_handshake_bytes || !co_await read_more(hs)) {
+            hs.reject(400, "socks5: incomplete greeting");
+            co_return;
+        }
+    }
+    if (g.state == socks5::status::invalid) {
+        hs.reject(400, "socks5: malformed greeting");
+        co_return;
+    }
+    if (!g.no_auth_offered) {
+        auto r = socks5::method_reply(false);
+        co_await write_bytes(hs.sock, r.data(), r.size());
+        hs.reject(407, "socks5: client offered no acceptable authentication method (only no-auth is supported)");
+        co_return;
+    }
+    hs.buf.consume(g.consumed);
+    auto accept = socks5::method_reply(true);
+    if (!co_await write_bytes(hs.sock, accept.data(), accept.size())) co_return;
+
+    socks5::request req;
+    while ((req = socks5::parse_request(hs.buffered())).state == socks5::status::need_more) {
+        if (hs.buf.size() > max_socks_handshake_bytes || !co_await read_more(hs)) {
+            hs.reject(400, "socks5: incomplete request");
+            co_return;
+        }
+    }
+    if (req.state == socks5::status::invalid) {
+        hs.reject(400, "socks5: malformed request");
+        co_return;
+    }
+    if (req.reply != socks5::rep::succeeded) {
+        auto r = socks5::reply(req.reply);
+        co_await write_bytes(hs.sock, r.data(), r.size());
+        hs.rec.host = req.host.empty() ? "" : req.authority();
+        hs.reject(400, req.reply == socks5::rep::command_not_supported ? "socks5: only CONNECT is supported"
+                                                                        : "socks5: unsupported address");
+        co_return;
+    }
+    connect_target target{core::normalize_host(req.host), req.authority()};
+    auto decided = check_policy(hs, target, {});
+    if (decided.outcome.what != pipeline::verdict::kind::next) {
+        auto r = socks5::reply(socks5::rep::not_allowed);
+        co_await write_bytes(hs.sock, r.data(), r.size());
+        co_return;
+    }
+    auto ok = socks5::reply(socks5::rep::succeeded);
+    if (!co_await write_bytes(hs.sock, ok.data(), ok.size())) {
+        hs.rec.action = audit::action::client_cancel;
+        co_return;
+    }
+    co_await enter_tunnel(hs, target, req.consumed);
+}
+
+asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
+    bhttp::request_parser<bhttp::empty_body> parser;
+    parser.header_limit(64 * 1024);
+    auto [ec, n] = co_await bhttp::async_read_header(hs.sock, hs.buf, parser, as_tuple(use_awaitable));
+    if (ec) {
+        if (dog.fired()) {
+            hs.reject(408, "timeout reading tunnel request");
+        } else {
+            hs.reject(400, "malformed tunnel request: " + ec.message());
+            co_await http::write_error_text(hs.sock, 400, "malformed request", false);
+        }
+        co_return;
+    }
+    auto& req = parser.get();
+    hs.rec.method = std::string(req.method_string());
+    hs.rec.host = std::string(req.target());
+    if (req.method() != bhttp::verb::connect) {
+        hs.reject(405, "tunnel listener accepts only CONNECT");
+        co_await write_raw(hs.sock, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        co_return;
+    }
+    auto target = parse_connect_target(req.target());
+    if (!target) {
+        hs.reject(400, "malformed CONNECT target");
+        co_await write_raw(hs.sock, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        co_return;
+    }
+    auto decided = check_policy(hs, *target, http::to_header_list(req.base()));
+    if (decided.outcome.what == pipeline::verdict::kind::error) {
+        co_await write_raw(hs.sock, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        co_return;
+    }
+    if (decided.outcome.what != pipeline::verdict::kind::next) {
+        co_await http::write_verdict(hs.sock, decided.outcome, false);
+        co_return;
+    }
+    if (!co_await write_raw(hs.sock, "HTTP/1.1 200 Connection Established\r\n\r\n")) {
+        hs.rec.action = audit::action::client_cancel;
+        co_return;
+    }
+    dog.disarm();
+    co_await enter_tunnel(hs, *target, 0);  // the parser already consumed the head from buf
 }
 
 }  // namespace
@@ -56,101 +236,30 @@ asio::awaitable<bool> write_raw(net::client_socket& sock, std::string_view bytes
 asio::awaitable<void> serve_tunnel_listener(asio::ip::tcp::socket raw, std::shared_ptr<const http::shared_state> shared,
                                             http::worker_state* worker) {
     http::connection_info conn{shared, worker, intercept::remote_address(raw), "", false, std::nullopt};
-    net::client_socket sock(std::move(raw));
-    net::watchdog dog(sock.socket().get_executor(), [&sock] {
+    handshake hs{std::move(conn), net::client_socket(std::move(raw)), {}, {}, false};
+    hs.rec.remote_addr = hs.conn.remote_addr;
+    hs.rec.mode = shared->tls_mode;
+    net::watchdog dog(hs.sock.socket().get_executor(), [&hs] {
         boost::system::error_code ignored;
-        sock.socket().close(ignored);
+        hs.sock.socket().close(ignored);
     });
-
-    audit::record rec;
-    rec.remote_addr = conn.remote_addr;
-    rec.method = "CONNECT";
-    auto emit = [&] {
-        rec.finish();
-        shared->audit->emit(rec);
-    };
-
-    beast::flat_buffer buf;
-    bhttp::request_parser<bhttp::empty_body> parser;
-    parser.header_limit(64 * 1024);
     dog.expires_after(shared->proxy.client_header_timeout);
-    auto [ec, n] = co_await bhttp::async_read_header(sock, buf, parser, as_tuple(use_awaitable));
-    if (ec) {
-        if (!parser.got_some() && !dog.fired() && buf.size() == 0) co_return;  // connected and left
-        rec.method = "";
-        rec.action = audit::action::reject;
+
+    // One byte tells SOCKS5 (0x05) from an HTTP CONNECT head (§5.1); a bounded wait, unlike Go.
+    if (!co_await read_more(hs)) {
         if (dog.fired()) {
-            rec.status_code = 408;
-            rec.error = "timeout reading tunnel request";
-        } else if (buf.size() > 0 && static_cast<const unsigned char*>(buf.data().data())[0] == 0x05) {
-            rec.status_code = 400;
-            rec.error = "socks5 is not yet supported by this build";
-        } else {
-            rec.status_code = 400;
-            rec.error = "malformed tunnel request: " + ec.message();
-            co_await http::write_error_text(sock, 400, "malformed request", false);
+            hs.reject(408, "timeout waiting for the tunnel handshake");
+            hs.emit();
         }
-        emit();
-        co_return;
+        co_return;  // connected and left without a byte: no request, no record
     }
-    auto& req = parser.get();
-    rec.method = std::string(req.method_string());
-    rec.host = std::string(req.target());
-    if (req.method() != bhttp::verb::connect) {
-        rec.action = audit::action::reject;
-        rec.status_code = 405;
-        rec.error = "tunnel listener accepts only CONNECT";
-        co_await write_raw(sock, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        emit();
-        co_return;
+    if (static_cast<std::uint8_t>(hs.buffered()[0]) == socks5::version) {
+        co_await serve_socks5(hs);
+        dog.disarm();
+    } else {
+        co_await serve_connect(hs, dog);
     }
-    auto target = parse_connect_target(req.target());
-    if (!target) {
-        rec.action = audit::action::reject;
-        rec.status_code = 400;
-        rec.error = "malformed CONNECT target";
-        co_await write_raw(sock, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        emit();
-        co_return;
-    }
-    rec.host = target->authority;
-    rec.sni = target->host;
-
-    // Host-level policy on the synthetic CONNECT request (§5.4, §14 item 7).
-    pipeline::exchange ex;
-    ex.method = "CONNECT";
-    ex.host = target->authority;
-    ex.policy_host = target->host;
-    ex.sni = target->host;
-    ex.remote_addr = conn.remote_addr;
-    ex.is_connect = true;
-    ex.request_headers = http::to_header_list(req.base());
-    auto decided = shared->pipeline->run_connect(ex, rec.request_transforms);
-    if (decided.outcome.what != pipeline::verdict::kind::next) {
-        http::apply_verdict_to_record(rec, decided, true);
-        if (decided.outcome.what == pipeline::verdict::kind::error) {
-            co_await write_raw(sock, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        } else {
-            co_await http::write_verdict(sock, decided.outcome, false);
-        }
-        emit();
-        co_return;
-    }
-    rec.action = audit::action::allow;
-    rec.status_code = 200;
-    if (!co_await write_raw(sock, "HTTP/1.1 200 Connection Established\r\n\r\n")) {
-        rec.action = audit::action::client_cancel;
-    }
-    emit();
-
-    // Bytes the client sent right behind its CONNECT head belong to the tunnel (§14 item 12).
-    if (buf.size() > 0) {
-        sock.unread(std::string_view(static_cast<const char*>(buf.data().data()), buf.size()));
-        buf.consume(buf.size());
-    }
-    conn.tunnel = audit::tunnel_info{target->authority, rec.request_transforms};
-    dog.disarm();
-    co_await intercept::serve(std::move(sock), std::move(conn), intercept::accept_plain::yes);
+    hs.emit();
 }
 
 }  // namespace iron::tunnel

@@ -35,7 +35,8 @@ def test_embedded_default(iron_binary, proxy_factory, default_ports_free, tmp_pa
         assert p.addr(listener) == ("127.0.0.1", port), p.addrs
 
     # The banner (printed after "ready") tells a person how to try it.
-    assert p.wait_stderr(str(state / "ca.crt")), p.stderr_text()
+    # Wait for the banner's curl line itself: the CA path also appears earlier, in a log line.
+    assert p.wait_stderr("--cacert " + str(state / "ca.crt")), p.stderr_text()
     text = p.stderr_text()
     assert "curl" in text and "127.0.0.1:8888" in text, text
 

@@ -1,0 +1,92 @@
+#include "secrets/parse.hpp"
+
+#include "secrets/file_source.hpp"
+
+namespace iron::secrets {
+namespace {
+
+result<std::string> opt_string(const YAML::Node& map, const char* key, const config::yaml_ctx& ctx) {
+    const YAML::Node n = map[key];
+    if (config::is_absent(n)) return std::string();
+    return config::get_string(n, ctx.child(key));
+}
+
+result<std::string> required_string(const YAML::Node& map, const char* key, const config::yaml_ctx& ctx) {
+    auto s = opt_string(map, key, ctx);
+    if (!s) return s.err();
+    if (s->empty()) {
+        const YAML::Node n = map[key];
+        return ctx.fail(config::is_absent(n) ? map : n, std::string("source.") + key + " is required");
+    }
+    return s;
+}
+
+result<file_source::duration> opt_duration(const YAML::Node& map, const char* key, const config::yaml_ctx& ctx) {
+    const YAML::Node n = map[key];
+    auto d = config::get_duration(n, ctx.child(key));
+    if (!d) return d.err();
+    if (d->count() < 0) {
+        return ctx.child(key).fail(n, std::string(key) + " must not be negative; got " + config::format_go_duration(*d));
+    }
+    return *d;
+}
+
+}  // namespace
+
+std::shared_ptr<source> make_env_source(std::string var) {
+    auto s = std::make_shared<env_source>(std::move(var));
+    s->refresh();
+    return s;
+}
+
+result<std::shared_ptr<source>> parse_source(const YAML::Node& node, const config::yaml_ctx& ctx) {
+    if (config::is_absent(node)) return ctx.fail(node, "source is required");
+    if (!node.IsMap()) return ctx.fail(node, "expected a map like {type: env, var: NAME}");
+
+    auto type = opt_string(node, "type", ctx);
+    if (!type) return type.err();
+    if (type->empty()) return ctx.fail(node, "source.type is required");
+
+    auto common = [&](std::initializer_list<std::string_view> keys) { return config::expect_map(node, ctx, keys); };
+    auto json_key = opt_string(node, "json_key", ctx);
+    if (!json_key) return json_key.err();
+    auto name = opt_string(node, "name", ctx);
+    if (!name) return name.err();
+
+    if (*type == "env") {
+        if (auto ok = common({"type", "var", "json_key", "name"}); !ok) return ok.err();
+        auto var = required_string(node, "var", ctx);
+        if (!var) return var.err();
+        auto s = std::make_shared<env_source>(std::move(*var), std::move(*name), std::move(*json_key));
+        s->refresh();
+        return std::shared_ptr<source>(std::move(s));
+    }
+    if (*type == "file") {
+        if (auto ok = common({"type", "path", "ttl", "failure_ttl", "json_key", "name"}); !ok) return ok.err();
+        auto path = required_string(node, "path", ctx);
+        if (!path) return path.err();
+        auto ttl = opt_duration(node, "ttl", ctx);
+        if (!ttl) return ttl.err();
+        auto failure_ttl = opt_duration(node, "failure_ttl", ctx);
+        if (!failure_ttl) return failure_ttl.err();
+        return std::shared_ptr<source>(std::make_shared<file_source>(std::move(*path), *ttl, *failure_ttl,
+                                                                     std::move(*name), std::move(*json_key)));
+    }
+    if (*type == "control_plane") {
+        if (auto ok = common({"type", "value", "json_key", "name"}); !ok) return ok.err();
+        auto value = required_string(node, "value", ctx);
+        if (!value) return value.err();
+        auto s = std::make_shared<static_source>(std::move(*value), std::move(*name), std::move(*json_key));
+        s->refresh();
+        return std::shared_ptr<source>(std::move(s));
+    }
+    for (const char* later : {"aws_sm", "aws_ssm", "1password", "1password_connect"}) {
+        if (*type == later) {
+            return ctx.child("type").fail(node["type"], "source type " + config::go_quote(*type) +
+                                                            " is not yet supported by this build");
+        }
+    }
+    return ctx.child("type").fail(node["type"], "unsupported source type " + config::go_quote(*type));
+}
+
+}  // namespace iron::secrets

@@ -1,0 +1,87 @@
+#include "transforms/header_match.hpp"
+
+#include "core/headers.hpp"
+
+namespace iron::transforms {
+namespace {
+
+// RFC 7230 tchar; Go leaves names containing anything else as they are.
+bool is_token_char(unsigned char c) {
+    if (c >= 'a' && c <= 'z') return true;
+    if (c >= 'A' && c <= 'Z') return true;
+    if (c >= '0' && c <= '9') return true;
+    switch (c) {
+        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+        case '.': case '^': case '_': case '`': case '|': case '~':
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+std::string canonical_header(std::string_view name) {
+    for (char c : name) {
+        if (!is_token_char(static_cast<unsigned char>(c))) return std::string(name);
+    }
+    std::string out(name);
+    bool upper = true;
+    for (char& c : out) {
+        if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        else if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        upper = c == '-';
+    }
+    return out;
+}
+
+result<std::vector<header_pattern>> parse_header_patterns(const YAML::Node& list, const config::yaml_ctx& ctx) {
+    auto names = config::get_string_list(list, ctx);
+    if (!names) return names.err();
+    std::vector<header_pattern> out;
+    out.reserve(names->size());
+    for (std::size_t i = 0; i < names->size(); ++i) {
+        const std::string& s = (*names)[i];
+        header_pattern p;
+        p.source = s;
+        if (s.size() >= 2 && s.front() == '/' && s.back() == '/') {
+            // Compiled once at config time; an invalid pattern fails the config, never a request.
+            try {
+                p.re = std::regex(s.substr(1, s.size() - 2), std::regex::ECMAScript | std::regex::icase);
+            } catch (const std::regex_error& e) {
+                return ctx.index(i).fail(list[i], "invalid regex " + config::go_quote(s) + ": " + e.what());
+            }
+            p.is_regex = true;
+        } else {
+            if (s.empty()) return ctx.index(i).fail(list[i], "header name must not be empty");
+            p.literal = s;
+        }
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+bool header_matches(const header_pattern& p, std::string_view name) {
+    if (!p.is_regex) return core::iequals(p.literal, name);
+    // Unanchored search like Go's MatchString; header names are short, so the cost is bounded.
+    const std::string canonical = canonical_header(name);
+    try {
+        return std::regex_search(canonical, p.re);
+    } catch (const std::regex_error&) {
+        return false;  // pathological backtracking: treat as no match rather than throw mid-request
+    }
+}
+
+bool header_matches_any(const std::vector<header_pattern>& ps, std::string_view name) {
+    for (const auto& p : ps) {
+        if (header_matches(p, name)) return true;
+    }
+    return false;
+}
+
+bool is_framing_or_host(std::string_view name) {
+    return core::iequals(name, "Host") || core::iequals(name, "Content-Length") ||
+           core::iequals(name, "Transfer-Encoding");
+}
+
+}  // namespace iron::transforms
