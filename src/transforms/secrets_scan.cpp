@@ -145,8 +145,7 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
     std::string out;
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size();) {
-        if (s[i] == '%' && i + 2 < s.size() + 0 && i + 2 <= s.size() - 1 + 0 && hex_value(s[i + 1]) >= 0 &&
-            hex_value(s[i + 2]) >= 0) {
+        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
             out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
             i += 3;
         } else {
@@ -225,31 +224,26 @@ std::vector<std::string> swap_in_query(std::string& raw_query, std::string_view 
 }
 
 void set_query_param(std::string& raw_query, std::string_view key, std::string_view value) {
-    const std::string encoded = query_escape(key) + "=" + query_escape(value);
-    if (raw_query.empty()) {
-        raw_query = encoded;
-        return;
-    }
-    std::string out;
+    std::vector<std::string> pieces;
     bool placed = false;
-    for (const auto& c : split_query(raw_query)) {
-        std::size_t key_end = c.eq == std::string::npos ? c.end : c.eq;
-        std::string_view raw_key(raw_query.data() + c.begin, key_end - c.begin);
-        if (percent_decode(raw_key, true) == key) {
-            if (placed) continue;  // drop duplicates, like url.Values.Set
+    if (!raw_query.empty()) {
+        for (const auto& c : split_query(raw_query)) {
+            std::size_t key_end = c.eq == std::string::npos ? c.end : c.eq;
+            std::string_view raw_key(raw_query.data() + c.begin, key_end - c.begin);
+            if (percent_decode(raw_key, true) != key) {
+                pieces.emplace_back(raw_query, c.begin, c.end - c.begin);
+                continue;
+            }
+            if (placed) continue;  // later duplicates dropped, like url.Values.Set
             placed = true;
-            if (!out.empty()) out.push_back('&');
-            out.append(raw_key);
-            out.push_back('=');
-            out += query_escape(value);
-            continue;
+            pieces.push_back(std::string(raw_key) + "=" + query_escape(value));
         }
-        if (!out.empty()) out.push_back('&');
-        out.append(raw_query, c.begin, c.end - c.begin);
     }
-    if (!placed) {
-        if (!out.empty()) out.push_back('&');
-        out += encoded;
+    if (!placed) pieces.push_back(query_escape(key) + "=" + query_escape(value));
+    std::string out;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        if (i > 0) out.push_back('&');
+        out += pieces[i];
     }
     raw_query = std::move(out);
 }
