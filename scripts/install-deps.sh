@@ -18,6 +18,7 @@ PACKAGES=(
   python3-cryptography python3-websockets
   # network-namespace scenarios
   iproute2 nftables
+  nginx squid-openssl mitmproxy hey  # bench/run.sh peers, upstream and load generator
 )
 
 missing=()

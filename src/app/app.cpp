@@ -20,6 +20,7 @@
 #include "audit/sink.hpp"
 #include "core/cidr.hpp"
 #include "core/log.hpp"
+#include "dns/server.hpp"
 #include "http/context.hpp"
 #include "http/upstream.hpp"
 #include "intercept/intercept.hpp"
@@ -42,8 +43,6 @@ namespace {
 // Features whose keys the schema accepts but this build does not implement yet. Those that would
 // weaken policy if ignored (DNS steering, MCP gates) stop start-up; the rest warn.
 result<void> refuse_unsupported(const config::config& cfg) {
-    if (cfg.dns.enabled)
-        return make_error("dns: the DNS server is not yet supported by this build; set dns.enabled: false");
     for (const auto& what : cfg.not_yet_supported) {
         if (what.rfind("mcp", 0) == 0 || what.rfind("postgres", 0) == 0)
             return make_error(what);
@@ -243,6 +242,19 @@ int run(const config::config& cfg, const run_options& opts) {
         specs.push_back({listener_kind::tunnel, cfg.proxy.tunnel_listen, "tunnel proxy starting"});
 
     log::info("iron-proxy starting", {{"version", IRON_VERSION}, {"config", cfg.source}, {"workers", workers.size()}});
+    // Declared after `workers`, so it is destroyed first. It runs on the first worker's
+    // io_context (one thread serves far more queries than a sandbox makes; no shared state).
+    std::unique_ptr<dns::server> dns_server;
+    if (cfg.dns.enabled) {
+        auto started = dns::server::start(workers.front()->ioc, cfg.dns);
+        if (!started) {
+            std::fprintf(stderr, "error: %s\n", started.message().c_str());
+            return 1;
+        }
+        dns_server = std::move(*started);
+        for (const auto& w : dns_server->warnings()) log::warn("dns record ignored", {{"why", w}});
+        log::info("dns server starting", {{"addr", dns_server->address()}});
+    }
     std::string tunnel_addr, http_addr;
     for (const auto& spec : specs) {
         std::size_t first_new = workers.front()->acceptors.size();
@@ -273,7 +285,10 @@ int run(const config::config& cfg, const run_options& opts) {
     std::function<void()> wait_hup = [&] {
         hup.async_wait([&](const boost::system::error_code& ec, int) {
             if (ec) return;
-            log::warn("SIGHUP received: configuration reload is not yet supported; keeping the running config");
+            // Secret files and other external state are re-read; the config itself is not
+            // reloaded (yet): say so rather than pretend.
+            log::info("SIGHUP received: refreshing secrets; configuration reload is not yet supported");
+            shared->pipeline->refresh();
             wait_hup();
         });
     };
@@ -283,6 +298,7 @@ int run(const config::config& cfg, const run_options& opts) {
         hup.cancel();
     });
     signals_ctx.run();
+    if (dns_server) dns_server->stop();
     for (auto& w : workers) {
         asio::post(w->ioc, [&w] {
             for (auto& acc : w->acceptors) {

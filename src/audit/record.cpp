@@ -218,6 +218,8 @@ std::string serialize(const record& r) {
     if (!r.error.empty()) o["error"] = r.error;
     if (!r.request_transforms.empty()) o["request_transforms"] = traces_json(r.request_transforms);
     if (!r.response_transforms.empty()) o["response_transforms"] = traces_json(r.response_transforms);
+    // §9.2 puts `mcp` here (not implemented yet), then body_capture.
+    if (r.body_capture) o["body_capture"] = *r.body_capture;
 
     std::string out;
     out.reserve(512);

@@ -57,6 +57,8 @@ struct record {
     std::string error;        // omitted when empty
     std::vector<trace> request_transforms;   // omitted when empty
     std::vector<trace> response_transforms;  // omitted when empty
+    // body_capture transform output {request_body, request_body_truncated}; omitted when unset.
+    std::optional<boost::json::object> body_capture;
 
     // Sets duration_ms from `started` to now.
     void finish();
@@ -67,7 +69,8 @@ const char* level_for(const record& r);
 
 // One JSON line (no trailing newline), keys in the §9.2 order:
 // time, level, msg("request"), audit{host,method,path,remote_addr,sni,mode,action,status_code,
-// duration_ms}, tunnel?, rejected_by?, stubbed_by?, error?, request_transforms?, response_transforms?
+// duration_ms}, tunnel?, rejected_by?, stubbed_by?, error?, request_transforms?, response_transforms?,
+// (mcp? — not implemented yet), body_capture?
 std::string serialize(const record& r);
 
 // Append `v` as JSON the way Go's encoding/json writes it (what the Go proxy's audit lines look

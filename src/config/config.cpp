@@ -9,6 +9,11 @@
 //   proxy.upstream_connect_timeout / upstream_idle_timeout
 //                                 Go durations; "" / "0" ⇒ default, negative ⇒ error
 //   log.audit_path                audit JSON lines go to this file (0600) instead of stderr
+//   proxy.oversize_body           "reject" (default) | "forward": a request body larger than
+//                                 max_request_body_bytes that a transform asked to see is either
+//                                 answered 413 (and audited) or streamed upstream complete and
+//                                 untouched, the transforms having seen only the prefix (trace
+//                                 annotated body_truncated: true). Never forwarded truncated.
 //   dns.records[].type: AAAA      in addition to A and CNAME
 #include "config/config.hpp"
 
@@ -106,6 +111,7 @@ public:
         cfg_.source = file_;
         // Start from Go's zero values: "0 ⇒ default" is decided after the env overrides.
         cfg_.proxy.max_request_body_bytes = 0;
+        cfg_.proxy.oversize_body.clear();
         cfg_.proxy.upstream_response_header_timeout = duration(0);
         cfg_.proxy.client_handshake_timeout = duration(0);
         cfg_.proxy.client_header_timeout = duration(0);
@@ -264,7 +270,7 @@ private:
             {"http_listen", "http_listens", "https_listen", "tunnel_listen", "max_request_body_bytes",
              "max_response_body_bytes", "upstream_response_header_timeout", "upstream_deny_cidrs", "upstream_proxy",
              "upstream_ca_file", "client_handshake_timeout", "client_header_timeout", "client_idle_timeout",
-             "upstream_connect_timeout", "upstream_idle_timeout"}));
+             "upstream_connect_timeout", "upstream_idle_timeout", "oversize_body"}));
         auto& p = cfg_.proxy;
         std::string http_listen;
         std::vector<std::string> http_listens;
@@ -291,6 +297,7 @@ private:
             else if (key == "client_idle_timeout") IRON_CFG_TRY(read_duration(f, k, p.client_idle_timeout));
             else if (key == "upstream_connect_timeout") IRON_CFG_TRY(read_duration(f, k, p.upstream_connect_timeout));
             else if (key == "upstream_idle_timeout") IRON_CFG_TRY(read_duration(f, k, p.upstream_idle_timeout));
+            else if (key == "oversize_body") IRON_CFG_TRY(read_string(f, k, p.oversize_body));
         }
         // Union, http_listen first, without repeats (binding one address twice would fail later).
         p.http_listens.clear();
@@ -464,6 +471,7 @@ private:
         if (p.http_listens.empty()) p.http_listens = {":80"};
         if (p.https_listen.empty()) p.https_listen = ":443";
         if (p.max_request_body_bytes == 0) p.max_request_body_bytes = k_default_max_request_body;
+        if (p.oversize_body.empty()) p.oversize_body = "reject";
         auto dflt = [](duration& v, duration def) {
             if (v == duration(0)) v = def;
         };
@@ -537,6 +545,10 @@ private:
             if (r.value.empty()) return fail_at(field_or_record("value"), path + ".value is required");
         }
         // Extensions: Go leaves these unchecked (§14 item 16); nonsense values fail here instead.
+        if (c.proxy.oversize_body != "reject" && c.proxy.oversize_body != "forward") {
+            return fail_at("proxy.oversize_body", "proxy.oversize_body must be \"reject\" or \"forward\"; got " +
+                                                      go_quote(c.proxy.oversize_body));
+        }
         IRON_CFG_TRY(positive("proxy.client_handshake_timeout", c.proxy.client_handshake_timeout));
         IRON_CFG_TRY(positive("proxy.client_header_timeout", c.proxy.client_header_timeout));
         IRON_CFG_TRY(positive("proxy.client_idle_timeout", c.proxy.client_idle_timeout));
@@ -563,8 +575,6 @@ private:
     // Accepted-but-unimplemented features, for the app to report (or refuse) at startup.
     void record_not_yet_supported() {
         auto& out = cfg_.not_yet_supported;
-        if (cfg_.dns.enabled) out.push_back("dns (DNS server): not yet supported; set dns.enabled: false");
-        if (cfg_.tls.mode == "sni-only") out.push_back("tls.mode sni-only (SNI passthrough): not yet supported");
         const auto& u = cfg_.proxy.upstream_proxy;
         for (auto [key, field] : {std::pair{"http_proxy", &u.http_proxy}, std::pair{"https_proxy", &u.https_proxy},
                                   std::pair{"no_proxy", &u.no_proxy}}) {

@@ -39,6 +39,12 @@ struct proxy_config {
     std::string tunnel_listen;  // "" = disabled
     std::int64_t max_request_body_bytes = 1048576;
     std::int64_t max_response_body_bytes = 0;
+    // Extension (§8, §14 item 1): what happens when a transform asked for the request body and the
+    // body is larger than max_request_body_bytes (transforms then saw only that prefix and must
+    // not rewrite it). "reject" (default): answer 413 and audit it. "forward": stream the complete
+    // original body upstream untouched and annotate the trace `body_truncated: true`.
+    // A truncated body is never forwarded.
+    std::string oversize_body = "reject";
     duration upstream_response_header_timeout = std::chrono::seconds(30);
     std::vector<std::string> upstream_deny_cidrs;  // defaults when the key is absent
     upstream_proxy_config upstream_proxy;

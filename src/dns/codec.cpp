@@ -3,6 +3,8 @@
 #include "dns/codec.hpp"
 
 #include <arpa/inet.h>
+// ldns/common.h #defines bool, true and false (as _Bool, 1 and 0) unless stdbool.h came first.
+#include <stdbool.h>
 #include <ldns/ldns.h>
 
 #include <algorithm>

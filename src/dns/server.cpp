@@ -28,8 +28,8 @@ using asio::ip::tcp;
 using asio::ip::udp;
 using std::chrono::milliseconds;
 
-struct server::state {
-    explicit state(asio::io_context& c) : ioc(c), udp_socket(c), acceptor(c) {}
+struct server_state {
+    explicit server_state(asio::io_context& c) : ioc(c), udp_socket(c), acceptor(c) {}
 
     asio::io_context& ioc;
     server_limits limits;
@@ -58,7 +58,7 @@ struct server::state {
 
 namespace {
 
-using state_ptr = std::shared_ptr<server::state>;
+using state_ptr = std::shared_ptr<server_state>;
 
 // One reserved place among the in-flight lookups; given back when destroyed, whichever way the
 // lookup coroutine ends (even if it never got to run).
@@ -254,13 +254,9 @@ void on_accept(const state_ptr& s, tcp::socket sock) {
     asio::co_spawn(s->ioc, tcp_session(s, std::move(shared), id), log_failure);
 }
 
-asio::awaitable<void> tcp_accept(state_ptr s) {
-    co_await net::accept_loop(s->acceptor, [s](tcp::socket sock) { on_accept(s, std::move(sock)); });
-}
-
 // UDP first, then TCP on the port UDP got. With port 0 the TCP half of a kernel-chosen UDP port
 // may be taken: try another.
-result<void> bind_both(server::state& s, const std::string& listen) {
+result<void> bind_both(server_state& s, const std::string& listen) {
     auto ep = net::parse_listen_address(listen);
     if (!ep) return make_error("dns.listen: " + ep.message());
     const asio::ip::address addr = ep->address();
@@ -289,13 +285,13 @@ result<void> bind_both(server::state& s, const std::string& listen) {
 
 }  // namespace
 
-server::server(std::shared_ptr<state> s) : s_(std::move(s)) {}
+server::server(std::shared_ptr<server_state> s) : s_(std::move(s)) {}
 
 server::~server() { s_->close_all(); }
 
 result<std::unique_ptr<server>> server::start(asio::io_context& ioc, const config::dns_config& cfg,
                                               server_limits limits) {
-    auto s = std::make_shared<state>(ioc);
+    auto s = std::make_shared<server_state>(ioc);
     s->limits = limits;
     auto pol = make_policy(cfg, &s->warnings);
     if (!pol) return pol.err();
@@ -305,7 +301,11 @@ result<std::unique_ptr<server>> server::start(asio::io_context& ioc, const confi
     s->resolver = std::move(*res);
     if (auto bound = bind_both(*s, cfg.listen); !bound) return bound.err();
     asio::co_spawn(ioc, udp_loop(s), log_failure);
-    asio::co_spawn(ioc, tcp_accept(s), log_failure);
+    // The handler's copy of `s` keeps the acceptor alive for as long as accept_loop runs. (Spawned
+    // from here rather than awaited in a wrapper coroutine: GCC 12 mishandles a lambda temporary
+    // inside a co_await expression.)
+    net::connection_handler on_conn = [s](tcp::socket sock) { on_accept(s, std::move(sock)); };
+    asio::co_spawn(ioc, net::accept_loop(s->acceptor, std::move(on_conn)), log_failure);
     return std::unique_ptr<server>(new server(std::move(s)));
 }
 

@@ -28,6 +28,8 @@
 
 namespace iron::dns {
 
+struct server_state;  // server.cpp: shared by the server object and its coroutines
+
 struct server_limits {
     std::size_t max_inflight_lookups = 1024;
     std::size_t max_tcp_connections = 256;
@@ -66,9 +68,8 @@ public:
     void stop();
 
 private:
-    struct state;
-    explicit server(std::shared_ptr<state> s);
-    std::shared_ptr<state> s_;
+    explicit server(std::shared_ptr<server_state> s);
+    std::shared_ptr<server_state> s_;
 };
 
 }  // namespace iron::dns

@@ -109,6 +109,13 @@ bool remove_hop_by_hop(http::fields& fields) {
     return te_trailers;
 }
 
+bool is_websocket_upgrade(const http::fields& fields) {
+    if (!core::iequals(fields[http::field::upgrade], "websocket")) return false;
+    for (const auto& tok : connection_tokens(fields))
+        if (core::iequals(tok, "upgrade")) return true;
+    return false;
+}
+
 core::header_list to_header_list(const http::fields& fields) {
     core::header_list out;
     for (const auto& f : fields) out.add(std::string(f.name_string()), std::string(f.value()));

@@ -34,6 +34,10 @@ bool has_dot_segment(std::string_view decoded_path);
 // client's TE header asked for trailers (so it can be re-added).
 bool remove_hop_by_hop(boost::beast::http::fields& fields);
 
+// Upgrade equals "websocket" and Connection lists the token "upgrade" (both case-insensitive,
+// comma-separated tokens trimmed; reference §4.2 step 10 — "notupgrade" does not count).
+bool is_websocket_upgrade(const boost::beast::http::fields& fields);
+
 core::header_list to_header_list(const boost::beast::http::fields& fields);
 void replace_fields(boost::beast::http::fields& fields, const core::header_list& headers);
 

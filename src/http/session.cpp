@@ -1,6 +1,7 @@
 #include "http/session.hpp"
 
 #include <charconv>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "http/respond.hpp"
 #include "http/upstream.hpp"
 #include "net/client_socket.hpp"
+#include "net/splice.hpp"
 
 namespace iron::http {
 
@@ -81,6 +83,9 @@ asio::awaitable<relay_status> relay_body(In& in, beast::flat_buffer& in_buf,
         if (!p.is_done()) {
             p.get().body().data = buf.data();
             p.get().body().size = buf.size();
+            // Beast reads at most the buffer's spare capacity (floor 512 B): without room, a
+            // 10 MiB body went through as 512-byte TLS records (strace, bench/).
+            if (in_buf.capacity() - in_buf.size() < buf.size()) in_buf.reserve(in_buf.size() + buf.size());
             in_dog.expires_after(in_idle);
             auto [ec, n] = co_await bhttp::async_read_some(in, in_buf, p, as_tuple(use_awaitable));
             if (ec == bhttp::error::need_buffer) ec = {};
@@ -128,7 +133,37 @@ struct forward_args {
     bool reused;
     bool expect_continue;
     bool client_wants_keep_alive;
+    const std::string* buffered_body;  // bytes already read from the client (transforms' view), or null
+    bool websocket;                     // an allowed Upgrade: websocket handshake
 };
+
+// After the origin's 101: the handshake response goes to the client as is, then both sides are
+// relayed untouched (reference §10.1) until either closes; the audit record covers the session.
+template <class Client, class Upstream>
+asio::awaitable<void> relay_websocket(Client& client, Upstream& upstream, forward_args& a, response_parser& rp) {
+    auto& res = rp.get();
+    bhttp::response_serializer<bhttp::buffer_body> sr{res};
+    auto [ec, n] = co_await bhttp::async_write_header(client, sr, as_tuple(use_awaitable));
+    if (ec) co_return;
+    // Frames that arrived with the handshake, on either side, go first.
+    if (a.up.buffer.size() > 0) {
+        auto [wec, wn] = co_await asio::async_write(client, a.up.buffer.data(), as_tuple(use_awaitable));
+        if (wec) co_return;
+        a.up.buffer.consume(a.up.buffer.size());
+    }
+    if (a.client_buf.size() > 0) {
+        auto [wec, wn] = co_await asio::async_write(upstream, a.client_buf.data(), as_tuple(use_awaitable));
+        if (wec) co_return;
+        a.client_buf.consume(a.client_buf.size());
+    }
+    a.client_dog.disarm();
+    net::watchdog both(a.up.socket().get_executor(), [&client, &up = a.up] {
+        boost::system::error_code ignored;
+        client.lowest_layer().close(ignored);
+        up.close();
+    });
+    co_await net::splice(client, upstream, both, a.conn.shared->proxy.client_idle_timeout);
+}
 
 // Sends the (already transformed) request head and body upstream, reads the response head, runs
 // the response phase and streams the response to the client.
@@ -138,6 +173,7 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
     forward_result out;
     auto& req = a.parser.get();
     const bool body_pending = !a.parser.is_done();
+    const bool sends_body = body_pending || a.buffered_body;
 
     net::watchdog up_dog(a.up.socket().get_executor(), [&up = a.up] { up.close(); });
     const auto up_idle = sh.proxy.upstream_idle_timeout;
@@ -146,7 +182,7 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
     bhttp::request_serializer<bhttp::buffer_body> req_sr{req};
     up_dog.expires_after(up_idle);
     if (auto [ec, n] = co_await bhttp::async_write_header(upstream, req_sr, as_tuple(use_awaitable)); ec) {
-        out.what = a.reused && !body_pending ? forward_result::kind::stale : forward_result::kind::upstream_failed;
+        out.what = a.reused && !sends_body ? forward_result::kind::stale : forward_result::kind::upstream_failed;
         out.error = "writing request: " + ec.message();
         co_return out;
     }
@@ -160,6 +196,21 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
         if (ec) {
             out.what = forward_result::kind::client_gone;
             out.error = ec.message();
+            co_return out;
+        }
+    }
+    if (a.buffered_body) {
+        // What the pipeline buffered (possibly rewritten) goes first, through the serializer so
+        // chunked framing stays right; anything still unread follows from the parser.
+        req.body().data = a.buffered_body->empty() ? nullptr : const_cast<char*>(a.buffered_body->data());
+        req.body().size = a.buffered_body->size();
+        req.body().more = body_pending;
+        up_dog.expires_after(up_idle);
+        auto [ec, n] = co_await bhttp::async_write(upstream, req_sr, as_tuple(use_awaitable));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) {
+            out.what = forward_result::kind::upstream_failed;
+            out.error = "writing request body: " + ec.message();
             co_return out;
         }
     }
@@ -195,7 +246,7 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
         }
         if (ec) {
             bool nothing = !rp->got_some();
-            out.what = a.reused && nothing && !body_pending ? forward_result::kind::stale
+            out.what = a.reused && nothing && !sends_body ? forward_result::kind::stale
                                                              : forward_result::kind::upstream_failed;
             out.error = "reading response: " + ec.message();
             co_return out;
@@ -206,9 +257,16 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
     }
     auto& res = rp->get();
     if (res.result_int() == 101) {
-        out.what = forward_result::kind::upstream_failed;
-        out.error = "unexpected 101 Switching Protocols from upstream";
-        co_return out;
+        if (!a.websocket) {
+            out.what = forward_result::kind::upstream_failed;
+            out.error = "unexpected 101 Switching Protocols from upstream";
+            co_return out;
+        }
+        up_dog.disarm();
+        a.st.rec.status_code = 101;
+        out.response_started = true;
+        co_await relay_websocket(client, upstream, a, *rp);
+        co_return out;  // done: neither connection is reusable after a protocol switch
     }
 
     // Response phase of the pipeline.
@@ -316,6 +374,37 @@ asio::awaitable<bool> reply_error(Client& client, exchange_state& st, unsigned s
 
 enum class next_step { keep_alive, close };
 
+// Reads the request body for transforms that asked for it (reference §8 with §14 item 1): up to
+// the cap into ex.request_body.data. Past the cap the body is marked incomplete and the bytes
+// read beyond it are kept in `overflow`, so the original body can still be forwarded whole.
+template <class Client>
+asio::awaitable<result<void>> buffer_request_body(Client& client, beast::flat_buffer& cbuf, request_parser& parser,
+                                                  pipeline::body_buffer& body, std::string& overflow,
+                                                  std::int64_t cap, net::watchdog& dog,
+                                                  net::watchdog::clock::duration idle) {
+    body.present = true;
+    const std::size_t limit = cap > 0 ? static_cast<std::size_t>(cap) : std::numeric_limits<std::size_t>::max();
+    std::string read;
+    while (!parser.is_done() && read.size() <= limit) {
+        const std::size_t used = read.size();
+        read.resize(used + relay_chunk_bytes);
+        parser.get().body().data = read.data() + used;
+        parser.get().body().size = relay_chunk_bytes;
+        dog.expires_after(idle);
+        auto [ec, n] = co_await bhttp::async_read_some(client, cbuf, parser, as_tuple(use_awaitable));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        read.resize(used + relay_chunk_bytes - parser.get().body().size);
+        if (ec) co_return make_error(dog.fired() ? "timeout reading request body" : ec.message());
+    }
+    body.complete = parser.is_done() && read.size() <= limit;
+    if (!body.complete) {
+        overflow = read.substr(limit);
+        read.resize(limit);
+    }
+    body.data = std::move(read);
+    co_return ok();
+}
+
 template <class Client>
 asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cbuf, connection_info& conn,
                                           net::watchdog& dog, bool first, std::optional<std::vector<char>>& buf) {
@@ -365,8 +454,37 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
     st.ex.raw_query = target->query;
     st.ex.request_headers = to_header_list(req.base());
 
+    std::string body_overflow;
+    bool continue_sent = false;
+    if (sh.pipeline->wants_request_body(st.ex)) {
+        if (core::iequals(req[bhttp::field::expect], "100-continue") && !parser.is_done()) {
+            // The body is needed before the upstream is even chosen: invite it now.
+            static constexpr char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            auto [cec, cn] = co_await asio::async_write(client, asio::buffer(continue_line, sizeof continue_line - 1),
+                                                        as_tuple(use_awaitable));
+            if (cec) co_return next_step::close;
+            continue_sent = true;
+        }
+        auto buffered = co_await buffer_request_body(client, cbuf, parser, st.ex.request_body, body_overflow,
+                                                     sh.proxy.max_request_body_bytes, dog, sh.proxy.client_idle_timeout);
+        if (!buffered) {
+            st.rec.action = audit::action::client_cancel;
+            st.rec.status_code = 200;
+            st.rec.error = "reading request body: " + buffered.message();
+            co_return next_step::close;
+        }
+        if (!st.ex.request_body.complete && sh.proxy.oversize_body != "forward") {
+            // Never forward a body the transforms could only partly see (§14 item 1): fail closed.
+            st.rec.error = "request body larger than proxy.max_request_body_bytes (" +
+                           std::to_string(sh.proxy.max_request_body_bytes) + ")";
+            co_await reply_error(client, st, 413, "request body too large", audit::action::reject, false);
+            co_return next_step::close;
+        }
+    }
+
     // Request phase: policy runs before any upstream dial (default-deny invariant).
     auto decided = sh.pipeline->run_request(st.ex, st.rec.request_transforms);
+    if (st.ex.body_capture) st.rec.body_capture = st.ex.body_capture;
     if (decided.outcome.what != pipeline::verdict::kind::next) {
         apply_verdict_to_record(st.rec, decided, /*request_phase=*/true);
         bool ok = co_await write_verdict(client, decided.outcome, keep_alive && parser.is_done());
@@ -377,16 +495,37 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
     const bool upstream_tls = target->scheme.empty() ? conn.tls : target->scheme == "https";
     std::uint16_t port = upstream_tls ? 443 : 80;
     if (!hp.port.empty()) port = static_cast<std::uint16_t>(std::stoi(hp.port));
-    const bool expect_continue = core::iequals(req[bhttp::field::expect], "100-continue");
+    const bool expect_continue = !continue_sent && core::iequals(req[bhttp::field::expect], "100-continue");
     const bool chunked_in = parser.chunked();
+    const bool websocket = is_websocket_upgrade(req.base());
     replace_fields(req.base(), st.ex.request_headers);
     const bool te_trailers = remove_hop_by_hop(req.base());
+    if (websocket) {
+        // The one hop-by-hop exchange that must reach the origin: the protocol switch itself.
+        req.set(bhttp::field::connection, "Upgrade");
+        req.set(bhttp::field::upgrade, "websocket");
+    }
     req.erase(bhttp::field::expect);
     if (te_trailers) req.set(bhttp::field::te, "trailers");
     if (req[bhttp::field::host].empty()) req.set(bhttp::field::host, host);
     req.target(st.ex.raw_query.empty() ? st.ex.raw_path : st.ex.raw_path + "?" + st.ex.raw_query);
     req.version(11);
-    if (chunked_in) req.chunked(true);
+    const auto& body = st.ex.request_body;
+    std::string outgoing_body;  // what goes upstream ahead of any unread remainder
+    if (body.present) {
+        outgoing_body = body.data + body_overflow;
+        if (body.complete) {
+            // Fully buffered (maybe rewritten): exact length, whatever the client's framing was.
+            req.erase(bhttp::field::transfer_encoding);
+            if (!outgoing_body.empty() || req.method() == bhttp::verb::post || req.method() == bhttp::verb::put ||
+                req.method() == bhttp::verb::patch || parser.content_length())
+                req.set(bhttp::field::content_length, std::to_string(outgoing_body.size()));
+        } else if (chunked_in) {
+            req.chunked(true);
+        }
+    } else if (chunked_in) {
+        req.chunked(true);
+    }
     req.keep_alive(true);
 
     const std::string dial_host = st.ex.policy_host;
@@ -404,7 +543,8 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
             co_return next_step::close;
         }
         std::unique_ptr<upstream_conn> up = std::move(*acquired);
-        forward_args args{parser, cbuf, *up, st, conn, dog, buf, reused, expect_continue, keep_alive};
+        forward_args args{parser, cbuf, *up, st, conn, dog, buf, reused, expect_continue, keep_alive,
+                          body.present ? &outgoing_body : nullptr, websocket};
         // Plain if/else, not std::visit with a lambda: GCC 12 mis-handles lambda temporaries
         // inside co_await expressions (ASan showed a use-after-free).
         forward_result fr;

@@ -1,9 +1,11 @@
 #pragma once
 // What a transform sees and may change: one HTTP exchange (or a synthetic CONNECT / sni-only
 // request, reference §6.5). Transforms are pure functions of this object.
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include "audit/record.hpp"
@@ -36,6 +38,10 @@ struct exchange {
     std::string remote_addr;  // client "ip:port"
     std::string mode = "mitm";
     bool is_connect = false;  // synthetic CONNECT/SOCKS5 policy check
+
+    // Set by body_capture: {request_body, request_body_truncated}. The HTTP layer copies it into
+    // audit::record::body_capture (§9.2 top-level `body_capture` group).
+    std::optional<boost::json::object> body_capture;
 
     // --- response (response-phase transforms only) ---
     int status = 0;

@@ -4,7 +4,12 @@
 #include <string_view>
 
 #include "config/yaml_util.hpp"
+#include "core/log.hpp"
 #include "transforms/allowlist.hpp"
+#include "transforms/annotate.hpp"
+#include "transforms/body_capture.hpp"
+#include "transforms/header_allowlist.hpp"
+#include "transforms/secrets.hpp"
 
 namespace iron::pipeline {
 namespace {
@@ -16,15 +21,22 @@ struct factory_entry {
     factory make;
 };
 
+// Adapts a transform's `from_config` (returning result<unique_ptr<T>>) to the factory signature.
+template <class T>
+result<std::unique_ptr<const transform>> make(const YAML::Node& cfg, const config::yaml_ctx& ctx) {
+    auto t = T::from_config(cfg, ctx);
+    if (!t) return t.err();
+    return std::unique_ptr<const transform>(std::move(t).value());
+}
+
 // The explicit table of implemented transforms. Adding a transform = one line here.
 const std::vector<factory_entry>& factories() {
     static const std::vector<factory_entry> table = {
-        {"allowlist",
-         [](const YAML::Node& cfg, const config::yaml_ctx& ctx) -> result<std::unique_ptr<const transform>> {
-             auto t = transforms::allowlist::from_config(cfg, ctx);
-             if (!t) return t.err();
-             return std::unique_ptr<const transform>(std::move(t).value());
-         }},
+        {"allowlist", make<transforms::allowlist>},
+        {"secrets", make<transforms::secrets_transform>},
+        {"annotate", make<transforms::annotate>},
+        {"header_allowlist", make<transforms::header_allowlist>},
+        {"body_capture", make<transforms::body_capture>},
     };
     return table;
 }
@@ -32,12 +44,35 @@ const std::vector<factory_entry>& factories() {
 // Transforms the Go proxy has but this build does not implement yet. Naming one is an error, never
 // a silent skip: a pipeline missing e.g. `secrets` would forward placeholder tokens (fail closed).
 constexpr std::string_view not_yet_supported[] = {
-    "secrets", "annotate", "header_allowlist", "body_capture", "grpc", "judge",
-    "hmac_sign", "oauth_token", "aws_auth", "gcp_auth", "gcp_id_token",
+    "grpc", "judge", "hmac_sign", "oauth_token", "aws_auth", "gcp_auth", "gcp_id_token",
 };
 
 std::string with_where(const std::string& where, const std::string& message) {
     return where.empty() ? message : where + ": " + message;
+}
+
+// Transforms that log request content must see it before `secrets` puts real credentials in.
+// body_capture after a body-rewriting secrets transform would write the secret into the audit
+// log: refused. annotate after secrets may record a swapped header: warned (it is fine for
+// headers secrets never touches, e.g. x-request-id).
+result<void> check_order(const std::vector<config::transform_entry>& entries,
+                         const std::vector<std::unique_ptr<const transform>>& built) {
+    bool secrets_seen = false, body_secrets_seen = false;
+    for (std::size_t i = 0; i < built.size(); ++i) {
+        const transform* t = built[i].get();
+        if (const auto* s = dynamic_cast<const transforms::secrets_transform*>(t)) {
+            secrets_seen = true;
+            body_secrets_seen = body_secrets_seen || s->rewrites_body();
+        } else if (body_secrets_seen && dynamic_cast<const transforms::body_capture*>(t) != nullptr) {
+            return make_error(with_where(entries[i].where,
+                                         "body_capture must be placed before secrets with match_body: after it, "
+                                         "the captured body would contain the real secret"));
+        } else if (secrets_seen && dynamic_cast<const transforms::annotate*>(t) != nullptr) {
+            log::warn("annotate is placed after secrets: headers it records may hold real secrets",
+                      {{"where", entries[i].where}});
+        }
+    }
+    return ok();
 }
 
 }  // namespace
@@ -70,6 +105,7 @@ result<std::shared_ptr<const pipeline>> build_pipeline(const std::vector<config:
         if (!t) return t.err();
         built.push_back(std::move(t).value());
     }
+    if (auto order = check_order(entries, built); !order) return order.err();
     return std::shared_ptr<const pipeline>(std::make_shared<const pipeline>(std::move(built)));
 }
 

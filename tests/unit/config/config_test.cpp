@@ -126,7 +126,7 @@ TEST_F(ConfigTest, DnsEnabledByDefaultGetsListenDefault) {
     config c = load_ok("dns:\n  proxy_ip: 10.0.0.1\ntls:\n  ca_cert: a\n  ca_key: b\n");
     EXPECT_TRUE(c.dns.enabled);
     EXPECT_EQ(c.dns.listen, ":53");
-    EXPECT_TRUE(contains(c.not_yet_supported, "dns (DNS server): not yet supported"));
+    EXPECT_FALSE(contains(c.not_yet_supported, "dns"));  // the DNS server is implemented
 }
 
 TEST_F(ConfigTest, ZeroMeansDefault) {
@@ -222,7 +222,7 @@ log:
     EXPECT_EQ(c.control_plane.poll_interval, std::chrono::minutes(1));
     EXPECT_EQ(c.log.level, "debug");
     EXPECT_EQ(c.log.audit_path, "/var/log/audit.jsonl");
-    for (const char* want : {"dns (DNS server)", "proxy.upstream_proxy.http_proxy (upstream proxy chaining)",
+    for (const char* want : {"proxy.upstream_proxy.http_proxy (upstream proxy chaining)",
                              "proxy.upstream_proxy.no_proxy", "metrics.listen", "management.listen (management API)",
                              "control_plane (managed mode)"}) {
         EXPECT_TRUE(contains(c.not_yet_supported, want)) << want;
@@ -372,7 +372,7 @@ TEST_F(ConfigTest, DnsRecordMessages) {
 TEST_F(ConfigTest, TlsModes) {
     config c = load_ok("dns: {enabled: false}\ntls:\n  mode: sni-only\n");
     EXPECT_EQ(c.tls.mode, "sni-only");
-    EXPECT_TRUE(contains(c.not_yet_supported, "tls.mode sni-only"));
+    EXPECT_FALSE(contains(c.not_yet_supported, "sni-only"));  // implemented
     expect_error("dns: {enabled: false}\ntls:\n  mode: MITM\n",
                  ":3:9: tls.mode must be \"mitm\" or \"sni-only\"; got \"MITM\"");
     expect_error("dns: {enabled: false}\ntls:\n  ca_cert: a\n", ": tls.ca_key is required");
@@ -574,6 +574,30 @@ TEST_F(ConfigTest, EmbeddedDefaultLoads) {
     ASSERT_TRUE(s) << s.message();
     EXPECT_EQ(s->tls.ca_cert, "/var/lib/iron \"x\\y/ca.crt");
     EXPECT_EQ(s->tls.ca_key, "/var/lib/iron \"x\\y/ca.key");
+}
+
+}  // namespace
+}  // namespace iron::config
+
+namespace iron::config {
+namespace {
+
+// proxy.oversize_body (extension, §14 item 1): reject (default) | forward, strictly validated.
+TEST_F(ConfigTest, OversizeBodyDefaultsToReject) {
+    EXPECT_EQ(load_ok(k_minimal).proxy.oversize_body, "reject");
+    EXPECT_EQ(load_ok(std::string(k_minimal) + "proxy:\n  oversize_body: \"\"\n").proxy.oversize_body, "reject");
+}
+
+TEST_F(ConfigTest, OversizeBodyAcceptsRejectAndForward) {
+    EXPECT_EQ(load_ok(std::string(k_minimal) + "proxy:\n  oversize_body: forward\n").proxy.oversize_body, "forward");
+    EXPECT_EQ(load_ok(std::string(k_minimal) + "proxy:\n  oversize_body: reject\n").proxy.oversize_body, "reject");
+}
+
+TEST_F(ConfigTest, OversizeBodyRejectsOtherValues) {
+    expect_error(std::string(k_minimal) + "proxy:\n  oversize_body: truncate\n",
+                 ":7:18: proxy.oversize_body must be \"reject\" or \"forward\"; got \"truncate\"");
+    expect_error(std::string(k_minimal) + "proxy:\n  oversize_body: [reject]\n",
+                 ":7:18: proxy.oversize_body: expected a string, got a list");
 }
 
 }  // namespace

@@ -1,0 +1,763 @@
+#!/usr/bin/env python3
+"""Whole-proxy benchmark: iron-proxy vs Squid vs mitmproxy vs a direct connection.
+
+Run it through bench/run.sh, which installs the packages, builds the proxy, raises the fd limit,
+puts everything in a private network namespace (loopback only) and cleans up. This driver:
+
+  * makes the certificates (proxy CA: ECDSA P-256 from `iron-proxy generate-ca`, shared by all
+    three proxies; upstream CA + server cert for nginx: ECDSA P-256 via openssl),
+  * starts nginx (TLS on 127.0.0.1:443, /1k and /10m, keep-alive) once,
+  * per run and per target (rotating the order each run): starts the proxy fresh, warms it up,
+    and measures with hey (CONNECT through the proxy, TLS to the MITM leaf, keep-alive):
+      keep-alive 1 KiB at c=1 and c=32, new TLS connection per request (c=32), 10 MiB at c=1;
+    a single-connection probe (bench/pyclient.py) for microsecond c=1 latency; proxy CPU from
+    /proc/<pid>/stat (all processes of the proxy's session) and RSS from /proc/<pid>/status;
+    on the first --idle-runs runs, N idle MITM connections (CONNECT + TLS, then nothing),
+  * prints one table of medians with ratios, and writes it to --out (plus raw JSON beside it).
+
+Every wait is bounded; every process started here is in its own session and is killed on exit
+(the session ids are also appended to WORK/pgids so run.sh's trap can kill them).
+"""
+import argparse
+import atexit
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HOST = "localhost"  # resolves to 127.0.0.1 from /etc/hosts for every proxy (c-ares, squid, python)
+TARGET_NAMES = {"direct": "direct", "iron": "iron-proxy", "squid": "squid", "mitm": "mitmproxy"}
+
+# ----------------------------------------------------------------------------------------------
+# processes
+
+
+_LIVE = {}  # sid -> name
+
+
+def _kill_session(sid, sig):
+    for pid in session_pids(sid):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        os.killpg(sid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_everything():
+    for sid in list(_LIVE):
+        _kill_session(sid, signal.SIGKILL)
+        _LIVE.pop(sid, None)
+
+
+atexit.register(kill_everything)
+
+
+def _on_signal(signum, frame):
+    kill_everything()
+    sys.exit(128 + signum)
+
+
+def proc_stat(pid):
+    """(session id, cpu ticks incl. reaped children) of a pid, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rfind(")") + 2:].split()
+    # rest[0] = state (field 3); session = field 6; utime..cstime = fields 14..17
+    return int(rest[3]), sum(int(x) for x in rest[11:15])
+
+
+def session_pids(sid):
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st and st[0] == sid:
+                out.append(int(name))
+    return out
+
+
+def session_cpu_seconds(sid):
+    total = 0
+    for pid in session_pids(sid):
+        st = proc_stat(pid)
+        if st:
+            total += st[1]
+    return total / CLK_TCK
+
+
+def session_kib(sid, field):
+    """Sum of VmRSS or VmHWM (KiB) over the session's processes (shared pages count once per
+    process, so a multi-process proxy is over-, never under-stated)."""
+    total = 0
+    for pid in session_pids(sid):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith(field + ":"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class Server:
+    def __init__(self, name, cmd, work, cwd=None, env=None):
+        self.name = name
+        self.cmd = cmd
+        self.log = open(work / "logs" / f"{name}.out", "ab")
+        env_full = clean_env()
+        env_full.update(env or {})
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=str(cwd or work), env=env_full, start_new_session=True)
+        self.sid = self.proc.pid
+        _LIVE[self.sid] = name
+        with open(work / "pgids", "a") as f:
+            f.write(f"{self.sid}\n")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, grace=5.0):
+        if self.sid not in _LIVE:
+            return
+        _kill_session(self.sid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and (self.alive() or session_pids(self.sid)):
+            self.proc.poll()
+            time.sleep(0.1)
+        _kill_session(self.sid, signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        _LIVE.pop(self.sid, None)
+        self.log.close()
+
+
+def clean_env():
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.setdefault("LC_ALL", "C.UTF-8")
+    return env
+
+
+def wait_port(port, timeout=20.0, host="127.0.0.1"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def run(cmd, timeout, **kw):
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+                          env=clean_env(), **kw)
+
+
+# ----------------------------------------------------------------------------------------------
+# set-up
+
+
+def render(template, out, values):
+    text = (BENCH / "conf" / template).read_text()
+    for k, v in values.items():
+        text = text.replace(f"@{k}@", str(v))
+    out.write_text(text)
+
+
+def make_certs(work, binary):
+    certs = work / "certs"
+    certs.mkdir()
+    r = run([binary, "generate-ca", "-outdir", str(certs), "-name", "iron-bench CA", "-alg", "ecdsa-p256"], 30)
+    if r.returncode != 0:
+        raise SystemExit(f"generate-ca failed: {r.stdout}{r.stderr}")
+    ossl = lambda *a: run(["openssl", *a], 30, cwd=str(certs))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        ["req", "-x509", *ec, "-keyout", "upstream-ca.key", "-out", "upstream-ca.crt", "-days", "2",
+         "-subj", "/CN=iron-bench upstream CA", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["req", *ec, "-keyout", "upstream.key", "-out", "upstream.csr", "-subj", "/CN=localhost"],
+    ]
+    (certs / "upstream.ext").write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+    steps.append(["x509", "-req", "-in", "upstream.csr", "-CA", "upstream-ca.crt", "-CAkey", "upstream-ca.key",
+                  "-CAcreateserial", "-days", "1", "-extfile", "upstream.ext", "-out", "upstream.crt"])
+    for s in steps:
+        r = ossl(*s)
+        if r.returncode != 0:
+            raise SystemExit(f"openssl {' '.join(s)} failed: {r.stderr}")
+    # What clients trust: the proxy CA (MITM leaves) and the upstream CA (direct).
+    (certs / "bundle.pem").write_text((certs / "ca.crt").read_text() + (certs / "upstream-ca.crt").read_text())
+    return certs
+
+
+def make_www(work):
+    www = work / "www"
+    www.mkdir()
+    (www / "1k").write_bytes(b"x" * 1024)
+    with open(www / "10m", "wb") as f:
+        chunk = bytes(range(256)) * 4096  # 1 MiB
+        for _ in range(10):
+            f.write(chunk)
+
+
+# ----------------------------------------------------------------------------------------------
+# targets
+
+
+class Target:
+    key = ""
+    port = 0
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.server = None
+
+    @property
+    def proxy(self):
+        return f"127.0.0.1:{self.port}" if self.port else None
+
+    def start(self):
+        pass
+
+    def stop(self):
+        if self.server:
+            self.server.stop()
+            self.server = None
+
+    @property
+    def sid(self):
+        return self.server.sid if self.server else None
+
+
+class Direct(Target):
+    key = "direct"
+
+
+class Iron(Target):
+    key = "iron"
+
+    def start(self):
+        c = self.cfg
+        d = c.work / "iron"
+        d.mkdir(exist_ok=True)
+        self.port = c.ports["iron"]
+        render("iron-proxy.yaml.in", d / "iron-proxy.yaml",
+               {"WORK": c.work, "IRON_PORT": self.port, "IRON_HTTP_PORT": c.ports["iron_http"],
+                "IRON_HTTPS_PORT": c.ports["iron_https"]})
+        self.server = Server("iron-proxy", [str(c.binary), "-config", str(d / "iron-proxy.yaml")], c.work, cwd=d)
+
+
+class Squid(Target):
+    key = "squid"
+
+    def start(self):
+        c = self.cfg
+        d = c.work / "squid"
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir()
+        shutil.copy(c.certs / "ca.crt", d / "ca.crt")
+        shutil.copy(c.certs / "ca.key", d / "ca.key")
+        r = run(["/usr/lib/squid/security_file_certgen", "-c", "-s", str(d / "ssl_db"), "-M", "16MB"], 30)
+        if r.returncode != 0:
+            raise RuntimeError(f"security_file_certgen -c failed: {r.stdout}{r.stderr}")
+        self.port = c.ports["squid"]
+        render("squid.conf.in", d / "squid.conf",
+               {"WORK": c.work, "SQUID_PORT": self.port, "SQUID_WORKERS": c.squid_workers})
+        # Squid drops to the `proxy` user; SMP workers talk over sockets in /run/squid.
+        Path("/run/squid").mkdir(exist_ok=True)
+        shutil.chown("/run/squid", "proxy", "proxy")
+        for p in [d, *d.rglob("*")]:
+            shutil.chown(p, "proxy", "proxy")
+        self.server = Server("squid", ["squid", "--foreground", "-f", str(d / "squid.conf")], c.work, cwd=d)
+
+
+class Mitm(Target):
+    key = "mitm"
+
+    def start(self):
+        c = self.cfg
+        d = c.work / "mitm"
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir()
+        key = (c.certs / "ca.key").read_text()
+        crt = (c.certs / "ca.crt").read_text()
+        (d / "mitmproxy-ca.pem").write_text(key + crt)
+        (d / "mitmproxy-ca-cert.pem").write_text(crt)
+        self.port = c.ports["mitm"]
+        cmd = ["mitmdump", "--listen-host", "127.0.0.1", "--listen-port", str(self.port),
+               "--set", f"confdir={d}",
+               "--set", f"ssl_verify_upstream_trusted_ca={c.certs / 'upstream-ca.crt'}",
+               "--set", "stream_large_bodies=1",
+               "--set", "flow_detail=0", "--set", "termlog_verbosity=warn"]
+        self.server = Server("mitmproxy", cmd, c.work, cwd=d, env={"HOME": str(d)})
+
+
+TARGETS = {"direct": Direct, "iron": Iron, "squid": Squid, "mitm": Mitm}
+
+
+# ----------------------------------------------------------------------------------------------
+# load
+
+
+def url(cfg, path):
+    return f"https://{HOST}/{path}" if cfg.ports["upstream"] == 443 else f"https://{HOST}:{cfg.ports['upstream']}/{path}"
+
+
+def curl_ok(cfg, proxy, path="1k"):
+    cmd = ["curl", "-q", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+           "--cacert", str(cfg.certs / "bundle.pem")]
+    cmd += ["-x", f"http://{proxy}"] if proxy else ["--noproxy", "*"]
+    try:
+        r = run(cmd + [url(cfg, path)], 20)
+    except subprocess.TimeoutExpired:
+        return False, "curl timed out"
+    return r.stdout.strip() == "200", f"curl: code={r.stdout.strip()} {r.stderr.strip()[-300:]}"
+
+
+def parse_hey(text):
+    out = {"rps": None, "p50_ms": None, "p99_ms": None, "ok": 0, "bad": 0, "errors": 0}
+    section = None
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("Requests/sec:"):
+            out["rps"] = float(s.split()[1])
+        elif s.startswith("50% in"):
+            out["p50_ms"] = float(s.split()[2]) * 1000
+        elif s.startswith("99% in"):
+            out["p99_ms"] = float(s.split()[2]) * 1000
+        elif s.startswith("Status code distribution"):
+            section = "status"
+        elif s.startswith("Error distribution"):
+            section = "errors"
+        elif section == "status" and s.startswith("["):
+            code, n = s[1:].split("]")
+            n = int(n.split()[0])
+            if code == "200":
+                out["ok"] += n
+            else:
+                out["bad"] += n
+        elif section == "errors" and s.startswith("["):
+            out["errors"] += int(s[1:].split("]")[0])
+            out.setdefault("first_error", s[:200])
+    return out
+
+
+def hey(cfg, target, path, c, seconds, keepalive=True):
+    cmd = ["hey", "-z", f"{seconds}s", "-c", str(c), "-t", "10", "-disable-compression",
+           "-disable-redirects"]
+    if target.proxy:
+        cmd += ["-x", f"http://{target.proxy}"]
+    if not keepalive:
+        cmd.append("-disable-keepalive")
+    cmd.append(url(cfg, path))
+    try:
+        r = run(cmd, seconds + 60)
+    except subprocess.TimeoutExpired:
+        return {"rps": None, "error": "hey timed out"}
+    res = parse_hey(r.stdout)
+    total = res["ok"] + res["bad"] + res["errors"]
+    if r.returncode != 0 or res["rps"] is None or total == 0 or res["ok"] < 0.99 * total:
+        res["invalid"] = f"hey rc={r.returncode} ok={res['ok']} bad={res['bad']} errors={res['errors']} " \
+                         f"{res.get('first_error', '')} {r.stderr.strip()[-200:]}"
+    return res
+
+
+def probe(cfg, target):
+    cmd = [sys.executable, str(BENCH / "pyclient.py"), "probe", "--target", f"{HOST}:{cfg.ports['upstream']}",
+           "--cafile", str(cfg.certs / "bundle.pem"), "--path", "/1k",
+           "--requests", str(cfg.probe_requests), "--seconds", str(cfg.duration * 2)]
+    if target.proxy:
+        cmd += ["--proxy", target.proxy]
+    try:
+        r = run(cmd, cfg.duration * 2 + 30)
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except Exception as e:  # noqa: BLE001
+        return {"error": f"probe failed: {e}"}
+
+
+def idle_test(cfg, target):
+    n = cfg.idle_conns
+    before = session_kib(target.sid, "VmRSS")
+    cmd = [sys.executable, str(BENCH / "pyclient.py"), "idle", "--proxy", target.proxy,
+           "--target", f"{HOST}:{cfg.ports['upstream']}", "--cafile", str(cfg.certs / "bundle.pem"),
+           "--n", str(n), "--concurrency", "64", "--open-seconds", str(cfg.idle_open_seconds),
+           "--hold-seconds", "120"]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=clean_env(), start_new_session=True)
+    _LIVE[p.pid] = "idle-client"
+    try:
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(p.stdout, selectors.EVENT_READ)
+        line = ""
+        if sel.select(timeout=cfg.idle_open_seconds + 60):
+            line = p.stdout.readline()
+        if not line:
+            return {"error": "idle client produced no report"}
+        rep = json.loads(line)
+        time.sleep(2.0)  # let the proxy settle (lazy frees, timers)
+        after = session_kib(target.sid, "VmRSS")
+        rep.update(rss_before_kib=before, rss_after_kib=after)
+        if rep["opened"]:
+            rep["kib_per_conn"] = (after - before) / rep["opened"]
+        return rep
+    finally:
+        try:
+            p.stdin.close()
+        except OSError:
+            pass
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        _kill_session(p.pid, signal.SIGKILL)
+        _LIVE.pop(p.pid, None)
+
+
+def measure(cfg, target, run_index, do_idle):
+    res = {"target": target.key, "run": run_index}
+    log = lambda msg: print(f"  [{TARGET_NAMES[target.key]:>10} run {run_index + 1}] {msg}", flush=True)
+    try:
+        target.start()
+        if target.proxy and not wait_port(target.port, 30):
+            raise RuntimeError(f"{target.key} did not listen on {target.port}")
+        ok, why = False, ""
+        for _ in range(50):  # bounded: up to ~10 s for the first request to succeed
+            ok, why = curl_ok(cfg, target.proxy)
+            if ok:
+                break
+            time.sleep(0.2)
+        if not ok:
+            raise RuntimeError(f"{target.key}: first request failed: {why}")
+        hey(cfg, target, "1k", 4, 1)  # warm-up: leaf minted, pools filled, code paths hot
+        sid = target.sid
+        d = cfg.duration
+
+        res["ka1"] = hey(cfg, target, "1k", 1, d)
+        log(f"keep-alive c=1  : {res['ka1'].get('rps')} req/s")
+        cpu0 = session_cpu_seconds(sid) if sid else 0
+        res["ka32"] = hey(cfg, target, "1k", 32, d)
+        if sid:
+            reqs = res["ka32"].get("ok", 0) + res["ka32"].get("bad", 0)
+            if reqs:
+                res["cpu_per_10k"] = (session_cpu_seconds(sid) - cpu0) / reqs * 10000
+        log(f"keep-alive c=32 : {res['ka32'].get('rps')} req/s, cpu/10k={res.get('cpu_per_10k')}")
+        res["newconn"] = hey(cfg, target, "1k", 32, d, keepalive=False)
+        log(f"new conn  c=32  : {res['newconn'].get('rps')} req/s")
+        res["big"] = hey(cfg, target, "10m", 1, d)
+        if res["big"].get("rps"):
+            res["big"]["mibs"] = res["big"]["rps"] * 10.0
+        log(f"10 MiB    c=1   : {res['big'].get('mibs')} MiB/s")
+        res["probe"] = probe(cfg, target)
+        log(f"probe     c=1   : {res['probe']}")
+        if sid:
+            res["peak_rss_kib"] = session_kib(sid, "VmHWM")
+            if do_idle:
+                res["idle"] = idle_test(cfg, target)
+                log(f"idle {cfg.idle_conns:>6}     : {res['idle']}")
+            if not target.server.alive():
+                res["died"] = True
+    except Exception as e:  # noqa: BLE001 - recorded in the results, the run goes on
+        res["error"] = str(e)
+        log(f"ERROR {e}")
+    finally:
+        target.stop()
+    return res
+
+
+# ----------------------------------------------------------------------------------------------
+# report
+
+ROWS = [
+    # key, label, better ('hi'/'lo'), ratio vs direct?, format
+    ("ka1_rps", "keep-alive 1 KiB c=1: req/s", "hi", True, "{:.0f}"),
+    ("ka1_p50", "keep-alive 1 KiB c=1: p50 ms (hey)", "lo", True, "{:.2f}"),
+    ("ka1_p99", "keep-alive 1 KiB c=1: p99 ms (hey)", "lo", True, "{:.2f}"),
+    ("probe_p50", "c=1 p50 µs (1-conn probe)", "lo", True, "{:.0f}"),
+    ("probe_p99", "c=1 p99 µs (1-conn probe)", "lo", True, "{:.0f}"),
+    ("added_p50", "c=1 p50 µs added over direct", "lo", False, "{:.0f}"),
+    ("ka32_rps", "keep-alive 1 KiB c=32: req/s", "hi", True, "{:.0f}"),
+    ("ka32_p50", "keep-alive 1 KiB c=32: p50 ms", "lo", True, "{:.2f}"),
+    ("ka32_p99", "keep-alive 1 KiB c=32: p99 ms", "lo", True, "{:.2f}"),
+    ("big_mibs", "10 MiB download c=1: MiB/s", "hi", True, "{:.0f}"),
+    ("newconn_rps", "new TLS conn per request c=32: req/s", "hi", True, "{:.0f}"),
+    ("cpu_per_10k", "proxy CPU s per 10k req (c=32 keep-alive)", "lo", False, "{:.2f}"),
+    ("peak_rss", "proxy peak RSS MiB (VmHWM, before idle test)", "lo", False, "{:.1f}"),
+    ("idle_rss", "proxy RSS MiB with N idle MITM conns", "lo", False, "{:.1f}"),
+    ("idle_kib", "proxy KiB per idle MITM conn", "lo", False, "{:.1f}"),
+]
+
+
+def flatten(r):
+    """One run's result -> {row key: value} (only valid measurements)."""
+    v = {}
+
+    def take(name, sub, field, key):
+        m = r.get(sub) or {}
+        if m.get("invalid") or m.get(field) is None:
+            return
+        v[key] = m[field]
+
+    take("ka1", "ka1", "rps", "ka1_rps")
+    take("ka1", "ka1", "p50_ms", "ka1_p50")
+    take("ka1", "ka1", "p99_ms", "ka1_p99")
+    take("ka32", "ka32", "rps", "ka32_rps")
+    take("ka32", "ka32", "p50_ms", "ka32_p50")
+    take("ka32", "ka32", "p99_ms", "ka32_p99")
+    take("big", "big", "mibs", "big_mibs")
+    take("newconn", "newconn", "rps", "newconn_rps")
+    p = r.get("probe") or {}
+    if "p50_us" in p:
+        v["probe_p50"] = p["p50_us"]
+        v["probe_p99"] = p["p99_us"]
+    if r.get("cpu_per_10k") is not None and not (r.get("ka32") or {}).get("invalid"):
+        v["cpu_per_10k"] = r["cpu_per_10k"]
+    if r.get("peak_rss_kib"):
+        v["peak_rss"] = r["peak_rss_kib"] / 1024
+    idle = r.get("idle") or {}
+    if idle.get("opened"):
+        v["idle_rss"] = idle["rss_after_kib"] / 1024
+        v["idle_kib"] = idle["kib_per_conn"]
+        v["idle_opened"] = idle["opened"]
+    return v
+
+
+def medians(results, targets):
+    med = {}
+    for t in targets:
+        vals = {}
+        for r in results:
+            if r["target"] == t:
+                for k, x in flatten(r).items():
+                    vals.setdefault(k, []).append(x)
+        med[t] = {k: statistics.median(xs) for k, xs in vals.items()}
+        med[t]["_n"] = {k: len(xs) for k, xs in vals.items()}
+    if "direct" in med and "probe_p50" in med["direct"]:
+        for t in targets:
+            if "probe_p50" in med[t]:
+                med[t]["added_p50"] = med[t]["probe_p50"] - med["direct"]["probe_p50"]
+    return med
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def table(cfg, med, targets):
+    proxies = [t for t in targets if t != "direct"]
+    cols = [TARGET_NAMES[t] for t in targets]
+    rcols = []
+    if "direct" in targets:
+        rcols += [(f"{TARGET_NAMES[t]} ÷ direct", t, "direct") for t in proxies]
+    if "iron" in targets:
+        rcols += [(f"iron-proxy ÷ {TARGET_NAMES[t]}", "iron", t) for t in proxies if t != "iron"]
+    head = ["metric", "better"] + cols + [c[0] for c in rcols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for key, label, better, vs_direct, fmt in ROWS:
+        if key.startswith("idle"):
+            label = label.replace("N", f"{cfg.idle_conns:,}")
+        cells = [label, "higher" if better == "hi" else "lower"]
+        for t in targets:
+            x = med[t].get(key)
+            if t == "direct" and key in ("cpu_per_10k", "peak_rss", "idle_rss", "idle_kib", "added_p50"):
+                cells.append("n/a" if key != "added_p50" else "0")
+                continue
+            s = fmt.format(x) if x is not None else "–"
+            if key in ("idle_rss", "idle_kib") and x is not None:
+                opened = med[t].get("idle_opened", 0)
+                if opened < cfg.idle_conns:
+                    s += f" (only {opened:.0f} opened)"
+            cells.append(s)
+        for _, a, b in rcols:
+            if b == "direct" and not vs_direct:
+                cells.append("")
+            else:
+                cells.append(ratio(med[a].get(key), med[b].get(key)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def targets_block(med):
+    if not all(t in med for t in ("iron", "squid", "mitm", "direct")):
+        return ""
+    i, s, m = med["iron"], med["squid"], med["mitm"]
+
+    def check(label, ok, detail):
+        return f"- {'PASS' if ok else 'MISS'} — {label}: {detail}"
+
+    def r(a, b):
+        return a / b if a and b else 0
+
+    out = ["Issue 6 targets (medians of this run):"]
+    out.append(check("keep-alive c=32 ≥ 2× Squid", r(i.get("ka32_rps"), s.get("ka32_rps")) >= 2,
+                     f"{r(i.get('ka32_rps'), s.get('ka32_rps')):.2f}×"))
+    out.append(check("keep-alive c=32 ≥ 8× mitmproxy", r(i.get("ka32_rps"), m.get("ka32_rps")) >= 8,
+                     f"{r(i.get('ka32_rps'), m.get('ka32_rps')):.2f}×"))
+    add = i.get("added_p50")
+    out.append(check("c=1 p50 added over direct ≤ 150 µs", add is not None and add <= 150,
+                     f"{add:.0f} µs" if add is not None else "not measured"))
+    out.append(check("10 MiB download ≥ 2× Squid", r(i.get("big_mibs"), s.get("big_mibs")) >= 2,
+                     f"{r(i.get('big_mibs'), s.get('big_mibs')):.2f}×"))
+    out.append(check("new TLS connection per request ≥ 1.5× Squid",
+                     r(i.get("newconn_rps"), s.get("newconn_rps")) >= 1.5,
+                     f"{r(i.get('newconn_rps'), s.get('newconn_rps')):.2f}×"))
+    k = i.get("idle_kib")
+    out.append(check("≤ 40 KiB RSS per idle MITM connection", k is not None and k <= 40,
+                     f"{k:.1f} KiB" if k is not None else "not measured"))
+    return "\n".join(out)
+
+
+def versions(cfg):
+    def first(cmd):
+        try:
+            r = run(cmd, 20)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except Exception:  # noqa: BLE001
+            return "?"
+
+    def deb(p):
+        return first(["dpkg-query", "-W", "-f", "${Version}", p])
+
+    return {
+        "iron-proxy": first([str(cfg.binary), "version"]),
+        "nginx": deb("nginx"), "squid-openssl": deb("squid-openssl"), "mitmproxy": deb("mitmproxy"),
+        "hey": deb("hey"), "openssl": first(["openssl", "version"]),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", required=True, type=Path)
+    ap.add_argument("--binary", default=str(ROOT / "build" / "iron-proxy"), type=Path)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=3, help="seconds per hey phase")
+    ap.add_argument("--idle-conns", type=int, default=10000)
+    ap.add_argument("--idle-runs", type=int, default=1, help="runs that include the idle test (0 = skip)")
+    ap.add_argument("--idle-open-seconds", type=int, default=150)
+    ap.add_argument("--probe-requests", type=int, default=3000)
+    ap.add_argument("--targets", default="direct,iron,squid,mitm")
+    ap.add_argument("--squid-workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--nginx-workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--upstream-port", type=int, default=443)
+    ap.add_argument("--netns", action="store_true", help="we are in a fresh network namespace: bring lo up")
+    ap.add_argument("--out", type=Path, default=BENCH / "results" / "latest.md")
+    cfg = ap.parse_args()
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    started = time.monotonic()
+
+    targets = [t.strip() for t in cfg.targets.split(",") if t.strip()]
+    for t in targets:
+        if t not in TARGETS:
+            raise SystemExit(f"unknown target {t!r}; choose from {', '.join(TARGETS)}")
+    if cfg.netns:
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
+    cfg.work = cfg.work.resolve()
+    (cfg.work / "logs").mkdir(parents=True, exist_ok=True)
+    (cfg.work / "nginx" / "tmp").mkdir(parents=True, exist_ok=True)
+    cfg.ports = {"upstream": cfg.upstream_port, "iron": 18888, "iron_http": 18080, "iron_https": 18443,
+                 "squid": 13128, "mitm": 18081}
+    if not cfg.netns:  # on the shared loopback: take free ports for the proxies
+        for k in ("iron", "iron_http", "iron_https", "squid", "mitm"):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                cfg.ports[k] = s.getsockname()[1]
+    cfg.certs = make_certs(cfg.work, cfg.binary)
+    make_www(cfg.work)
+
+    render("nginx.conf.in", cfg.work / "nginx" / "nginx.conf",
+           {"WORK": cfg.work, "NGINX_WORKERS": cfg.nginx_workers, "UPSTREAM_ADDR": f"127.0.0.1:{cfg.upstream_port}"})
+    nginx = Server("nginx", ["nginx", "-c", str(cfg.work / "nginx" / "nginx.conf"), "-p", str(cfg.work / "nginx"),
+                             "-e", str(cfg.work / "logs" / "nginx.error.log")], cfg.work)
+    if not wait_port(cfg.upstream_port, 20):
+        raise SystemExit(f"nginx did not start; see {cfg.work}/logs/nginx.out")
+    ok, why = curl_ok(cfg, None)
+    if not ok:
+        raise SystemExit(f"nginx does not serve /1k: {why}")
+
+    print(f"bench: {cfg.runs} run(s) × {targets}, {cfg.duration} s per phase, "
+          f"{cfg.idle_conns} idle conns on {cfg.idle_runs} run(s); work dir {cfg.work}", flush=True)
+    results = []
+    for run_index in range(cfg.runs):
+        order = targets[run_index % len(targets):] + targets[:run_index % len(targets)]
+        for key in order:
+            t = TARGETS[key](cfg)
+            results.append(measure(cfg, t, run_index, do_idle=run_index < cfg.idle_runs and key != "direct"))
+    nginx.stop()
+
+    med = medians(results, targets)
+    elapsed = time.monotonic() - started
+    ver = versions(cfg)
+    tbl = table(cfg, med, targets)
+    tgt = targets_block(med)
+    errors = [f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1}: {r['error']}" for r in results if r.get("error")]
+    for r in results:
+        for k in ("ka1", "ka32", "newconn", "big"):
+            if (r.get(k) or {}).get("invalid"):
+                errors.append(f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1} {k}: {r[k]['invalid']}")
+        if (r.get("idle") or {}).get("error") or (r.get("idle") or {}).get("failed"):
+            errors.append(f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1} idle: {r['idle']}")
+        if r.get("died"):
+            errors.append(f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1}: the proxy exited during the run")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    md = [
+        f"# iron-proxy benchmark — {now}",
+        "",
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}; client (hey), "
+        f"proxy and upstream (nginx, {cfg.nginx_workers} workers) share it. "
+        f"{cfg.runs} runs × {cfg.duration} s per phase, medians; idle test with {cfg.idle_conns:,} connections on "
+        f"{min(cfg.idle_runs, cfg.runs)} run(s). Squid workers: {cfg.squid_workers}; iron-proxy: one thread per core; "
+        f"mitmproxy: one process (Python asyncio). Total wall time {elapsed / 60:.1f} min.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()),
+        "",
+        tbl,
+        "",
+        "Ratios are plain quotients of the medians (left ÷ right); check the `better` column for the direction.",
+        "",
+    ]
+    if tgt:
+        md += [tgt, ""]
+    if errors:
+        md += ["Problems during the run:", *errors, ""]
+    text = "\n".join(md)
+    print("\n" + text)
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    cfg.out.write_text(text)
+    cfg.out.with_suffix(".json").write_text(json.dumps({"versions": ver, "results": results,
+                                                        "medians": med}, indent=1, default=str))
+    print(f"bench: wrote {cfg.out} and {cfg.out.with_suffix('.json')} in {elapsed:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+#pragma once
+// The `annotate` transform (reference §7.3): copy selected request headers into this transform's
+// trace, by host/method/path rules. Config: annotations: [{rules: [rule…], headers: [name…]}].
+// Never rejects. Values are logged in plain text: place it BEFORE `secrets` so it records the
+// placeholder, not the real credential (the registry warns otherwise).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/yaml_util.hpp"
+#include "core/result.hpp"
+#include "pipeline/rules.hpp"
+#include "pipeline/transform.hpp"
+
+namespace iron::transforms {
+
+class annotate final : public pipeline::transform {
+public:
+    struct group {
+        std::vector<pipeline::host_rule> rules;  // at least one
+        std::vector<std::string> headers;        // canonical names, at least one
+    };
+
+    explicit annotate(std::vector<group> groups) : groups_(std::move(groups)) {}
+
+    // Errors: "annotate: at least one annotation group is required"; per group "at least one rule
+    // is required" / "at least one header is required"; unknown keys; rule errors (§6.4).
+    static result<std::unique_ptr<annotate>> from_config(const YAML::Node& config, const config::yaml_ctx& ctx);
+
+    std::string_view name() const override { return "annotate"; }
+    // For every matching group, each listed header with a non-empty first value is recorded as
+    // `header:<Canonical-Name>: value`; later groups overwrite the same key. Always next.
+    pipeline::verdict on_request(pipeline::exchange& ex) const override;
+
+private:
+    std::vector<group> groups_;
+};
+
+}  // namespace iron::transforms

@@ -1,0 +1,121 @@
+#pragma once
+// The `secrets` transform (reference §7.2): the sandbox sends a placeholder (proxy token); the
+// proxy swaps in the real credential at egress, only for the hosts the secret is bound to.
+//
+// One internal model (secret_entry) behind the three accepted config shapes:
+//   * seed era:  {source: env, secrets: [{var, proxy_value, match_headers, match_body, require,
+//                hosts: [{name} | {cidr}]}]}                   — the query string is always scanned
+//   * current:   {secrets: [{source: {type, …}, rules: [...], replace: {proxy_value, match_headers,
+//                match_query, match_path, match_body, require} | inject: {header | query_param,
+//                formatter, require}}]}
+//   * legacy:    current shape with proxy_value / match_headers / match_body / require at the entry
+//                level instead of a replace block (no match_query / match_path).
+// Parsing is strict (§14 item 9): unknown keys are errors with file:line:col; `hosts:` in the
+// current shape is an error pointing at `rules:` (Go silently ignores it, leaving the secret
+// unbound); an entry bound to no host at all (empty rules / hosts) is an error rather than Go's
+// silent "never applies".
+//
+// Differences from the Go proxy, all deliberate:
+//   * Query values are replaced in place (§14 item 17): parameter order and the encoding of every
+//     other byte are kept; the placeholder is found whether the client percent-encoded it or not.
+//     The raw path is also rewritten in place instead of being re-derived.
+//   * `match_headers: none` disables header scanning (§14 item 10); `[]` keeps meaning all headers.
+//   * An unavailable secret never lets the placeholder reach a bound host: if the placeholder is
+//     present (or require is set) the request is rejected (403, reject_reason secret_unavailable).
+//   * A body larger than proxy.max_request_body_bytes is never rewritten (the transform saw only a
+//     prefix): the trace gets body_truncated: true and the HTTP layer forwards the original or
+//     answers 413 per proxy.oversize_body (§14 item 1).
+//   * A secret containing CR, LF or NUL is never written into a header (pipeline error, 502).
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/yaml_util.hpp"
+#include "core/result.hpp"
+#include "pipeline/rules.hpp"
+#include "pipeline/transform.hpp"
+#include "secrets/source.hpp"
+#include "transforms/header_match.hpp"
+
+namespace iron::transforms {
+
+// The inject `formatter`: a tiny evaluator for the Go text/template forms the docs use — literal
+// text, {{ .Value }}, and {{ base64 ARG… }} where each ARG is a string literal or .Value (base64 of
+// the concatenation). `{{-` / `-}}` trim markers are honoured. Anything else is rejected at config
+// time, so rendering cannot fail on the request path.
+class formatter {
+public:
+    // Empty text = the raw value.
+    static result<formatter> parse(std::string_view text);
+    std::string render(std::string_view value) const;
+
+private:
+    struct arg {
+        bool is_value = false;
+        std::string text;
+    };
+    struct piece {
+        enum class kind { text, value, base64 } what = kind::text;
+        std::string text;
+        std::vector<arg> args;
+    };
+    std::vector<piece> pieces_;
+    bool identity_ = true;
+};
+
+// One secret binding.
+struct secret_entry {
+    std::shared_ptr<secrets::source> source;
+    std::vector<pipeline::host_rule> rules;  // seed-era `hosts` become host-only rules
+    bool require = false;
+
+    enum class mode { replace, inject };
+    mode what = mode::replace;
+
+    // replace mode
+    enum class header_scope { all, none, listed };
+    std::string proxy_value;
+    header_scope headers = header_scope::all;
+    std::vector<header_pattern> match_headers;  // header_scope::listed
+    bool match_query = false;
+    bool match_path = false;
+    bool match_body = false;
+
+    // inject mode (exactly one of the two names is set)
+    std::string inject_header;
+    std::string inject_query_param;
+    formatter format;
+};
+
+class secrets_transform final : public pipeline::transform {
+public:
+    explicit secrets_transform(std::vector<secret_entry> entries) : entries_(std::move(entries)) {}
+
+    // `config` is the transform's `config:` node (null = no secrets); `ctx` names it.
+    static result<std::unique_ptr<secrets_transform>> from_config(const YAML::Node& config,
+                                                                  const config::yaml_ctx& ctx);
+
+    std::string_view name() const override { return "secrets"; }
+    // Entries in order, each independently (§7.2 processing). Returns next, reject (403: require
+    // without the token, or secret unavailable) or error (502: a value that cannot go in a header).
+    // Annotations: swapped / injected [{secret, locations}], secret_unavailable [names],
+    // rejected, reject_reason, body_truncated. Never a secret value.
+    pipeline::verdict on_request(pipeline::exchange& ex) const override;
+    // True when an entry whose rules match has match_body.
+    bool wants_request_body(const pipeline::exchange& ex) const override;
+    // Re-reads every source (SIGHUP / reload; off the request path).
+    void refresh() const override;
+
+    // Does any entry rewrite bodies? (The registry refuses body_capture placed after such a
+    // transform: it would record the real secret.)
+    bool rewrites_body() const;
+    const std::vector<secret_entry>& entries() const { return entries_; }
+
+private:
+    std::vector<secret_entry> entries_;
+};
+
+}  // namespace iron::transforms
