@@ -18,7 +18,6 @@ PACKAGES=(
   python3-cryptography python3-websockets
   # network-namespace scenarios
   iproute2 nftables
-  nginx squid-openssl mitmproxy hey  # bench/run.sh peers, upstream and load generator
 )
 
 missing=()
