@@ -120,11 +120,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(code, f"status {code}\n".encode())
         elif path.startswith("/sink"):
             self._send(200, json.dumps({"length": body_length}).encode(), "application/json")
+        elif path.startswith("/sse"):
+            self._sse(min(int(qs.get("n", ["5"])[0]), 50), min(float(qs.get("every", ["0.2"])[0]), 2.0))
         elif path == "/close":
             self.close_connection = True
             self._send(200, b"closing\n", extra=[("Connection", "close")])
         else:
             self._send(200, f"hello from {self.server.name}\n".encode())
+
+    def _sse(self, n, every):
+        """n Server-Sent Events, one every `every` seconds, each carrying its send time."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(n):
+            time.sleep(every)
+            event = f"id: {i}\ndata: {time.time():.6f}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def _bytes(self, n, chunked):
         self.send_response(200)
