@@ -214,6 +214,11 @@ int run(const config::config& cfg, const run_options& opts) {
         return 1;
     }
     auto shared = rt->shared;
+    // Installed before any listener exists, so a SIGTERM right after "ready" is a clean shutdown
+    // (exit 0), never the default action.
+    asio::io_context signals_ctx{1};
+    asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
+    asio::signal_set hup(signals_ctx, SIGHUP);
 
     std::vector<std::unique_ptr<worker>> workers;
     const auto connect_timeout =
@@ -278,10 +283,7 @@ int run(const config::config& cfg, const run_options& opts) {
     log::info("iron-proxy ready", {{"audit", cfg.log.audit_path.empty() ? "stderr" : cfg.log.audit_path}});
     if (opts.embedded_default) print_banner(opts.state_dir, tunnel_addr, http_addr);
 
-    // The main thread only waits for signals.
-    asio::io_context signals_ctx{1};
-    asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
-    asio::signal_set hup(signals_ctx, SIGHUP);
+    // The main thread only waits for signals (their handlers were installed before start-up).
     std::function<void()> wait_hup = [&] {
         hup.async_wait([&](const boost::system::error_code& ec, int) {
             if (ec) return;

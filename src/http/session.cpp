@@ -304,13 +304,20 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
 
     bhttp::response_serializer<bhttp::buffer_body> res_sr{res};
     a.client_dog.expires_after(client_idle);
-    auto [hec, hn] = co_await bhttp::async_write_header(client, res_sr, as_tuple(use_awaitable));
-    out.response_started = true;
-    if (hec) {
-        out.what = forward_result::kind::client_gone;
-        out.error = "writing response: " + hec.message();
-        co_return out;
+    // When body bytes already came in with the head (small responses), the relay's first write
+    // carries head and body together: one TLS record and one send instead of two. Otherwise the
+    // head goes now, so a slow stream (SSE, long poll) shows its status at once.
+    const bool body_ready = !no_body && a.up.buffer.size() > 0;
+    if (!body_ready) {
+        auto [hec, hn] = co_await bhttp::async_write_header(client, res_sr, as_tuple(use_awaitable));
+        if (hec) {
+            out.response_started = true;
+            out.what = forward_result::kind::client_gone;
+            out.error = "writing response: " + hec.message();
+            co_return out;
+        }
     }
+    out.response_started = true;
     if (!no_body || !res_sr.is_done()) {
         if (no_body) {
             rp->get().body().data = nullptr;
