@@ -1,5 +1,7 @@
 #include "audit/record.hpp"
 
+#include "core/clock.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -102,18 +104,6 @@ void append_double(std::string& out, double f) {
     out += s;
 }
 
-std::string rfc3339_nano(std::chrono::system_clock::time_point tp) {
-    auto secs = std::chrono::floor<std::chrono::seconds>(tp);
-    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(tp - secs).count();
-    std::time_t t = std::chrono::system_clock::to_time_t(secs);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(nanos));
-    return buf;
-}
-
 json::object trace_json(const trace& t) {
     json::object o;
     o["name"] = t.name;
@@ -203,7 +193,7 @@ std::string serialize(const record& r) {
     audit["duration_ms"] = r.duration_ms;
 
     json::object o;
-    o["time"] = rfc3339_nano(r.time);
+    o["time"] = core::rfc3339_nano(r.time);
     o["level"] = level_for(r);
     o["msg"] = "request";
     o["audit"] = std::move(audit);

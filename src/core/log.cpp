@@ -1,5 +1,7 @@
 #include "core/log.hpp"
 
+#include "core/clock.hpp"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -26,18 +28,6 @@ const char* level_name(level l) {
     return "INFO";
 }
 
-std::string now_rfc3339() {
-    auto now = std::chrono::system_clock::now();
-    auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
-    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now - secs).count();
-    std::time_t t = std::chrono::system_clock::to_time_t(secs);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(nanos));
-    return buf;
-}
 
 }  // namespace
 
@@ -57,7 +47,7 @@ bool enabled(level l) { return static_cast<int>(l) >= g_level.load(std::memory_o
 void write(level l, std::string_view msg, std::initializer_list<attr> attrs) {
     if (!enabled(l)) return;
     boost::json::object o;
-    o["time"] = now_rfc3339();
+    o["time"] = core::rfc3339_nano(std::chrono::system_clock::now());
     o["level"] = level_name(l);
     o["msg"] = msg;
     for (const auto& a : attrs) o[a.key] = a.value;
