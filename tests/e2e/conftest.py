@@ -1,7 +1,6 @@
 """Fixtures for the iron-proxy end-to-end suite. See docs/testing.md."""
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import certs  # noqa: E402
+from harness import certs, clients  # noqa: E402
 from harness.configs import TestBed, make_config  # noqa: E402
 from harness.dns_server import TestDNSServer  # noqa: E402
 from harness.paths import BINARY, MISSING_BINARY_MESSAGE  # noqa: E402
@@ -139,18 +138,6 @@ def dns_server():
 
 # --- upstreams ------------------------------------------------------------------------------------
 
-def _port_free(host, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind((host, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 @pytest.fixture
 def upstream_factory(upstream_pki):
     """make(host="127.0.0.2", port=0, tls=True, name=..., pair_with="127.0.0.1") → started server.
@@ -163,7 +150,7 @@ def upstream_factory(upstream_pki):
         name = name or ("https-upstream" if tls else "http-upstream")
         for _ in range(20):
             srv = UpstreamServer(host, port, ctx, name)
-            if pair_with is None or port != 0 or _port_free(pair_with, srv.port):
+            if pair_with is None or port != 0 or clients.port_is_free(pair_with, srv.port):
                 break
             srv.server_close()
         else:
