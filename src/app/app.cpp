@@ -135,12 +135,13 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 }
 
 // Binds `spec` on every worker: the first bind resolves port 0, the others reuse that port.
-result<std::string> bind_everywhere(std::vector<std::unique_ptr<worker>>& workers, const listener_spec& spec) {
+result<std::string> bind_everywhere(std::vector<std::unique_ptr<worker>>& workers, const listener_spec& spec,
+                                    bool transparent) {
     auto ep = net::parse_listen_address(spec.address);
     if (!ep) return make_error("listen " + spec.address + ": " + ep.message());
     tcp::endpoint bound = *ep;
     for (auto& w : workers) {
-        auto acc = net::open_acceptor(w->ioc.get_executor(), bound, spec.address);
+        auto acc = net::open_acceptor(w->ioc.get_executor(), bound, spec.address, transparent);
         if (!acc) return acc.err();
         if (bound.port() == 0) bound = acc->local_endpoint();
         w->acceptors.push_back(std::make_unique<tcp::acceptor>(std::move(*acc)));
@@ -263,7 +264,8 @@ int run(const config::config& cfg, const run_options& opts) {
     std::string tunnel_addr, http_addr;
     for (const auto& spec : specs) {
         std::size_t first_new = workers.front()->acceptors.size();
-        auto bound = bind_everywhere(workers, spec);
+        const bool transparent = cfg.proxy.transparent && spec.kind != listener_kind::tunnel;
+        auto bound = bind_everywhere(workers, spec, transparent);
         if (!bound) {
             std::fprintf(stderr, "error: %s\n", bound.message().c_str());
             return 1;

@@ -270,7 +270,7 @@ private:
             {"http_listen", "http_listens", "https_listen", "tunnel_listen", "max_request_body_bytes",
              "max_response_body_bytes", "upstream_response_header_timeout", "upstream_deny_cidrs", "upstream_proxy",
              "upstream_ca_file", "client_handshake_timeout", "client_header_timeout", "client_idle_timeout",
-             "upstream_connect_timeout", "upstream_idle_timeout", "oversize_body"}));
+             "upstream_connect_timeout", "upstream_idle_timeout", "oversize_body", "transparent"}));
         auto& p = cfg_.proxy;
         std::string http_listen;
         std::vector<std::string> http_listens;
@@ -298,6 +298,12 @@ private:
             else if (key == "upstream_connect_timeout") IRON_CFG_TRY(read_duration(f, k, p.upstream_connect_timeout));
             else if (key == "upstream_idle_timeout") IRON_CFG_TRY(read_duration(f, k, p.upstream_idle_timeout));
             else if (key == "oversize_body") IRON_CFG_TRY(read_string(f, k, p.oversize_body));
+            else if (key == "transparent") {
+                if (is_absent(f)) continue;
+                auto b = get_bool(f, k);
+                if (!b) return b.err();
+                p.transparent = *b;
+            }
         }
         // Union, http_listen first, without repeats (binding one address twice would fail later).
         p.http_listens.clear();

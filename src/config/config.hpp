@@ -45,6 +45,10 @@ struct proxy_config {
     // original body upstream untouched and annotate the trace `body_truncated: true`.
     // A truncated body is never forwarded.
     std::string oversize_body = "reject";
+    // Transparent interception (nftables REDIRECT/DNAT or TPROXY, no DNS cooperation): listeners
+    // get IP_TRANSPARENT (so TPROXY can hand them any destination), and a NAT'd connection's
+    // original destination (SO_ORIGINAL_DST) is the target when a request names no host.
+    bool transparent = false;
     duration upstream_response_header_timeout = std::chrono::seconds(30);
     std::vector<std::string> upstream_deny_cidrs;  // defaults when the key is absent
     upstream_proxy_config upstream_proxy;

@@ -46,6 +46,7 @@ struct connection_info {
     std::string sni;                         // set after a TLS handshake
     bool tls = false;
     std::optional<audit::tunnel_info> tunnel;  // set for connections inside a CONNECT tunnel
+    std::string original_dst;  // proxy.transparent: where the client meant to go ("ip:port")
 };
 
 }  // namespace iron::http

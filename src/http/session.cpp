@@ -447,6 +447,13 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
     auto target = parse_request_target(req.target());
     std::string host(req[bhttp::field::host]);
     if (target && !target->authority.empty()) host = target->authority;  // absolute-form wins (RFC 9112 §3.2.2)
+    if (!conn.original_dst.empty()) {
+        // Transparent interception: a request that names no host goes where the client was
+        // connecting (policy then sees the IP literal); a Host without a port keeps that port.
+        if (host.empty()) host = conn.original_dst;
+        else if (core::split_host_port(host).port.empty() && !conn.tls)
+            host += ":" + core::split_host_port(conn.original_dst).port;
+    }
     st.ex.host = host;
     st.rec.host = host;
     const bool keep_alive = req.keep_alive();

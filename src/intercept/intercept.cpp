@@ -12,6 +12,7 @@
 #include "http/respond.hpp"
 #include "http/session.hpp"
 #include "net/dialer.hpp"
+#include "net/listener.hpp"
 #include "net/splice.hpp"
 #include "tls/client_hello.hpp"
 
@@ -214,7 +215,8 @@ asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn,
 
 asio::awaitable<void> serve_http_listener(asio::ip::tcp::socket sock, std::shared_ptr<const http::shared_state> shared,
                                           http::worker_state* worker) {
-    http::connection_info conn{std::move(shared), worker, remote_address(sock), "", false, std::nullopt};
+    http::connection_info conn{std::move(shared), worker, remote_address(sock), "", false, std::nullopt, ""};
+    if (conn.shared->proxy.transparent) conn.original_dst = net::original_destination(sock);
     net::client_socket client(std::move(sock));
     net::watchdog dog = make_watchdog(client);
     co_await http::serve_http(client, conn, dog);
@@ -222,7 +224,8 @@ asio::awaitable<void> serve_http_listener(asio::ip::tcp::socket sock, std::share
 
 asio::awaitable<void> serve_https_listener(asio::ip::tcp::socket sock, std::shared_ptr<const http::shared_state> shared,
                                            http::worker_state* worker) {
-    http::connection_info conn{std::move(shared), worker, remote_address(sock), "", false, std::nullopt};
+    http::connection_info conn{std::move(shared), worker, remote_address(sock), "", false, std::nullopt, ""};
+    if (conn.shared->proxy.transparent) conn.original_dst = net::original_destination(sock);
     co_await serve(net::client_socket(std::move(sock)), std::move(conn), accept_plain::no);
 }
 

@@ -1,5 +1,9 @@
 #include "net/listener.hpp"
 
+#include <arpa/inet.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -37,7 +41,8 @@ result<tcp::endpoint> parse_listen_address(const std::string& text) {
     return tcp::endpoint(addr, static_cast<unsigned short>(port));
 }
 
-result<tcp::acceptor> open_acceptor(asio::any_io_executor ex, const tcp::endpoint& ep, const std::string& text) {
+result<tcp::acceptor> open_acceptor(asio::any_io_executor ex, const tcp::endpoint& ep, const std::string& text,
+                                    bool transparent) {
     tcp::acceptor acc(ex);
     boost::system::error_code ec;
     auto fail = [&](const char* what) {
@@ -55,11 +60,47 @@ result<tcp::acceptor> open_acceptor(asio::any_io_executor ex, const tcp::endpoin
         ec.assign(errno, boost::system::system_category());
         return fail("setsockopt");
     }
+    if (transparent) {
+        const int level = ep.address().is_v6() ? SOL_IPV6 : SOL_IP;
+        const int name = ep.address().is_v6() ? IPV6_TRANSPARENT : IP_TRANSPARENT;
+        if (::setsockopt(acc.native_handle(), level, name, &one, sizeof one) != 0) {
+            ec.assign(errno, boost::system::system_category());
+            return fail("setsockopt IP_TRANSPARENT (needs CAP_NET_ADMIN)");
+        }
+    }
     acc.bind(ep, ec);
     if (ec) return fail("bind");
     acc.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return fail("listen");
     return acc;
+}
+
+std::string original_destination(tcp::socket& sock) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    const int fd = sock.native_handle();
+    // Only NAT'd connections have one. A direct connection (or TPROXY, whose local address we
+    // cannot tell from our own here) gets "": a request naming no host is then refused, not
+    // sent back to the proxy itself.
+    bool ok = ::getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len) == 0 ||
+              (len = sizeof ss, ::getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len) == 0);
+    if (!ok) return "";
+    char text[INET6_ADDRSTRLEN] = {};
+    if (ss.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+        return std::string(text) + ":" + std::to_string(ntohs(a->sin_port));
+    }
+    if (ss.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+            inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], text, sizeof text);
+            return std::string(text) + ":" + std::to_string(ntohs(a->sin6_port));
+        }
+        inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+        return "[" + std::string(text) + "]:" + std::to_string(ntohs(a->sin6_port));
+    }
+    return "";
 }
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, connection_handler handler) {

@@ -15,9 +15,14 @@ namespace iron::net {
 result<boost::asio::ip::tcp::endpoint> parse_listen_address(const std::string& text);
 
 // Open, SO_REUSEADDR + SO_REUSEPORT, bind, listen. Error: "listen tcp <addr>: bind: <reason>".
+// `transparent` sets IP_TRANSPARENT so TPROXY can deliver connections for any destination.
 result<boost::asio::ip::tcp::acceptor> open_acceptor(boost::asio::any_io_executor ex,
                                                      const boost::asio::ip::tcp::endpoint& ep,
-                                                     const std::string& text);
+                                                     const std::string& text, bool transparent = false);
+
+// Where the client meant to connect, for connections nftables REDIRECT/DNAT sent us
+// (SO_ORIGINAL_DST): "ip:port", IPv6 bracketed; "" for a connection that was not NAT'd.
+std::string original_destination(boost::asio::ip::tcp::socket& sock);
 
 using connection_handler = std::function<void(boost::asio::ip::tcp::socket)>;
 

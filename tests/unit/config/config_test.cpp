@@ -600,5 +600,12 @@ TEST_F(ConfigTest, OversizeBodyRejectsOtherValues) {
                  ":7:18: proxy.oversize_body: expected a string, got a list");
 }
 
+TEST_F(ConfigTest, TransparentFlag) {
+    config off = load_ok("dns: {enabled: false}\ntls: {ca_cert: a, ca_key: b}\n");
+    EXPECT_FALSE(off.proxy.transparent);
+    config on = load_ok("dns: {enabled: false}\nproxy:\n  transparent: true\ntls: {ca_cert: a, ca_key: b}\n");
+    EXPECT_TRUE(on.proxy.transparent);
+}
+
 }  // namespace
 }  // namespace iron::config
