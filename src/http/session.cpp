@@ -113,6 +113,14 @@ asio::awaitable<relay_status> relay_body(In& in, beast::flat_buffer& in_buf,
     co_return relay_status::ok;
 }
 
+// The interim "100 Continue" the proxy sends for a client that asked with Expect.
+template <class Client>
+asio::awaitable<boost::system::error_code> write_continue(Client& client) {
+    static constexpr char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    auto [ec, n] = co_await asio::async_write(client, asio::buffer(line, sizeof line - 1), as_tuple(use_awaitable));
+    co_return ec;
+}
+
 // The outcome of forwarding one exchange over one upstream connection.
 struct forward_result {
     enum class kind { done, stale, upstream_failed, header_timeout, client_gone } what = kind::done;
@@ -189,10 +197,8 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
     if (a.expect_continue && body_pending) {
         // We answer 100-continue ourselves (Expect is not forwarded), so the client sends its
         // body now instead of waiting for an interim response that would never come.
-        static constexpr char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
         a.client_dog.expires_after(client_idle);
-        auto [ec, n] = co_await asio::async_write(client, asio::buffer(continue_line, sizeof continue_line - 1),
-                                                  as_tuple(use_awaitable));
+        const boost::system::error_code ec = co_await write_continue(client);
         if (ec) {
             out.what = forward_result::kind::client_gone;
             out.error = ec.message();
@@ -473,9 +479,7 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
     if (sh.pipeline->wants_request_body(st.ex)) {
         if (core::iequals(req[bhttp::field::expect], "100-continue") && !parser.is_done()) {
             // The body is needed before the upstream is even chosen: invite it now.
-            static constexpr char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            auto [cec, cn] = co_await asio::async_write(client, asio::buffer(continue_line, sizeof continue_line - 1),
-                                                        as_tuple(use_awaitable));
+            const boost::system::error_code cec = co_await write_continue(client);
             if (cec) co_return next_step::close;
             continue_sent = true;
         }

@@ -39,12 +39,27 @@ const EVP_MD* signing_digest(EVP_PKEY* key) {
     return (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448) ? nullptr : EVP_sha256();
 }
 
+bool add_ext(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, ctx, nid, value);
+    if (!ext) return false;
+    const bool added = X509_add_ext(cert, ext, -1) == 1;
+    X509_EXTENSION_free(ext);
+    return added;
+}
+
+bool set_random_serial(X509* cert) {
+    unsigned char raw[16];
+    if (RAND_bytes(raw, sizeof raw) != 1) return false;
+    raw[0] |= 0x01;  // never zero
+    std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(BN_bin2bn(raw, sizeof raw, nullptr), &BN_free);
+    return bn && BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert)) != nullptr;
+}
+
 namespace {
 
 struct bio_deleter { void operator()(BIO* p) const { BIO_free_all(p); } };
 using bio_ptr = std::unique_ptr<BIO, bio_deleter>;
 struct basic_constraints_deleter { void operator()(BASIC_CONSTRAINTS* p) const { BASIC_CONSTRAINTS_free(p); } };
-struct bn_deleter { void operator()(BIGNUM* p) const { BN_free(p); } };
 struct fd_closer {
     int fd = -1;
     ~fd_closer() { if (fd >= 0) ::close(fd); }
@@ -157,25 +172,11 @@ result<void> make_dirs(const std::string& dir) {
     return ok();
 }
 
-bool add_ext(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
-    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, ctx, nid, value);
-    if (!ext) return false;
-    const bool added = X509_add_ext(cert, ext, -1) == 1;
-    X509_EXTENSION_free(ext);
-    return added;
-}
-
 result<x509_ptr> make_ca_cert(EVP_PKEY* key, const generate_ca_options& opts) {
     x509_ptr cert(X509_new());
     if (!cert || X509_set_version(cert.get(), 2) != 1) return make_error("creating CA certificate: " + openssl_error_string());
 
-    // Random positive 128-bit serial (RFC 5280 §4.1.2.2 allows up to 20 octets).
-    unsigned char raw[16];
-    if (RAND_bytes(raw, sizeof raw) != 1) return make_error("generating serial: " + openssl_error_string());
-    raw[0] |= 0x01;  // never zero
-    std::unique_ptr<BIGNUM, bn_deleter> bn(BN_bin2bn(raw, sizeof raw, nullptr));
-    if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get())))
-        return make_error("setting serial: " + openssl_error_string());
+    if (!set_random_serial(cert.get())) return make_error("setting serial: " + openssl_error_string());
 
     // NotBefore one minute back tolerates clients whose clocks run slightly behind.
     if (!X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60) ||

@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "core/result.hpp"
 
@@ -22,6 +23,11 @@ std::string openssl_error_string();
 // The digest to sign with `key`: SHA-256, or nullptr for Ed25519/Ed448, which hash internally and
 // refuse an explicit digest.
 const EVP_MD* signing_digest(EVP_PKEY* key);
+
+// Shared by the CA and leaf builders: one v3 extension from its config-string form, and a random
+// positive 128-bit serial (RFC 5280 §4.1.2.2). Both return false on an OpenSSL failure.
+bool add_ext(X509* cert, X509V3_CTX* ctx, int nid, const char* value);
+bool set_random_serial(X509* cert);
 
 class certificate_authority {
 public:

@@ -23,7 +23,6 @@ namespace {
 constexpr std::size_t default_capacity = 1000;
 constexpr std::chrono::hours default_validity{72};
 
-struct bn_deleter { void operator()(BIGNUM* p) const { BN_free(p); } };
 struct general_names_deleter { void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); } };
 struct general_name_deleter { void operator()(GENERAL_NAME* p) const { GENERAL_NAME_free(p); } };
 
@@ -49,14 +48,6 @@ std::string ip_bytes(const std::string& name) {
     if (inet_pton(AF_INET, name.c_str(), buf) == 1) return std::string(reinterpret_cast<char*>(buf), 4);
     if (inet_pton(AF_INET6, name.c_str(), buf) == 1) return std::string(reinterpret_cast<char*>(buf), 16);
     return {};
-}
-
-bool add_ext(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
-    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, ctx, nid, value);
-    if (!ext) return false;
-    const bool added = X509_add_ext(cert, ext, -1) == 1;
-    X509_EXTENSION_free(ext);
-    return added;
 }
 
 // SAN built structurally rather than through a "DNS:<name>" config string, so that a hostile SNI
@@ -86,14 +77,6 @@ bool add_san(X509* cert, const std::string& name) {
     if (!sk_GENERAL_NAME_push(names.get(), gn.get())) return false;
     gn.release();  // owned by `names` now
     return X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) == 1;
-}
-
-bool set_random_serial(X509* cert) {
-    unsigned char raw[16];
-    if (RAND_bytes(raw, sizeof raw) != 1) return false;
-    raw[0] |= 0x01;  // never zero
-    std::unique_ptr<BIGNUM, bn_deleter> bn(BN_bin2bn(raw, sizeof raw, nullptr));
-    return bn && BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert)) != nullptr;
 }
 
 }  // namespace
