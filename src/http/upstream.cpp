@@ -79,10 +79,7 @@ asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::connect(s
     SSL_set_alpn_protos(stream.native_handle(), reinterpret_cast<const unsigned char*>("\x08http/1.1"), 9);
     {
         tcp_socket& raw = stream.next_layer();
-        net::watchdog dog(raw.get_executor(), [&raw] {
-            boost::system::error_code ignored;
-            raw.close(ignored);
-        });
+        net::watchdog dog = net::closing_watchdog(raw);
         dog.expires_after(timeouts_.tls_handshake);
         auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
         if (dog.fired()) co_return make_error("tls handshake with " + host + ": timeout");

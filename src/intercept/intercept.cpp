@@ -63,16 +63,9 @@ asio::awaitable<int> peek_first_byte(net::client_socket& sock, net::watchdog& do
     co_return n == 1 ? byte : -1;
 }
 
-net::watchdog make_watchdog(net::client_socket& sock) {
-    return net::watchdog(sock.socket().get_executor(), [&sock] {
-        boost::system::error_code ignored;
-        sock.socket().close(ignored);
-    });
-}
-
 asio::awaitable<void> serve_tls(net::client_socket sock, http::connection_info conn) {
     asio::ssl::stream<net::client_socket> tls(std::move(sock), *conn.shared->server_tls);
-    net::watchdog dog = make_watchdog(tls.next_layer());
+    net::watchdog dog = net::closing_watchdog(tls.next_layer());
     dog.expires_after(conn.shared->proxy.client_handshake_timeout);
     auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
     const char* sni = SSL_get_servername(tls.native_handle(), TLSEXT_NAMETYPE_host_name);
@@ -109,7 +102,7 @@ asio::awaitable<tls::client_hello_info> record_client_hello(net::client_socket& 
 // tls.mode: sni-only — policy on the SNI, then bytes relayed untouched to SNI:443 (§4.10). The
 // CONNECT port is ignored on purpose (anti port-pivot). One audit record covering the connection.
 asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_info conn) {
-    net::watchdog dog = make_watchdog(sock);
+    net::watchdog dog = net::closing_watchdog(sock);
     std::string hello;
     auto parsed = co_await record_client_hello(sock, dog, hello);
 
@@ -182,7 +175,7 @@ asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_i
 asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn, accept_plain plain) {
     int first = -1;
     {
-        net::watchdog peek_dog = make_watchdog(sock);
+        net::watchdog peek_dog = net::closing_watchdog(sock);
         first = co_await peek_first_byte(sock, peek_dog, conn.shared->proxy.client_handshake_timeout);
     }
     if (first < 0) {
@@ -196,7 +189,7 @@ asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn,
             co_await serve_tls(std::move(sock), std::move(conn));
         co_return;
     }
-    net::watchdog dog = make_watchdog(sock);
+    net::watchdog dog = net::closing_watchdog(sock);
     if (first >= 'A' && first <= 'Z') {
         if (plain == accept_plain::yes) {
             co_await http::serve_http(sock, conn, dog);
@@ -218,7 +211,7 @@ asio::awaitable<void> serve_http_listener(asio::ip::tcp::socket sock, std::share
     http::connection_info conn{std::move(shared), worker, remote_address(sock), "", false, std::nullopt, ""};
     if (conn.shared->proxy.transparent) conn.original_dst = net::original_destination(sock);
     net::client_socket client(std::move(sock));
-    net::watchdog dog = make_watchdog(client);
+    net::watchdog dog = net::closing_watchdog(client);
     co_await http::serve_http(client, conn, dog);
 }
 

@@ -68,4 +68,15 @@ private:
     std::shared_ptr<state> s_;
 };
 
+// The usual watchdog: when it fires it closes `stream`'s socket, which aborts every operation
+// pending on it. Works for a plain socket, net::client_socket and TLS streams over them alike.
+// `stream` must outlive the watchdog.
+template <class Stream>
+watchdog closing_watchdog(Stream& stream) {
+    return watchdog(stream.lowest_layer().get_executor(), [&stream] {
+        boost::system::error_code ignored;
+        stream.lowest_layer().close(ignored);
+    });
+}
+
 }  // namespace iron::net

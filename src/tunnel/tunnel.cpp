@@ -239,10 +239,7 @@ asio::awaitable<void> serve_tunnel_listener(asio::ip::tcp::socket raw, std::shar
     handshake hs{std::move(conn), net::client_socket(std::move(raw)), {}, {}, false};
     hs.rec.remote_addr = hs.conn.remote_addr;
     hs.rec.mode = shared->tls_mode;
-    net::watchdog dog(hs.sock.socket().get_executor(), [&hs] {
-        boost::system::error_code ignored;
-        hs.sock.socket().close(ignored);
-    });
+    net::watchdog dog = net::closing_watchdog(hs.sock);
     dog.expires_after(shared->proxy.client_header_timeout);
 
     // One byte tells SOCKS5 (0x05) from an HTTP CONNECT head (§5.1); a bounded wait, unlike Go.
