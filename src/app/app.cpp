@@ -24,6 +24,7 @@
 #include "http/context.hpp"
 #include "http/upstream.hpp"
 #include "intercept/intercept.hpp"
+#include "h2/client_pool.hpp"
 #include "net/dialer.hpp"
 #include "net/listener.hpp"
 #include "net/resolver.hpp"
@@ -104,6 +105,7 @@ struct worker {
     std::unique_ptr<net::resolver> resolver;
     std::unique_ptr<net::dialer> dialer;
     std::unique_ptr<http::upstream_pool> pool;
+    std::unique_ptr<h2::client_pool> h2_pool;  // after `pool`, which it borrows
     http::worker_state state;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::thread thread;
@@ -236,7 +238,8 @@ int run(const config::config& cfg, const run_options& opts) {
         w->resolver = std::move(*res);
         w->dialer = std::make_unique<net::dialer>(*w->resolver, rt->deny, connect_timeout);
         w->pool = std::make_unique<http::upstream_pool>(*w->dialer, *shared->client_tls, up_timeouts);
-        w->state = http::worker_state{w->dialer.get(), w->pool.get()};
+        w->h2_pool = std::make_unique<h2::client_pool>(w->ioc.get_executor(), *w->pool, up_timeouts.idle);
+        w->state = http::worker_state{w->dialer.get(), w->pool.get(), w->h2_pool.get()};
         workers.push_back(std::move(w));
     }
 

@@ -17,6 +17,9 @@
 namespace iron::net {
 class dialer;
 }
+namespace iron::h2 {
+class client_pool;
+}
 
 namespace iron::http {
 
@@ -36,6 +39,7 @@ struct shared_state {
 struct worker_state {
     net::dialer* dialer = nullptr;
     upstream_pool* pool = nullptr;
+    h2::client_pool* h2 = nullptr;  // upstreams for HTTP/2 clients (h2 when the origin speaks it)
 };
 
 // One client connection.

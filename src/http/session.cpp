@@ -1,6 +1,5 @@
 #include "http/session.hpp"
 
-#include <charconv>
 #include <limits>
 #include <optional>
 #include <vector>
@@ -14,6 +13,7 @@
 
 #include "core/host_glob.hpp"
 #include "core/log.hpp"
+#include "http/exchange.hpp"
 #include "http/messages.hpp"
 #include "http/respond.hpp"
 #include "http/upstream.hpp"
@@ -35,32 +35,6 @@ constexpr std::uint32_t max_header_bytes = 64 * 1024;
 
 using request_parser = bhttp::request_parser<bhttp::buffer_body>;
 using response_parser = bhttp::response_parser<bhttp::buffer_body>;
-
-// Everything one exchange carries from its first byte to its audit record.
-struct exchange_state {
-    pipeline::exchange ex;
-    audit::record rec;
-    audit::sink& sink;
-    bool emitted = false;
-
-    explicit exchange_state(audit::sink& s) : sink(s) {}
-    exchange_state(const exchange_state&) = delete;
-    // The one audit record; the destructor guarantees it on paths that never reach emit().
-    ~exchange_state() { emit(); }
-    void emit() {
-        if (emitted) return;
-        emitted = true;
-        rec.finish();
-        sink.emit(rec);
-    }
-};
-
-void fill_connection_fields(audit::record& rec, const connection_info& conn) {
-    rec.remote_addr = conn.remote_addr;
-    rec.sni = conn.sni;
-    rec.mode = "mitm";
-    rec.tunnel = conn.tunnel;
-}
 
 std::vector<char>& relay_buffer(std::optional<std::vector<char>>& slot) {
     if (!slot) slot.emplace(relay_chunk_bytes);
@@ -348,32 +322,6 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
     out.upstream_reusable = upstream_keep_alive && rp->is_done();
     out.client_keep_alive = client_keep_alive;
     co_return out;
-}
-
-// The pre-pipeline checks of §4.2 (audited here, unlike the Go proxy: §14 item 3). Returns the
-// 400 message, or nothing when the request may proceed.
-std::optional<std::string> check_request(exchange_state& st, const connection_info& conn,
-                                         const std::optional<request_target>& target) {
-    if (!target) return "malformed request target";
-    if (st.ex.host.empty()) return "missing Host header";
-    auto decoded = decode_path(target->path);
-    if (!decoded) return "malformed path";
-    st.ex.path = *decoded;
-    st.rec.path = *decoded;
-    if (has_dot_segment(*decoded)) return "path contains dot segments";
-    auto hp = core::split_host_port(st.ex.host);
-    if (hp.host.empty()) return "missing Host header";
-    if (!hp.port.empty()) {
-        unsigned port = 0;
-        auto [p, ec] = std::from_chars(hp.port.data(), hp.port.data() + hp.port.size(), port);
-        if (ec != std::errc{} || p != hp.port.data() + hp.port.size() || port == 0 || port > 65535)
-            return "invalid port in Host header";
-    }
-    if (conn.tls && core::normalize_host(hp.host) != core::normalize_host(conn.sni)) {
-        log::warn("SNI/Host mismatch", {{"sni", conn.sni}, {"host", st.ex.host}});
-        return "SNI and Host header mismatch";
-    }
-    return std::nullopt;
 }
 
 template <class Client>

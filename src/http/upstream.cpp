@@ -67,7 +67,7 @@ asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::acquire(s
 }
 
 asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::connect(std::string host, std::uint16_t port,
-                                                                              bool tls) {
+                                                                              bool tls, bool offer_h2) {
     auto dialed = co_await dialer_.dial(host, port);
     if (!dialed) co_return dialed.err();
     auto conn = std::make_unique<upstream_conn>(upstream_conn{std::move(dialed->socket), {}, make_key(host, port, tls), {}});
@@ -76,7 +76,12 @@ asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::connect(s
     tls_socket stream(std::move(std::get<tcp_socket>(conn->stream)), client_tls_);
     if (auto prepared = tls::prepare_client_ssl(stream.native_handle(), host); !prepared)
         co_return make_error("tls: " + prepared.message());
-    SSL_set_alpn_protos(stream.native_handle(), reinterpret_cast<const unsigned char*>("\x08http/1.1"), 9);
+    static constexpr unsigned char h1_only[] = "\x08http/1.1";
+    static constexpr unsigned char h2_first[] = "\x02h2\x08http/1.1";
+    if (offer_h2)
+        SSL_set_alpn_protos(stream.native_handle(), h2_first, sizeof h2_first - 1);
+    else
+        SSL_set_alpn_protos(stream.native_handle(), h1_only, sizeof h1_only - 1);
     {
         tcp_socket& raw = stream.next_layer();
         net::watchdog dog = net::closing_watchdog(raw);
@@ -90,6 +95,10 @@ asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::connect(s
             co_return make_error("tls handshake with " + host + ": " + reason);
         }
     }
+    const unsigned char* chosen = nullptr;
+    unsigned int chosen_len = 0;
+    SSL_get0_alpn_selected(stream.native_handle(), &chosen, &chosen_len);
+    conn->h2 = offer_h2 && chosen_len == 2 && chosen[0] == 'h' && chosen[1] == '2';
     conn->stream.emplace<tls_socket>(std::move(stream));
     co_return conn;
 }

@@ -30,6 +30,7 @@ struct upstream_conn {
     boost::beast::flat_buffer buffer;  // bytes read ahead from the origin
     std::string key;
     std::chrono::steady_clock::time_point idle_since;
+    bool h2 = false;  // the origin chose HTTP/2 in ALPN (only when it was offered)
 
     tcp_socket& socket();  // lowest layer, for closing and options
     void close();
@@ -50,9 +51,11 @@ public:
     // Errors are client-safe messages for the audit record and map to 502.
     boost::asio::awaitable<result<std::unique_ptr<upstream_conn>>> acquire(std::string host, std::uint16_t port,
                                                                           bool tls, bool& reused);
-    // A fresh connection, never from the pool (used to retry after a stale pooled one).
+    // A fresh connection, never from the pool (used to retry after a stale pooled one). With
+    // `offer_h2` the TLS handshake offers "h2" before "http/1.1" and upstream_conn::h2 tells
+    // which the origin chose.
     boost::asio::awaitable<result<std::unique_ptr<upstream_conn>>> connect(std::string host, std::uint16_t port,
-                                                                          bool tls);
+                                                                          bool tls, bool offer_h2 = false);
     // Return a connection whose last exchange completed cleanly and that may be kept alive.
     void release(std::unique_ptr<upstream_conn> conn);
 

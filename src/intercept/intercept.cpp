@@ -9,6 +9,7 @@
 
 #include "core/host_glob.hpp"
 #include "core/log.hpp"
+#include "h2/server.hpp"
 #include "http/respond.hpp"
 #include "http/session.hpp"
 #include "net/dialer.hpp"
@@ -78,7 +79,13 @@ asio::awaitable<void> serve_tls(net::client_socket sock, http::connection_info c
         co_return;
     }
     conn.tls = true;
-    co_await http::serve_http(tls, conn, dog);
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(tls.native_handle(), &alpn, &alpn_len);
+    if (alpn_len == 2 && alpn[0] == 'h' && alpn[1] == '2')
+        co_await h2::serve_h2(tls, conn, dog);
+    else
+        co_await http::serve_http(tls, conn, dog);
     // Best-effort close_notify, bounded so a stuck peer cannot hold the connection.
     dog.expires_after(std::chrono::seconds(2));
     co_await tls.async_shutdown(as_tuple(use_awaitable));

@@ -74,20 +74,22 @@ int on_client_hello(SSL* ssl, int* alert, void* arg) {
 // the session's name.
 int on_servername(SSL*, int*, void*) { return SSL_TLSEXT_ERR_OK; }
 
-// HTTP/1.1 only for now; a client offering only h2 gets no ALPN and so falls back to HTTP/1.1.
+// The client's list in its order of preference is ignored: we prefer "h2" (many streams on one
+// connection, gRPC), then "http/1.1". A client offering neither gets no ALPN and speaks HTTP/1.1.
 int on_alpn_select(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
                    unsigned int in_len, void*) {
-    static constexpr std::string_view wanted = "http/1.1";
-    unsigned int i = 0;
-    while (i < in_len) {
-        const unsigned int n = in[i];
-        if (n == 0 || n > in_len - i - 1) break;
-        if (std::string_view(reinterpret_cast<const char*>(in + i + 1), n) == wanted) {
-            *out = in + i + 1;
-            *out_len = static_cast<unsigned char>(n);
-            return SSL_TLSEXT_ERR_OK;
+    for (std::string_view wanted : {std::string_view("h2"), std::string_view("http/1.1")}) {
+        unsigned int i = 0;
+        while (i < in_len) {
+            const unsigned int n = in[i];
+            if (n == 0 || n > in_len - i - 1) break;
+            if (std::string_view(reinterpret_cast<const char*>(in + i + 1), n) == wanted) {
+                *out = in + i + 1;
+                *out_len = static_cast<unsigned char>(n);
+                return SSL_TLSEXT_ERR_OK;
+            }
+            i += 1 + n;
         }
-        i += 1 + n;
     }
     return SSL_TLSEXT_ERR_NOACK;
 }

@@ -15,9 +15,9 @@ struct ssl_ctx_deleter { void operator()(SSL_CTX* p) const { SSL_CTX_free(p); } 
 using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, ssl_ctx_deleter>;
 
 // Installs a ClientHello callback that reads the SNI, fetches the leaf from `cache` and sets
-// cert + chain + shared key on the SSL. No SNI => the handshake fails. ALPN: "http/1.1" only (h2
-// comes with the HTTP/2 work). TLS 1.2–1.3, server-side session tickets. `cache` must outlive it;
-// SSL_CTX_get_app_data(ctx) returns it (leaf_cache*). After the handshake the client's name is
+// cert + chain + shared key on the SSL. No SNI => the handshake fails. ALPN: "h2" preferred, then
+// "http/1.1". TLS 1.2–1.3, server-side session tickets. `cache` must outlive it (it reaches the
+// callback as its argument, never through SSL_CTX app data). After the handshake the client's name is
 // SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name), exactly as sent (not normalised).
 result<ssl_ctx_ptr> make_server_context(leaf_cache& cache);
 

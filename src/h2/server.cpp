@@ -1,0 +1,559 @@
+#include "h2/server.hpp"
+
+#include <limits>
+#include <optional>
+#include <string>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <nghttp2/nghttp2.h>
+
+#include "core/host_glob.hpp"
+#include "core/log.hpp"
+#include "h2/client_pool.hpp"
+#include "h2/connection.hpp"
+#include "h2/headers.hpp"
+#include "h2/transport.hpp"
+#include "http/exchange.hpp"
+#include "http/messages.hpp"
+#include "http/respond.hpp"
+#include "http/upstream.hpp"
+
+namespace iron::h2 {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::as_tuple;
+using asio::use_awaitable;
+
+namespace {
+
+constexpr std::size_t relay_chunk_bytes = 32 * 1024;
+constexpr std::uint32_t max_h1_header_bytes = 64 * 1024;
+
+using client_tls = asio::ssl::stream<net::client_socket>;
+
+// Everything one stream's exchange needs, kept alive by shared_ptr while any coroutine uses it.
+struct stream_exchange {
+    stream_exchange(std::shared_ptr<connection> c, std::shared_ptr<stream> s,
+                    std::shared_ptr<http::connection_info> info)
+        : client_conn(std::move(c)), client(std::move(s)), conn(std::move(info)), st(*conn->shared->audit) {}
+
+    std::shared_ptr<connection> client_conn;
+    std::shared_ptr<stream> client;
+    std::shared_ptr<http::connection_info> conn;
+    http::exchange_state st;
+    std::string authority;
+    std::string body_prefix;  // request body bytes already read from the client (buffered for transforms)
+    bool body_prefix_is_whole = false;  // body_prefix is the complete request body
+};
+
+const http::shared_state& shared_of(const stream_exchange& x) { return *x.conn->shared; }
+
+// A proxy-made response (error text or a transform's verdict) on the client's stream.
+asio::awaitable<void> send_simple(stream_exchange& x, const bhttp::response<bhttp::string_body>& res) {
+    header_block head{{":status", std::to_string(res.result_int())}};
+    for (const auto& f : res)
+        if (!is_connection_specific(f.name_string(), f.value()))
+            head.push_back(header{std::string(f.name_string()), std::string(f.value())});
+    for (auto& h : head)
+        for (auto& ch : h.name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const bool has_body = !res.body().empty();
+    if (!x.client_conn->submit_response(*x.client, head, has_body)) co_return;
+    if (has_body) {
+        co_await x.client->write(res.body());
+        x.client->finish();
+    }
+}
+
+asio::awaitable<void> reply_error(stream_exchange& x, unsigned status, const std::string& message, const char* action) {
+    x.st.rec.action = action;
+    x.st.rec.status_code = static_cast<int>(status);
+    if (x.st.rec.error.empty()) x.st.rec.error = message;
+    co_await send_simple(x, http::make_error_text(status, message, true));
+}
+
+// Reads the client's request body for transforms that asked for it, up to the cap (§8 with §14
+// item 1). Past the cap the rest stays unread on the stream and `complete` is false.
+asio::awaitable<bool> buffer_request_body(stream_exchange& x) {
+    auto& body = x.st.ex.request_body;
+    body.present = true;
+    const std::int64_t cap = shared_of(x).proxy.max_request_body_bytes;
+    const std::size_t limit = cap > 0 ? static_cast<std::size_t>(cap) : std::numeric_limits<std::size_t>::max();
+    std::string piece;
+    std::string read;
+    for (;;) {
+        if (read.size() > limit) break;
+        auto status = co_await x.client->read(piece);
+        if (status == stream::read_status::reset) co_return false;
+        if (status == stream::read_status::end) break;
+        read += piece;
+    }
+    body.complete = x.client->peer_done() && read.size() <= limit;
+    x.body_prefix = read;
+    x.body_prefix_is_whole = body.complete;
+    if (!body.complete) read.resize(limit);
+    body.data = std::move(read);
+    co_return true;
+}
+
+// What goes upstream first: the transforms' (possibly rewritten) body when complete; otherwise
+// the original bytes read so far, then the unread rest of the stream.
+std::string outgoing_prefix(stream_exchange& x) {
+    const auto& body = x.st.ex.request_body;
+    if (!body.present) return {};
+    return body.complete ? body.data : x.body_prefix;
+}
+
+bool request_has_body(stream_exchange& x) { return !x.client->fully_read() || !outgoing_prefix(x).empty(); }
+
+// --- HTTP/2 upstream ---
+
+struct pump_state {
+    explicit pump_state(asio::any_io_executor ex) : done(ex) {}
+    event done;
+    bool finished = false;
+    bool client_reset = false;
+    bool upstream_failed = false;
+};
+
+// Client request body (prefix first) → upstream stream, then the client's trailers. Runs beside
+// the response relay so bidirectional streams (gRPC) flow both ways at once.
+asio::awaitable<void> pump_request_h2(std::shared_ptr<stream_exchange> x, std::shared_ptr<stream> up,
+                                      std::shared_ptr<connection> up_conn, std::shared_ptr<pump_state> ps) {
+    std::string piece = outgoing_prefix(*x);
+    bool ok = true;
+    if (!piece.empty()) ok = co_await up->write(piece);
+    while (ok && !(x->body_prefix_is_whole && x->st.ex.request_body.present)) {
+        auto status = co_await x->client->read(piece);
+        if (status == stream::read_status::end) break;
+        if (status == stream::read_status::reset) {
+            ps->client_reset = true;
+            ok = false;
+            break;
+        }
+        ok = co_await up->write(piece);
+        if (!ok) ps->upstream_failed = true;
+    }
+    if (ok) {
+        up->finish(x->client->trailers());
+    } else if (ps->client_reset) {
+        up_conn->reset(*up, NGHTTP2_CANCEL);
+    }
+    ps->finished = true;
+    ps->done.notify();
+}
+
+header_block upstream_request_head(stream_exchange& x) {
+    const auto& ex = x.st.ex;
+    header_block head{{":method", ex.method},
+                      {":scheme", "https"},
+                      {":authority", x.authority},
+                      {":path", ex.raw_query.empty() ? ex.raw_path : ex.raw_path + "?" + ex.raw_query}};
+    core::header_list headers = ex.request_headers;
+    if (ex.request_body.present && ex.request_body.complete) {
+        headers.erase("content-length");
+        headers.add("content-length", std::to_string(ex.request_body.data.size()));
+    }
+    append_h2_fields(headers, head);
+    return head;
+}
+
+// A watchdog that resets `up` when the response head is late (upstream_response_header_timeout).
+struct header_deadline {
+    header_deadline(std::shared_ptr<connection> c, std::shared_ptr<stream> s, std::chrono::steady_clock::duration d)
+        : dog(c->executor(), [c, s, this] {
+              fired = true;
+              c->reset(*s, NGHTTP2_CANCEL);
+          }) {
+        dog.expires_after(d);
+    }
+    net::watchdog dog;
+    bool fired = false;
+};
+
+// Response phase of the pipeline; true when the exchange may go on to stream the response.
+asio::awaitable<bool> run_response_phase(stream_exchange& x, int status, const core::header_list& headers) {
+    x.st.ex.status = status;
+    x.st.ex.response_headers = headers;
+    auto decided = shared_of(x).pipeline->run_response(x.st.ex, x.st.rec.response_transforms);
+    if (decided.outcome.what == pipeline::verdict::kind::next) co_return true;
+    http::apply_verdict_to_record(x.st.rec, decided, /*request_phase=*/false);
+    co_await send_simple(x, http::make_verdict_response(decided.outcome, true));
+    co_return false;
+}
+
+asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared_ptr<connection> up_conn) {
+    auto& rec = x->st.rec;
+    std::string error;
+    auto up = up_conn->submit_request(upstream_request_head(*x), request_has_body(*x), error);
+    if (!up) {
+        rec.error = error;
+        co_await reply_error(*x, 502, "bad gateway", audit::action::error);
+        co_return;
+    }
+    auto ps = std::make_shared<pump_state>(up_conn->executor());
+    if (request_has_body(*x))
+        asio::co_spawn(up_conn->executor(), pump_request_h2(x, up, up_conn, ps), asio::detached);
+    else
+        ps->finished = true;
+
+    bool got_head = false;
+    bool late = false;
+    {
+        header_deadline deadline(up_conn, up, shared_of(*x).proxy.upstream_response_header_timeout);
+        got_head = co_await up->wait_headers();
+        late = deadline.fired;
+    }
+    if (!got_head) {
+        if (x->client->closed()) {
+            rec.action = audit::action::client_cancel;
+            rec.status_code = 200;
+        } else if (late) {
+            rec.error = "timeout awaiting response headers";
+            co_await reply_error(*x, 504, "gateway timeout", audit::action::error);
+        } else {
+            rec.error = "upstream reset the stream (http2 error " + std::to_string(up->close_error()) + ")";
+            co_await reply_error(*x, 502, "bad gateway", audit::action::error);
+        }
+        up_conn->reset(*up, NGHTTP2_CANCEL);
+        while (!ps->finished) co_await ps->done.wait();
+        co_return;
+    }
+
+    const std::string* status_text = find_header(up->headers(), ":status");
+    const int status = status_text ? std::atoi(status_text->c_str()) : 502;
+    if (!co_await run_response_phase(*x, status, to_header_list(up->headers()))) {
+        up_conn->reset(*up, NGHTTP2_CANCEL);
+        while (!ps->finished) co_await ps->done.wait();
+        co_return;
+    }
+    header_block head{{":status", std::to_string(status)}};
+    append_h2_fields(x->st.ex.response_headers, head);
+    const bool has_body = !up->fully_read() || !up->trailers().empty();
+    rec.status_code = status;
+    if (!x->client_conn->submit_response(*x->client, head, has_body)) {
+        rec.action = audit::action::client_cancel;
+        up_conn->reset(*up, NGHTTP2_CANCEL);
+        while (!ps->finished) co_await ps->done.wait();
+        co_return;
+    }
+    if (has_body) {
+        std::string piece;
+        for (;;) {
+            auto got = co_await up->read(piece);
+            if (got == stream::read_status::end) {
+                x->client->finish(up->trailers());
+                break;
+            }
+            if (got == stream::read_status::reset) {
+                // Propagate the origin's reset (gRPC cancels this way) rather than a clean end.
+                rec.action = audit::action::error;
+                rec.error = "upstream reset the stream mid-body (http2 error " + std::to_string(up->close_error()) + ")";
+                x->client_conn->reset(*x->client, up->close_error() ? up->close_error() : std::uint32_t{NGHTTP2_INTERNAL_ERROR});
+                break;
+            }
+            if (!co_await x->client->write(piece)) {
+                rec.action = audit::action::client_cancel;
+                up_conn->reset(*up, NGHTTP2_CANCEL);
+                break;
+            }
+        }
+    }
+    while (!ps->finished) co_await ps->done.wait();
+}
+
+// --- HTTP/1.1 upstream (translation) ---
+
+struct h1_outcome {
+    enum class kind { done, stale, failed, header_timeout, client_gone, stopped } what = kind::done;
+    std::string error;
+    bool reusable = false;
+};
+
+template <class Upstream>
+asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream, http::upstream_conn& up,
+                                          bool reused) {
+    const auto& sh = shared_of(x);
+    const auto& ex = x.st.ex;
+    h1_outcome out;
+    net::watchdog dog(up.socket().get_executor(), [&up] { up.close(); });
+
+    bhttp::request<bhttp::buffer_body> req;
+    req.method_string(ex.method);
+    req.target(ex.raw_query.empty() ? ex.raw_path : ex.raw_path + "?" + ex.raw_query);
+    req.version(11);
+    req.set(bhttp::field::host, x.authority);
+    set_h1_fields(ex.request_headers, req.base());
+    const std::string prefix = outgoing_prefix(x);
+    const bool whole = ex.request_body.present && x.body_prefix_is_whole;
+    const bool more_to_read = !whole && !x.client->fully_read();
+    if (whole || !more_to_read) {
+        req.erase(bhttp::field::content_length);
+        if (!prefix.empty() || ex.method == "POST" || ex.method == "PUT" || ex.method == "PATCH")
+            req.set(bhttp::field::content_length, std::to_string(prefix.size()));
+    } else if (!ex.request_headers.contains("content-length")) {
+        req.chunked(true);
+    }
+    req.keep_alive(true);
+
+    bhttp::request_serializer<bhttp::buffer_body> sr{req};
+    req.body().data = prefix.empty() ? nullptr : const_cast<char*>(prefix.data());
+    req.body().size = prefix.size();
+    req.body().more = more_to_read;
+    dog.expires_after(sh.proxy.upstream_idle_timeout);
+    {
+        auto [ec, n] = co_await bhttp::async_write(upstream, sr, as_tuple(use_awaitable));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) {
+            out.what = reused && prefix.empty() && !more_to_read ? h1_outcome::kind::stale : h1_outcome::kind::failed;
+            out.error = "writing request: " + ec.message();
+            co_return out;
+        }
+    }
+    std::string piece;
+    while (more_to_read && !sr.is_done()) {
+        auto got = co_await x.client->read(piece);
+        if (got == stream::read_status::reset) {
+            out.what = h1_outcome::kind::client_gone;
+            co_return out;
+        }
+        const bool last = got == stream::read_status::end;
+        req.body().data = piece.empty() || last ? nullptr : piece.data();
+        req.body().size = last ? 0 : piece.size();
+        req.body().more = !last;
+        dog.expires_after(sh.proxy.upstream_idle_timeout);
+        auto [ec, n] = co_await bhttp::async_write(upstream, sr, as_tuple(use_awaitable));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) {
+            out.what = h1_outcome::kind::failed;
+            out.error = "writing request body: " + ec.message();
+            co_return out;
+        }
+        if (last) break;
+    }
+
+    // Response head, skipping interim responses.
+    std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
+    dog.expires_after(sh.proxy.upstream_response_header_timeout);
+    for (int interim = 0;; ++interim) {
+        parser.emplace();
+        parser->header_limit(max_h1_header_bytes);
+        parser->body_limit(boost::none);
+        if (ex.method == "HEAD") parser->skip(true);
+        auto [ec, n] = co_await bhttp::async_read_header(upstream, up.buffer, *parser, as_tuple(use_awaitable));
+        if (dog.fired()) {
+            out.what = h1_outcome::kind::header_timeout;
+            out.error = "timeout awaiting response headers";
+            co_return out;
+        }
+        if (ec) {
+            out.what = reused && !parser->got_some() && prefix.empty() && !more_to_read ? h1_outcome::kind::stale
+                                                                                    : h1_outcome::kind::failed;
+            out.error = "reading response: " + ec.message();
+            co_return out;
+        }
+        const unsigned s = parser->get().result_int();
+        if (s >= 100 && s < 200 && interim < 16) continue;
+        break;
+    }
+    auto& rp = *parser;
+    auto& res = rp.get();
+    const int status = static_cast<int>(res.result_int());
+    if (!co_await run_response_phase(x, status, http::to_header_list(res.base()))) {
+        out.what = h1_outcome::kind::stopped;
+        co_return out;
+    }
+    // Transforms may have changed the headers: rebuild the h1 fields from their list before
+    // translating, so hop-by-hop filtering sees the final set.
+    http::replace_fields(res.base(), x.st.ex.response_headers);
+    header_block head{{":status", std::to_string(status)}};
+    append_h1_response_fields(res.base(), head);
+    const bool no_body = rp.is_done() || ex.method == "HEAD";
+    x.st.rec.status_code = status;
+    if (!x.client_conn->submit_response(*x.client, head, !no_body)) {
+        out.what = h1_outcome::kind::client_gone;
+        co_return out;
+    }
+    if (!no_body) {
+        std::vector<char> buf(relay_chunk_bytes);
+        while (!rp.is_done()) {
+            res.body().data = buf.data();
+            res.body().size = buf.size();
+            if (up.buffer.capacity() - up.buffer.size() < buf.size()) up.buffer.reserve(up.buffer.size() + buf.size());
+            dog.expires_after(sh.proxy.upstream_idle_timeout);
+            auto [ec, n] = co_await bhttp::async_read_some(upstream, up.buffer, rp, as_tuple(use_awaitable));
+            if (ec == bhttp::error::need_buffer) ec = {};
+            if (ec) {
+                out.what = h1_outcome::kind::failed;
+                out.error = "reading response body: " + (dog.fired() ? std::string("timeout") : ec.message());
+                x.st.rec.action = audit::action::error;
+                x.client_conn->reset(*x.client, NGHTTP2_INTERNAL_ERROR);
+                co_return out;
+            }
+            const std::size_t got = buf.size() - res.body().size;
+            if (got == 0) continue;
+            if (!co_await x.client->write(std::string_view(buf.data(), got))) {
+                out.what = h1_outcome::kind::client_gone;
+                co_return out;
+            }
+        }
+        x.client->finish();
+    }
+    out.reusable = res.keep_alive() && rp.is_done();
+    co_return out;
+}
+
+asio::awaitable<void> forward_h1(std::shared_ptr<stream_exchange> x, client_pool::route route, std::uint16_t port) {
+    auto& rec = x->st.rec;
+    std::unique_ptr<http::upstream_conn> up = std::move(route.h1);
+    bool reused = route.reused;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        if (!up) {
+            auto fresh = co_await x->conn->worker->pool->connect(x->st.ex.policy_host, port, true);
+            if (!fresh) {
+                rec.error = fresh.message();
+                co_await reply_error(*x, 502, "bad gateway", audit::action::error);
+                co_return;
+            }
+            up = std::move(*fresh);
+            reused = false;
+        }
+        h1_outcome r = co_await forward_h1_on(*x, std::get<http::tls_socket>(up->stream), *up, reused);
+        switch (r.what) {
+            case h1_outcome::kind::done:
+                if (r.reusable) x->conn->worker->pool->release(std::move(up));
+                else up->close();
+                co_return;
+            case h1_outcome::kind::stale:
+                up->close();
+                up.reset();
+                continue;
+            case h1_outcome::kind::stopped:
+                up->close();
+                co_return;
+            case h1_outcome::kind::header_timeout:
+                up->close();
+                rec.error = r.error;
+                co_await reply_error(*x, 504, "gateway timeout", audit::action::error);
+                co_return;
+            case h1_outcome::kind::failed:
+                up->close();
+                rec.error = r.error;
+                if (rec.status_code == 0) co_await reply_error(*x, 502, "bad gateway", audit::action::error);
+                co_return;
+            case h1_outcome::kind::client_gone:
+                up->close();
+                rec.action = audit::action::client_cancel;
+                if (rec.status_code == 0) rec.status_code = 200;
+                x->client_conn->reset(*x->client, NGHTTP2_CANCEL);
+                co_return;
+        }
+    }
+    co_await reply_error(*x, 502, "bad gateway", audit::action::error);
+}
+
+// --- one stream, start to finish ---
+
+asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
+    auto& st = x->st;
+    auto& rec = st.rec;
+    const http::shared_state& sh = shared_of(*x);
+    http::fill_connection_fields(rec, *x->conn);
+    const header_block& h = x->client->headers();
+    const std::string* method = find_header(h, ":method");
+    const std::string* path = find_header(h, ":path");
+    const std::string* authority = find_header(h, ":authority");
+    if (!authority) authority = find_header(h, "host");
+    st.ex.method = method ? *method : "";
+    rec.method = st.ex.method;
+    st.ex.remote_addr = x->conn->remote_addr;
+    st.ex.sni = x->conn->sni;
+    x->authority = authority ? *authority : "";
+    st.ex.host = x->authority;
+    rec.host = x->authority;
+
+    if (st.ex.method == "CONNECT") {
+        co_await reply_error(*x, 405, "CONNECT over HTTP/2 is not supported", audit::action::reject);
+        co_return;
+    }
+    std::optional<http::request_target> target;
+    if (path) target = http::parse_request_target(*path);
+    if (target && !target->authority.empty()) target.reset();  // :path is origin-form in HTTP/2
+    if (auto bad = http::check_request(st, *x->conn, target)) {
+        co_await reply_error(*x, 400, *bad, audit::action::reject);
+        co_return;
+    }
+    auto hp = core::split_host_port(x->authority);
+    st.ex.policy_host = core::normalize_host(hp.host);
+    st.ex.raw_path = target->path;
+    st.ex.raw_query = target->query;
+    st.ex.request_headers = to_header_list(h);
+
+    if (sh.pipeline->wants_request_body(st.ex)) {
+        if (!co_await buffer_request_body(*x)) {
+            rec.action = audit::action::client_cancel;
+            rec.status_code = 200;
+            rec.error = "reading request body: stream reset by client";
+            co_return;
+        }
+        if (!st.ex.request_body.complete && sh.proxy.oversize_body != "forward") {
+            rec.error = "request body larger than proxy.max_request_body_bytes (" +
+                        std::to_string(sh.proxy.max_request_body_bytes) + ")";
+            co_await reply_error(*x, 413, "request body too large", audit::action::reject);
+            co_return;
+        }
+    }
+
+    // Request phase: policy runs before any upstream dial (default-deny invariant).
+    auto decided = sh.pipeline->run_request(st.ex, rec.request_transforms);
+    if (st.ex.body_capture) rec.body_capture = st.ex.body_capture;
+    if (decided.outcome.what != pipeline::verdict::kind::next) {
+        http::apply_verdict_to_record(rec, decided, /*request_phase=*/true);
+        co_await send_simple(*x, http::make_verdict_response(decided.outcome, true));
+        co_return;
+    }
+
+    std::uint16_t port = 443;
+    if (!hp.port.empty()) port = static_cast<std::uint16_t>(std::stoi(hp.port));
+    auto route = co_await x->conn->worker->h2->get(st.ex.policy_host, port);
+    if (!route) {
+        rec.error = route.message();
+        co_await reply_error(*x, 502, "bad gateway", audit::action::error);
+        co_return;
+    }
+    if (route->h2)
+        co_await forward_h2(x, route->h2);
+    else
+        co_await forward_h1(x, std::move(*route), port);
+}
+
+asio::awaitable<void> run_stream(std::shared_ptr<stream_exchange> x) {
+    co_await serve_stream(x);
+    // A request still sending after its response ended gets RST_STREAM(NO_ERROR) from the
+    // connection once the response's last frame is out (connection.cpp, on_frame_send).
+    x->st.emit();
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_h2(client_tls& client, http::connection_info& conn, net::watchdog& dog) {
+    dog.disarm();
+    auto info = std::make_shared<http::connection_info>(conn);
+    settings s;
+    auto c = std::make_shared<connection>(connection::role::server, client.get_executor(),
+                                          std::make_unique<stream_transport<client_tls&>>(client), s);
+    c->on_request([info](std::shared_ptr<connection> self, std::shared_ptr<stream> st) {
+        auto x = std::make_shared<stream_exchange>(self, std::move(st), info);
+        asio::co_spawn(self->executor(), run_stream(std::move(x)), asio::detached);
+    });
+    co_await c->run(conn.shared->proxy.client_idle_timeout);
+    c->on_request(nullptr);
+}
+
+}  // namespace iron::h2
