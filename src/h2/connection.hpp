@@ -134,7 +134,8 @@ private:
 struct settings {
     std::uint32_t max_concurrent_streams = 100;
     std::int32_t stream_window = 256 * 1024;
-    std::int32_t connection_window = 1024 * 1024;
+    // Several slow streams may each hold a full stream window before others stall.
+    std::int32_t connection_window = 4 * 1024 * 1024;
     std::uint32_t max_header_list_bytes = 64 * 1024;
 };
 

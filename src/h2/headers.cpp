@@ -70,7 +70,8 @@ void set_h1_fields(const core::header_list& headers, boost::beast::http::fields&
             cookies += e.value;
             continue;
         }
-        if (is_connection_specific(e.name, e.value) || core::iequals(e.name, "te")) continue;
+        if (is_connection_specific(e.name, e.value) || core::iequals(e.name, "te") || core::iequals(e.name, "host"))
+            continue;  // Host is set from :authority by the caller
         out.insert(e.name, e.value);
     }
     if (!cookies.empty()) out.insert("Cookie", cookies);

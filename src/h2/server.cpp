@@ -482,6 +482,13 @@ asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
         co_await reply_error(*x, 405, "CONNECT over HTTP/2 is not supported", audit::action::reject);
         co_return;
     }
+    if (const std::string* host = find_header(h, "host"); host && authority != host &&
+        core::normalize_host(*host) != core::normalize_host(x->authority)) {
+        // RFC 9113 §8.3.1: a Host naming another entity than :authority is malformed. Policy
+        // looks at :authority, so letting a different Host through would be a bypass.
+        co_await reply_error(*x, 400, "Host header disagrees with :authority", audit::action::reject);
+        co_return;
+    }
     std::optional<http::request_target> target;
     if (path) target = http::parse_request_target(*path);
     if (target && !target->authority.empty()) target.reset();  // :path is origin-form in HTTP/2
@@ -494,6 +501,7 @@ asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
     st.ex.raw_path = target->path;
     st.ex.raw_query = target->query;
     st.ex.request_headers = to_header_list(h);
+    st.ex.request_headers.erase("host");  // :authority is the one name of the target
 
     if (sh.pipeline->wants_request_body(st.ex)) {
         if (!co_await buffer_request_body(*x)) {
@@ -533,11 +541,30 @@ asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
         co_await forward_h1(x, std::move(*route), port);
 }
 
-asio::awaitable<void> run_stream(std::shared_ptr<stream_exchange> x) {
+asio::awaitable<void> run_stream(std::shared_ptr<stream_exchange> x, std::shared_ptr<std::size_t> in_flight) {
     co_await serve_stream(x);
-    // A request still sending after its response ended gets RST_STREAM(NO_ERROR) from the
-    // connection once the response's last frame is out (connection.cpp, on_frame_send).
+    // A request still sending after its response ended is drained, then reset, by the
+    // connection (connection.cpp, on_frame_send).
     x->st.emit();
+    --*in_flight;
+}
+
+// A client resetting streams as fast as it opens them (CVE-2023-44487, "rapid reset") frees its
+// stream slots at once while our exchanges still run: past this many per connection, new
+// streams are refused (and audited) until some finish.
+constexpr std::size_t max_exchanges_per_connection = 2 * settings{}.max_concurrent_streams;
+
+void refuse_stream(connection& c, stream& s, const http::connection_info& info) {
+    audit::record rec;
+    http::fill_connection_fields(rec, info);
+    if (const std::string* m = find_header(s.headers(), ":method")) rec.method = *m;
+    if (const std::string* a = find_header(s.headers(), ":authority")) rec.host = *a;
+    rec.action = audit::action::reject;
+    rec.status_code = 503;
+    rec.error = "too many unfinished streams on this connection; stream refused";
+    rec.finish();
+    info.shared->audit->emit(rec);
+    c.reset(s, NGHTTP2_REFUSED_STREAM);
 }
 
 }  // namespace
@@ -545,12 +572,18 @@ asio::awaitable<void> run_stream(std::shared_ptr<stream_exchange> x) {
 asio::awaitable<void> serve_h2(client_tls& client, http::connection_info& conn, net::watchdog& dog) {
     dog.disarm();
     auto info = std::make_shared<http::connection_info>(conn);
+    auto in_flight = std::make_shared<std::size_t>(0);
     settings s;
     auto c = std::make_shared<connection>(connection::role::server, client.get_executor(),
                                           std::make_unique<stream_transport<client_tls&>>(client), s);
-    c->on_request([info](std::shared_ptr<connection> self, std::shared_ptr<stream> st) {
+    c->on_request([info, in_flight](std::shared_ptr<connection> self, std::shared_ptr<stream> st) {
+        if (*in_flight >= max_exchanges_per_connection) {
+            refuse_stream(*self, *st, *info);
+            return;
+        }
+        ++*in_flight;
         auto x = std::make_shared<stream_exchange>(self, std::move(st), info);
-        asio::co_spawn(self->executor(), run_stream(std::move(x)), asio::detached);
+        asio::co_spawn(self->executor(), run_stream(std::move(x), in_flight), asio::detached);
     });
     co_await c->run(conn.shared->proxy.client_idle_timeout);
     c->on_request(nullptr);
