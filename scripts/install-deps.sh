@@ -16,6 +16,9 @@ PACKAGES=(
   curl openssl dnsutils
   python3-pytest python3-pytest-timeout python3-requests python3-dnspython
   python3-cryptography python3-websockets
+  # HTTP/2 and gRPC e2e: h2 upstream and client, gRPC server and client, nghttp (+ nghttpd as a
+  # conforming reference server in test_harness_h2.py)
+  python3-h2 python3-grpcio nghttp2-client nghttp2-server
   # network-namespace scenarios
   iproute2 nftables
 )

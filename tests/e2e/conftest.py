@@ -8,12 +8,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import certs, clients  # noqa: E402
+from harness import certs  # noqa: E402
 from harness.configs import TestBed, make_config  # noqa: E402
 from harness.dns_server import TestDNSServer  # noqa: E402
 from harness.paths import BINARY, MISSING_BINARY_MESSAGE  # noqa: E402
 from harness.proxy import ProxyProcess, kill_all_groups, run_binary  # noqa: E402
-from harness.upstream import UpstreamServer, server_tls_context  # noqa: E402
+from harness.h2_upstream import H2UpstreamServer, h2_server_context  # noqa: E402
+from harness.upstream import UpstreamServer, bind_paired, server_tls_context  # noqa: E402
 
 DEFAULT_TEST_TIMEOUT = int(os.environ.get("IRON_E2E_TEST_TIMEOUT", "120"))
 
@@ -26,6 +27,8 @@ def pytest_configure(config):
         if k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
             del os.environ[k]
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    if not config.pluginmanager.hasplugin("timeout"):
+        config.addinivalue_line("markers", "timeout(seconds): per-test limit (conftest's fallback)")
 
     # SIGTERM (e.g. CI cancelling) → KeyboardInterrupt, so fixtures tear down; atexit kills the rest.
     def _on_term(signum, frame):
@@ -148,13 +151,7 @@ def upstream_factory(upstream_pki):
     def make(host="127.0.0.2", port=0, tls=True, name=None, pair_with=None):
         ctx = upstream_pki.server_context() if tls else None
         name = name or ("https-upstream" if tls else "http-upstream")
-        for _ in range(20):
-            srv = UpstreamServer(host, port, ctx, name)
-            if pair_with is None or port != 0 or clients.port_is_free(pair_with, srv.port):
-                break
-            srv.server_close()
-        else:
-            raise AssertionError("could not find a port free on both loopback addresses")
+        srv = bind_paired(lambda p: UpstreamServer(host, p, ctx, name), pair_with, port)
         srv.start()
         servers.append(srv)
         return srv
@@ -168,6 +165,30 @@ def upstream_factory(upstream_pki):
 def https_upstream(upstream_factory):
     """TLS upstream on 127.0.0.2:P, where 127.0.0.1:P is free for the proxy's HTTPS listener."""
     return upstream_factory(tls=True, pair_with="127.0.0.1")
+
+
+@pytest.fixture
+def h2_upstream_factory(upstream_pki):
+    """make(host="127.0.0.2", port=0, name=..., pair_with="127.0.0.1") → a started HTTP/2 upstream
+    (harness/h2_upstream.py: TLS with ALPN h2 only)."""
+    servers = []
+
+    def make(host="127.0.0.2", port=0, name="h2-upstream", pair_with="127.0.0.1"):
+        ctx = h2_server_context(upstream_pki.server.cert_path, upstream_pki.server.key_path)
+        srv = bind_paired(lambda p: H2UpstreamServer(host, p, ctx, name), pair_with, port)
+        srv.start()
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def h2_upstream(h2_upstream_factory):
+    """HTTP/2 upstream on 127.0.0.2:P (ALPN h2 only), where 127.0.0.1:P is free for the proxy."""
+    return h2_upstream_factory()
 
 
 @pytest.fixture

@@ -1,36 +1,14 @@
 """Bodies stream: a 100 MiB download through the tunnel arrives exactly and the proxy's resident
 memory stays flat (DESIGN §3: nothing is buffered unless a transform asks)."""
-import threading
 import time
 
 import pytest
 
 from harness import audit, clients
+from harness.rss import RssSampler
 
 SIZE = 100 * 1024 * 1024
 MAX_GROWTH_KIB = 16 * 1024
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, proxy, interval=0.05):
-        super().__init__(daemon=True)
-        self.proxy = proxy
-        self.interval = interval
-        self.samples = []
-        self._stop_event = threading.Event()
-
-    def run(self):
-        deadline = time.monotonic() + 120  # bounded even if stop() is never called
-        while not self._stop_event.is_set() and time.monotonic() < deadline:
-            try:
-                self.samples.append(self.proxy.rss_kib())
-            except (FileNotFoundError, ProcessLookupError):
-                return
-            self._stop_event.wait(self.interval)
-
-    def stop(self):
-        self._stop_event.set()
-        self.join(timeout=5)
 
 
 @pytest.mark.slow

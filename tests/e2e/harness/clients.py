@@ -25,6 +25,7 @@ class CurlResult:
     body: bytes
     stderr: str
     info: dict = field(default_factory=dict)
+    write_out: str = ""  # curl's raw -w output (one JSON object per transfer)
 
     @property
     def text(self):
@@ -90,7 +91,21 @@ def curl(url, *, proxy=None, resolve=None, cacert=None, headers=(), method=None,
         body=body,
         stderr=cp.stderr.decode("utf-8", "replace"),
         info=info,
+        write_out=cp.stdout.decode("utf-8", "replace"),
     )
+
+
+def transfers_info(result: CurlResult) -> list:
+    """The -w %{json} objects of every transfer of a curl run with several URLs."""
+    dec, text, out, pos = json.JSONDecoder(), result.write_out, [], 0
+    for _ in range(10_000):
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        obj, pos = dec.raw_decode(text, pos)
+        out.append(obj)
+    return out
 
 
 def client_context(cafile) -> ssl.SSLContext:
@@ -209,3 +224,49 @@ def port_is_free(host, port) -> bool:
         return False
     finally:
         s.close()
+
+
+@dataclass
+class NghttpResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    rows: list  # [(stream id, status code, body size as printed, path)] from the -s statistics
+    seconds: float
+
+    def __str__(self):
+        return (f"nghttp exit={self.exit_code} rows={self.rows} seconds={self.seconds:.2f}\n"
+                f"stdout tail: {self.stdout[-1500:]}\nstderr tail: {self.stderr[-1500:]}")
+
+    __repr__ = __str__
+
+
+def nghttp(uris, *, authority=None, cafile=None, extra=(), timeout=30) -> NghttpResult:
+    """Run nghttp (nghttp2-client) with -n -s over the given https URIs (one connection; each URI
+    a stream). nghttp has no --resolve: connect to an address in the URI and give `authority`,
+    which nghttp also sends as SNI. It verifies the server with OpenSSL's default store, so
+    `cafile` is passed as SSL_CERT_FILE (nghttp only warns on a verification failure: check
+    `verified`)."""
+    args = ["nghttp", "-n", "-s", "-t", str(timeout), *extra]
+    if authority:
+        args += ["-H", f":authority: {authority}"]
+    args += list(uris)
+    env = clean_env({"SSL_CERT_FILE": str(cafile)} if cafile else None)
+    start = time.monotonic()
+    cp = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                        timeout=timeout + 15, env=env)
+    took = time.monotonic() - start
+    rows = []
+    in_table = False
+    for line in cp.stdout.splitlines():
+        if line.startswith("id ") and "code" in line:
+            in_table = True
+            continue
+        parts = line.split()
+        if in_table and len(parts) >= 7 and parts[0].isdigit() and parts[4].isdigit():
+            rows.append((int(parts[0]), int(parts[4]), parts[5], parts[6]))
+    return NghttpResult(cp.returncode, cp.stdout, cp.stderr, rows, took)
+
+
+def nghttp_verified(res: NghttpResult) -> bool:
+    return "Certificate verification failed" not in res.stdout + res.stderr

@@ -65,3 +65,18 @@ def make_config(bed: TestBed, *, name="proxy", http_listen="127.0.0.1:0", https_
     for k, v in (extra or {}).items():
         cfg[k] = v
     return cfg
+
+
+def allowlist_transform(*domains) -> dict:
+    return {"name": "allowlist", "config": {"domains": list(domains)}}
+
+
+def secret_header_transform(placeholder, *, var="E2E_SECRET", headers=("Authorization",),
+                            host="allowed.test") -> dict:
+    """A `secrets` transform replacing `placeholder` in the named headers with the value of the
+    environment variable `var`, for `host` only (the current entry shape, see test_secrets.py)."""
+    return {"name": "secrets", "config": {"secrets": [{
+        "source": {"type": "env", "var": var},
+        "rules": [{"host": host}],
+        "replace": {"proxy_value": placeholder, "match_headers": list(headers)},
+    }]}}

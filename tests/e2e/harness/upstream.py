@@ -265,9 +265,24 @@ class UpstreamServer(ThreadingHTTPServer):
         pass
 
 
-def server_tls_context(cert_path, key_path) -> ssl.SSLContext:
+def bind_paired(make, pair_with=None, port=0, tries=20):
+    """make(port) → an unstarted server object with .port and .server_close(). With pair_with,
+    retry until pair_with:<that port> is free too (the HTTPS listener must use the same port
+    number as the upstream it reaches, see docs/testing.md)."""
+    from .clients import port_is_free
+    for _ in range(tries):
+        srv = make(port)
+        if pair_with is None or port != 0 or port_is_free(pair_with, srv.port):
+            return srv
+        srv.server_close()
+    raise AssertionError("could not find a port free on both loopback addresses")
+
+
+def server_tls_context(cert_path, key_path, alpn=("http/1.1",)) -> ssl.SSLContext:
+    """A server context with the given ALPN protocols (this HTTP/1.1 server: "http/1.1" only, so
+    a client offering h2 too gets HTTP/1.1; harness/h2_upstream.py passes "h2")."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(cert_path), str(key_path))
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(list(alpn))
     return ctx
