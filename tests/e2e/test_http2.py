@@ -471,6 +471,8 @@ def test_1gib_download_memory_bounded(request, proxy_factory, ca_cert, client, o
     assert r.size_download == GIB, r
     assert r.info.get("http_version") == ("2" if client == "h2" else "1.1"), r
     growth = sampler.peak - baseline
+    print(f"1 GiB download {client}->{origin_kind}: RSS growth {growth} KiB, "
+          f"{r.info.get('time_total')} s")  # shown with -rP; the closing notes quote it
     assert growth < MAX_GROWTH_KIB, (
         f"proxy RSS grew by {growth} KiB during a 1 GiB download (baseline {baseline} KiB)")
     [rec] = inner(p, f"/bytes/{GIB}")
@@ -504,6 +506,8 @@ def test_1gib_upload_memory_bounded(request, proxy_factory, ca_cert, client, ori
     [seen] = upstream.requests_for("/sink")
     assert seen["body_length"] == GIB
     growth = sampler.peak - baseline
+    print(f"1 GiB upload {client}->{origin_kind}: RSS growth {growth} KiB, "
+          f"{r.info.get('time_total')} s")
     assert growth < MAX_GROWTH_KIB, (
         f"proxy RSS grew by {growth} KiB during a 1 GiB upload (baseline {baseline} KiB)")
     [rec] = inner(p, "/sink")
