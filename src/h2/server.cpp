@@ -276,6 +276,23 @@ struct h1_outcome {
     bool reusable = false;
 };
 
+// The fields after the first `head_fields` (an HTTP/1.1 chunked body's trailers) as HTTP/2
+// trailers.
+header_block trailers_after(const bhttp::fields& fields, std::size_t head_fields) {
+    bhttp::fields tail;
+    std::size_t i = 0;
+    for (const auto& f : fields)
+        if (i++ >= head_fields) tail.insert(f.name_string(), f.value());
+    header_block out;
+    append_h1_response_fields(tail, out);
+    for (auto it = out.begin(); it != out.end();) {
+        // Framing and routing fields are not allowed in trailers (RFC 9110 §6.5.1).
+        if (it->name == "content-length" || it->name == "host" || it->name == "content-type") it = out.erase(it);
+        else ++it;
+    }
+    return out;
+}
+
 template <class Upstream>
 asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream, http::upstream_conn& up,
                                           bool reused) {
@@ -381,6 +398,9 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
         co_return out;
     }
     if (!no_body) {
+        // Beast appends a chunked body's trailer fields to the header fields: whatever is past
+        // this count when the body ends is the origin's trailers.
+        const auto head_fields = static_cast<std::size_t>(std::distance(res.begin(), res.end()));
         std::vector<char> buf(relay_chunk_bytes);
         while (!rp.is_done()) {
             res.body().data = buf.data();
@@ -403,7 +423,7 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
                 co_return out;
             }
         }
-        x.client->finish();
+        x.client->finish(trailers_after(res.base(), head_fields));
     }
     out.reusable = res.keep_alive() && rp.is_done();
     co_return out;

@@ -229,6 +229,18 @@ def test_response_trailers_reach_the_client(proxy_factory, h2_upstream, ca_cert,
     assert all(r["audit"]["status_code"] == 200 for r in recs), recs
 
 
+def test_h1_origin_chunked_trailers_become_h2_trailers(proxy_factory, https_upstream, ca_cert):
+    p = start_for(proxy_factory, https_upstream)
+    port = https_upstream.port
+    with h2_client(p, "https", port, ca_cert) as c:
+        res = c.wait(c.request("GET", "/trailers", f"allowed.test:{port}"))
+    assert res.ended and res.status == 200, res
+    assert bytes(res.body) == b"trailers follow\n"
+    assert dict(res.trailers) == {"x-checksum": "sha256-abc123", "x-trailer-two": "2"}, res
+    [rec] = inner(p, "/trailers")
+    assert rec["audit"]["status_code"] == 200
+
+
 def test_request_trailers_reach_the_origin(proxy_factory, h2_upstream, ca_cert):
     p = start_for(proxy_factory, h2_upstream)
     port = h2_upstream.port

@@ -9,6 +9,7 @@ Endpoints:
   /status/N           responds with status N and a small text body
   /sink               reads and counts the request body without keeping it; JSON {"length": n}
   /close              responds, then closes the connection (Connection: close)
+  /trailers           chunked "trailers follow\n" then trailer fields x-checksum and x-trailer-two
   anything else       200 "hello from <name>\n"
 The server counts accepted TCP connections (`connections`) and records every request (`requests`).
 """
@@ -122,6 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps({"length": body_length}).encode(), "application/json")
         elif path.startswith("/sse"):
             self._sse(min(int(qs.get("n", ["5"])[0]), 50), min(float(qs.get("every", ["0.2"])[0]), 2.0))
+        elif path == "/trailers":
+            self._trailers()
         elif path == "/close":
             self.close_connection = True
             self._send(200, b"closing\n", extra=[("Connection", "close")])
@@ -141,6 +144,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _trailers(self):
+        body = b"trailers follow\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Trailer", "x-checksum, x-trailer-two")
+        self.end_headers()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+        self.wfile.write(b"0\r\nx-checksum: sha256-abc123\r\nx-trailer-two: 2\r\n\r\n")
         self.wfile.flush()
 
     def _bytes(self, n, chunked):
