@@ -16,7 +16,9 @@ namespace {
 // How long an origin that answered ALPN with http/1.1 is taken at its word.
 constexpr auto h1_only_memory = std::chrono::minutes(10);
 
-std::string key_of(const std::string& host, std::uint16_t port) { return host + ":" + std::to_string(port); }
+std::string key_of(const std::string& host, std::uint16_t port, bool tls) {
+    return (tls ? "https://" : "h2c://") + host + ":" + std::to_string(port);
+}
 
 asio::awaitable<void> run_upstream(std::shared_ptr<connection> c, std::chrono::steady_clock::duration idle) {
     co_await c->run(idle);
@@ -57,8 +59,15 @@ std::shared_ptr<connection> client_pool::find_usable(const std::string& key) con
 }
 
 void client_pool::adopt(const std::string& key, std::unique_ptr<http::upstream_conn> conn) {
-    auto io = std::make_unique<stream_transport<http::tls_socket>>(std::move(std::get<http::tls_socket>(conn->stream)));
-    auto c = std::make_shared<connection>(connection::role::client, ex_, std::move(io), settings{});
+    std::unique_ptr<transport> io;
+    if (auto* tls = std::get_if<http::tls_socket>(&conn->stream))
+        io = std::make_unique<stream_transport<http::tls_socket>>(std::move(*tls));
+    else
+        io = std::make_unique<stream_transport<http::tcp_socket>>(std::move(std::get<http::tcp_socket>(conn->stream)));
+    adopt(key, std::make_shared<connection>(connection::role::client, ex_, std::move(io), settings{}));
+}
+
+void client_pool::adopt(const std::string& key, std::shared_ptr<connection> c) {
     std::weak_ptr<bool> alive = alive_;
     std::weak_ptr<connection> weak = c;
     c->on_closed([this, alive, key, weak] {
@@ -75,8 +84,9 @@ void client_pool::adopt(const std::string& key, std::unique_ptr<http::upstream_c
     asio::co_spawn(ex_, run_upstream(c, idle_), asio::detached);
 }
 
-asio::awaitable<result<client_pool::route>> client_pool::get(const std::string& host, std::uint16_t port) {
-    const std::string key = key_of(host, port);
+asio::awaitable<result<client_pool::route>> client_pool::get(const std::string& host, std::uint16_t port,
+                                                              bool tls) {
+    const std::string key = key_of(host, port, tls);
     for (int round = 0; round < 2; ++round) {
         if (auto c = find_usable(key)) co_return route{c, nullptr, false};
         auto wait = dialing_.find(key);
@@ -97,17 +107,19 @@ asio::awaitable<result<client_pool::route>> client_pool::get(const std::string& 
 
     auto d = std::make_shared<dial_in_progress>(ex_);
     dialing_[key] = d;
-    auto dialed = co_await h1_.connect(host, port, true, /*offer_h2=*/true);
+    auto dialed = co_await h1_.connect(host, port, tls, /*offer_h2=*/true);
     dialing_.erase(key);
     d->finished = true;
     d->done.notify();
     if (!dialed) co_return dialed.err();
-    if (!(*dialed)->h2) {
+    if (tls && !(*dialed)->h2) {
         h1_only_[key] = std::chrono::steady_clock::now();
         co_return route{nullptr, std::move(*dialed), false};
     }
     adopt(key, std::move(*dialed));
-    co_return route{find_usable(key), nullptr, false};
+    auto c = find_usable(key);
+    if (!c) co_return make_error("http2 connection to " + host + " closed at once");
+    co_return route{c, nullptr, false};
 }
 
 }  // namespace iron::h2

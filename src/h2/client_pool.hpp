@@ -31,8 +31,10 @@ public:
         std::unique_ptr<http::upstream_conn> h1;  // else: speak HTTP/1.1 on this connection
         bool reused = false;                      // h1 came from the idle pool (may be stale)
     };
-    // An upstream for host:port over TLS. Dials go through the worker's dialer (deny CIDRs).
-    boost::asio::awaitable<result<route>> get(const std::string& host, std::uint16_t port);
+    // An upstream for host:port. Dials go through the worker's dialer (deny CIDRs). Over TLS the
+    // origin chooses h2 or http/1.1 in ALPN; without TLS (`tls` false, for clients that spoke
+    // cleartext HTTP/2 with prior knowledge) the origin is spoken to the same way: h2c.
+    boost::asio::awaitable<result<route>> get(const std::string& host, std::uint16_t port, bool tls = true);
 
     std::size_t connection_count() const;
 
@@ -40,6 +42,7 @@ private:
     struct dial_in_progress;
     std::shared_ptr<connection> find_usable(const std::string& key) const;
     void adopt(const std::string& key, std::unique_ptr<http::upstream_conn> conn);
+    void adopt(const std::string& key, std::shared_ptr<connection> c);
 
     boost::asio::any_io_executor ex_;
     http::upstream_pool& h1_;

@@ -152,7 +152,7 @@ asio::awaitable<void> pump_request_h2(std::shared_ptr<stream_exchange> x, std::s
 header_block upstream_request_head(stream_exchange& x) {
     const auto& ex = x.st.ex;
     header_block head{{":method", ex.method},
-                      {":scheme", "https"},
+                      {":scheme", x.conn->tls ? "https" : "http"},
                       {":authority", x.authority},
                       {":path", ex.raw_query.empty() ? ex.raw_path : ex.raw_path + "?" + ex.raw_query}};
     core::header_list headers = ex.request_headers;
@@ -547,9 +547,9 @@ asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
         co_return;
     }
 
-    std::uint16_t port = 443;
+    std::uint16_t port = x->conn->tls ? 443 : 80;
     if (!hp.port.empty()) port = static_cast<std::uint16_t>(std::stoi(hp.port));
-    auto route = co_await x->conn->worker->h2->get(st.ex.policy_host, port);
+    auto route = co_await x->conn->worker->h2->get(st.ex.policy_host, port, x->conn->tls);
     if (!route) {
         rec.error = route.message();
         co_await reply_error(*x, 502, "bad gateway", audit::action::error);
@@ -589,13 +589,14 @@ void refuse_stream(connection& c, stream& s, const http::connection_info& info) 
 
 }  // namespace
 
-asio::awaitable<void> serve_h2(client_tls& client, http::connection_info& conn, net::watchdog& dog) {
+template <class Stream>
+asio::awaitable<void> serve_h2(Stream& client, http::connection_info& conn, net::watchdog& dog) {
     dog.disarm();
     auto info = std::make_shared<http::connection_info>(conn);
     auto in_flight = std::make_shared<std::size_t>(0);
     settings s;
     auto c = std::make_shared<connection>(connection::role::server, client.get_executor(),
-                                          std::make_unique<stream_transport<client_tls&>>(client), s);
+                                          std::make_unique<stream_transport<Stream&>>(client), s);
     c->on_request([info, in_flight](std::shared_ptr<connection> self, std::shared_ptr<stream> st) {
         if (*in_flight >= max_exchanges_per_connection) {
             refuse_stream(*self, *st, *info);
@@ -608,5 +609,9 @@ asio::awaitable<void> serve_h2(client_tls& client, http::connection_info& conn, 
     co_await c->run(conn.shared->proxy.client_idle_timeout);
     c->on_request(nullptr);
 }
+
+template asio::awaitable<void> serve_h2<client_tls>(client_tls&, http::connection_info&, net::watchdog&);
+template asio::awaitable<void> serve_h2<net::client_socket>(net::client_socket&, http::connection_info&,
+                                                            net::watchdog&);
 
 }  // namespace iron::h2

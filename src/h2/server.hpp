@@ -12,8 +12,13 @@
 
 namespace iron::h2 {
 
-// `dog` is the connection's handshake deadline; HTTP/2 replaces it with its own idle timer.
-boost::asio::awaitable<void> serve_h2(boost::asio::ssl::stream<net::client_socket>& client,
-                                      http::connection_info& conn, net::watchdog& dog);
+// Stream is boost::asio::ssl::stream<net::client_socket> (ALPN "h2") or net::client_socket
+// (cleartext HTTP/2 with prior knowledge, h2c: the origin is then spoken to in h2c too).
+// `dog` is the connection's first deadline; HTTP/2 replaces it with its own idle timer.
+template <class Stream>
+boost::asio::awaitable<void> serve_h2(Stream& client, http::connection_info& conn, net::watchdog& dog);
+
+// The 24-byte connection preface of cleartext HTTP/2 with prior knowledge (RFC 9113 §3.4).
+inline constexpr char client_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 }  // namespace iron::h2

@@ -64,6 +64,33 @@ asio::awaitable<int> peek_first_byte(net::client_socket& sock, net::watchdog& do
     co_return n == 1 ? byte : -1;
 }
 
+// Whether the client opened with the cleartext HTTP/2 preface (prior knowledge, RFC 9113 §3.4).
+// Reads at most the 24 preface bytes (bounded by `timeout`) and puts them back either way.
+asio::awaitable<bool> starts_with_h2_preface(net::client_socket& sock, net::watchdog& dog,
+                                             std::chrono::steady_clock::duration timeout) {
+    const std::string_view preface(h2::client_preface, sizeof h2::client_preface - 1);
+    std::string got;
+    dog.expires_after(timeout);
+    char buf[sizeof h2::client_preface - 1];
+    while (got.size() < preface.size() && preface.substr(0, got.size()) == got) {
+        auto [ec, n] = co_await sock.async_read_some(asio::buffer(buf, preface.size() - got.size()),
+                                                     as_tuple(use_awaitable));
+        if (ec) break;
+        got.append(buf, n);
+    }
+    sock.unread(got);
+    co_return got == preface;
+}
+
+// A plain-text connection: HTTP/1.x, or HTTP/2 with prior knowledge (h2c).
+asio::awaitable<void> serve_plain(net::client_socket& sock, http::connection_info& conn, net::watchdog& dog) {
+    const bool h2c = co_await starts_with_h2_preface(sock, dog, conn.shared->proxy.client_header_timeout);
+    if (h2c)
+        co_await h2::serve_h2(sock, conn, dog);
+    else
+        co_await http::serve_http(sock, conn, dog);
+}
+
 asio::awaitable<void> serve_tls(net::client_socket sock, http::connection_info conn) {
     asio::ssl::stream<net::client_socket> tls(std::move(sock), *conn.shared->server_tls);
     net::watchdog dog = net::closing_watchdog(tls.next_layer());
@@ -199,7 +226,7 @@ asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn,
     net::watchdog dog = net::closing_watchdog(sock);
     if (first >= 'A' && first <= 'Z') {
         if (plain == accept_plain::yes) {
-            co_await http::serve_http(sock, conn, dog);
+            co_await serve_plain(sock, conn, dog);
             co_return;
         }
         audit_connection_failure(conn, "", "client sent an HTTP request to an HTTPS server");
@@ -219,7 +246,7 @@ asio::awaitable<void> serve_http_listener(asio::ip::tcp::socket sock, std::share
     if (conn.shared->proxy.transparent) conn.original_dst = net::original_destination(sock);
     net::client_socket client(std::move(sock));
     net::watchdog dog = net::closing_watchdog(client);
-    co_await http::serve_http(client, conn, dog);
+    co_await serve_plain(client, conn, dog);
 }
 
 asio::awaitable<void> serve_https_listener(asio::ip::tcp::socket sock, std::shared_ptr<const http::shared_state> shared,

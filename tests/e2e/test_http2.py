@@ -18,6 +18,7 @@ from harness.configs import allowlist_transform, secret_header_transform
 from harness.h2_client import MALFORMED_HEADERS, PROTOCOL_ERROR, SMUGGLE_BODY, H2Client, assert_rejected
 from harness.h2_upstream import H2UpstreamServer
 from harness.rss import RssSampler
+from harness.upstream import bind_paired
 
 GIB = 1 << 30
 MAX_GROWTH_KIB = 32 * 1024
@@ -524,3 +525,41 @@ def test_1gib_upload_memory_bounded(request, proxy_factory, ca_cert, client, ori
         f"proxy RSS grew by {growth} KiB during a 1 GiB upload (baseline {baseline} KiB)")
     [rec] = inner(p, "/sink")
     assert rec["audit"]["status_code"] == 200
+
+
+# --- cleartext HTTP/2 with prior knowledge (h2c) inside a CONNECT tunnel -------------------------
+
+@pytest.fixture
+def h2c_upstream():
+    srv = bind_paired(lambda port: H2UpstreamServer("127.0.0.2", port, None, "h2c-upstream", cleartext=True),
+                      "127.0.0.1", 0)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_h2c_prior_knowledge_through_tunnel(proxy_factory, h2c_upstream):
+    """gRPC-style insecure channels: CONNECT, then the HTTP/2 preface in clear. Each stream is
+    checked and audited like any request, and the origin is spoken to in h2c."""
+    p = proxy_factory.start()
+    port = h2c_upstream.port
+    kw = dict(proxy=p.tunnel_url, extra=["--http2-prior-knowledge", "--proxytunnel"])
+    r = clients.curl(f"http://allowed.test:{port}/echo/h2c", **kw)
+    assert r.http_code == 200, r
+    assert r.info.get("http_version") == "2", r
+    echo = r.json()
+    assert echo["alpn"] == "h2c" and echo["scheme"] == "http", echo
+    assert echo["authority"] == f"allowed.test:{port}", echo
+    [rec] = inner(p, "/echo/h2c")
+    check_inner_record(rec, method="GET", path="/echo/h2c", status=200, port=port)
+
+
+def test_h2c_inner_authority_is_policy_checked(proxy_factory, h2c_upstream):
+    """The CONNECT target is allowed, the stream's :authority is not: 403 on the stream."""
+    p = proxy_factory.start()
+    port = h2c_upstream.port
+    r = clients.curl(f"http://allowed.test:{port}/echo/sneaky", proxy=p.tunnel_url,
+                     headers=[f"Host: denied.test:{port}"],
+                     extra=["--http2-prior-knowledge", "--proxytunnel"])
+    assert r.http_code in (400, 403), r
+    assert not h2c_upstream.requests_for("/echo/sneaky")

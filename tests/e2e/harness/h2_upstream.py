@@ -102,7 +102,7 @@ class _Conn:
                 timeout = max(0.0, min(wake - time.monotonic(), 0.2))
             else:
                 timeout = 0.2
-            if self.sock.pending() == 0:
+            if not hasattr(self.sock, "pending") or self.sock.pending() == 0:
                 r, _, _ = select.select([self.sock], [], [], timeout)
                 if not r:
                     continue
@@ -185,8 +185,8 @@ class _Conn:
             "trailers": [list(t) for t in st.trailers],
             "body": bytes(st.body).decode("utf-8", "replace"),
             "body_length": st.received,
-            "tls": True,
-            "alpn": "h2",
+            "tls": not self.server.cleartext,
+            "alpn": "h2c" if self.server.cleartext else "h2",
             "server": self.server.name,
             "connection": self.conn_no,
             "stream": st.sid,
@@ -331,11 +331,13 @@ class _Conn:
 
 
 class H2UpstreamServer:
-    """h2 (TLS, ALPN h2) server on (host, port); `tls` is a server ssl.SSLContext offering h2."""
+    """h2 (TLS, ALPN h2) server on (host, port); `tls` is a server ssl.SSLContext offering h2.
+    With `cleartext=True` (and no `tls`) it speaks h2c with prior knowledge instead."""
 
     def __init__(self, host="127.0.0.2", port=0, tls: ssl.SSLContext | None = None,
-                 name="h2-upstream"):
-        assert tls is not None, "the h2 upstream speaks h2 over TLS only"
+                 name="h2-upstream", cleartext=False):
+        assert (tls is not None) != cleartext, "TLS with ALPN h2, or cleartext h2c: one of the two"
+        self.cleartext = cleartext
         self.name = name
         self.tls = tls
         self.lock = threading.Lock()
@@ -354,7 +356,7 @@ class H2UpstreamServer:
 
     host = property(lambda self: self.sock.getsockname()[0])
     port = property(lambda self: self.sock.getsockname()[1])
-    scheme = "https"
+    scheme = property(lambda self: "http" if self.cleartext else "https")
 
     def server_close(self):
         self.sock.close()
@@ -386,13 +388,14 @@ class H2UpstreamServer:
         try:
             raw.settimeout(30)
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                sock = self.tls.wrap_socket(raw, server_side=True)
-            except (ssl.SSLError, OSError):
-                return
+            if not self.cleartext:
+                try:
+                    sock = self.tls.wrap_socket(raw, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return
             with self.lock:
                 self._open.add(sock)
-            if sock.selected_alpn_protocol() != "h2":
+            if not self.cleartext and sock.selected_alpn_protocol() != "h2":
                 with self.lock:
                     self.non_h2 += 1
                 return
