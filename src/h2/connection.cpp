@@ -76,6 +76,20 @@ stream::~stream() {
     if (auto c = conn_.lock(); c && !c->dead()) c->consumed(0, in_bytes_);
 }
 
+void stream::mark_closed(std::uint32_t error_code) {
+    if (closed_) return;
+    closed_ = true;
+    close_error_ = error_code;
+    head_ready_.notify();
+    in_ready_.notify();
+    out_room_.notify();
+    if (on_close_) {
+        auto f = std::move(on_close_);
+        on_close_ = nullptr;
+        f();
+    }
+}
+
 asio::awaitable<bool> stream::wait_headers() {
     while (!headers_done_ && !closed_) co_await head_ready_.wait();
     co_return headers_done_;
@@ -231,11 +245,7 @@ struct connection::callbacks {
         if (it == c.streams_.end()) return 0;
         std::shared_ptr<stream> s = std::move(it->second);
         c.streams_.erase(it);
-        s->closed_ = true;
-        s->close_error_ = error_code;
-        s->head_ready_.notify();
-        s->in_ready_.notify();
-        s->out_room_.notify();
+        s->mark_closed(error_code);
         c.update_idle();
         return 0;
     }
@@ -436,13 +446,7 @@ void connection::fail() {
     dead_ = true;
     auto streams = std::move(streams_);
     streams_.clear();
-    for (auto& [id, s] : streams) {
-        s->closed_ = true;
-        if (s->close_error_ == 0) s->close_error_ = NGHTTP2_INTERNAL_ERROR;
-        s->head_ready_.notify();
-        s->in_ready_.notify();
-        s->out_room_.notify();
-    }
+    for (auto& [id, s] : streams) s->mark_closed(NGHTTP2_INTERNAL_ERROR);
     io_->close();
     kick();
 }

@@ -100,11 +100,19 @@ public:
 
     bool closed() const { return closed_; }
     std::uint32_t close_error() const { return close_error_; }
+    // Runs once when the stream closes, however it closes (the peer's reset, the connection
+    // dying, or the normal end): how a client's cancel reaches the upstream side at once. Runs
+    // at once if the stream is already closed.
+    void on_close(std::function<void()> f) {
+        if (closed_ && f) f();
+        else on_close_ = std::move(f);
+    }
 
 private:
     friend class connection;
     std::int32_t id_;
     std::weak_ptr<connection> conn_;
+    void mark_closed(std::uint32_t error_code);
 
     header_block headers_;
     header_block pending_block_;  // the header block being received
@@ -127,6 +135,7 @@ private:
 
     bool closed_ = false;
     std::uint32_t close_error_ = 0;
+    std::function<void()> on_close_;
     bool discarding_ = false;  // our response ended first: the peer's remaining body is dropped
     std::size_t discarded_bytes_ = 0;
 };

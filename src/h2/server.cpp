@@ -197,6 +197,9 @@ asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared
         co_await reply_error(*x, 502, "bad gateway", audit::action::error);
         co_return;
     }
+    // The client's cancel (or its connection dying) cancels the upstream stream at once, even
+    // while we wait for the response head.
+    x->client->on_close([up_conn, up] { up_conn->reset(*up, NGHTTP2_CANCEL); });
     auto ps = std::make_shared<pump_state>(up_conn->executor());
     if (request_has_body(*x))
         asio::co_spawn(up_conn->executor(), pump_request_h2(x, up, up_conn, ps), asio::detached);
@@ -444,7 +447,11 @@ asio::awaitable<void> forward_h1(std::shared_ptr<stream_exchange> x, client_pool
             up = std::move(*fresh);
             reused = false;
         }
+        // The client's cancel aborts whatever is pending on the upstream connection at once.
+        http::upstream_conn* raw = up.get();
+        x->client->on_close([raw] { raw->close(); });
         h1_outcome r = co_await forward_h1_on(*x, std::get<http::tls_socket>(up->stream), *up, reused);
+        x->client->on_close(nullptr);
         switch (r.what) {
             case h1_outcome::kind::done:
                 if (r.reusable) x->conn->worker->pool->release(std::move(up));
@@ -547,6 +554,13 @@ asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
         co_return;
     }
 
+    if (x->client->closed()) {
+        // Reset by the client before we got this far (typically in the same read): no dial.
+        rec.action = audit::action::client_cancel;
+        rec.status_code = 200;
+        rec.error = "stream reset by client before forwarding";
+        co_return;
+    }
     std::uint16_t port = x->conn->tls ? 443 : 80;
     if (!hp.port.empty()) port = static_cast<std::uint16_t>(std::stoi(hp.port));
     auto route = co_await x->conn->worker->h2->get(st.ex.policy_host, port, x->conn->tls);
@@ -563,6 +577,7 @@ asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
 
 asio::awaitable<void> run_stream(std::shared_ptr<stream_exchange> x, std::shared_ptr<std::size_t> in_flight) {
     co_await serve_stream(x);
+    x->client->on_close(nullptr);
     // A request still sending after its response ended is drained, then reset, by the
     // connection (connection.cpp, on_frame_send).
     x->st.emit();

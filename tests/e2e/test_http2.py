@@ -11,6 +11,8 @@ trailers, resets, flow control and deliberately malformed requests (RFC 9113 §8
 import json
 import time
 
+import h2.exceptions
+
 import pytest
 
 from harness import audit, clients
@@ -563,3 +565,41 @@ def test_h2c_inner_authority_is_policy_checked(proxy_factory, h2c_upstream):
                      extra=["--http2-prior-knowledge", "--proxytunnel"])
     assert r.http_code in (400, 403), r
     assert not h2c_upstream.requests_for("/echo/sneaky")
+
+
+# --- abuse ----------------------------------------------------------------------------------------
+
+def test_rapid_reset_is_bounded_and_other_clients_are_served(proxy_factory, h2_upstream, ca_cert):
+    """CVE-2023-44487: a client opens and at once resets up to 2,000 streams to a slow origin path.
+    The proxy must cut the abusive connection (reset rate limit), cancel every stream it did
+    forward at the origin too (no 2-second requests left running there), stay within memory, and
+    keep serving another client."""
+    p = proxy_factory.start(https_listen=f"127.0.0.1:{h2_upstream.port}")
+    port = h2_upstream.port
+    baseline = p.rss_kib()
+    sent = 0
+    with h2_client(p, "https", port, ca_cert) as c:
+        for i in range(2000):
+            try:
+                sid = c.request("GET", f"/slow?s=2&n={i}", f"allowed.test:{port}")
+                c.reset(sid)
+            except (OSError, h2.exceptions.ProtocolError):
+                break  # the proxy gave up on this connection
+            sent += 1
+            if i % 100 == 0 and not c.pump(0):
+                break
+        c.pump(0.5)
+    with h2_client(p, "https", port, ca_cert) as other:
+        res = other.wait(other.request("GET", "/echo/still-serving", f"allowed.test:{port}"))
+    assert res.status == 200, res
+    heads = len(h2_upstream.heads_for("/slow"))
+    cancelled = lambda: sum(1 for r in h2_upstream.resets if (r["path"] or "").startswith("/slow"))
+    wait_until(lambda: cancelled() >= heads, 3.0)
+    print(f"rapid reset: {sent} streams sent and reset, {heads} reached the origin, "
+          f"{cancelled()} cancelled there")
+    assert sent < 2000, "the proxy never cut a connection resetting streams as fast as it opens them"
+    assert heads <= sent
+    assert cancelled() >= heads, f"only {cancelled()} of {heads} forwarded streams were cancelled at the origin"
+    growth = p.rss_kib() - baseline
+    assert growth < 64 * 1024, f"RSS grew by {growth} KiB"
+    assert p.alive()
