@@ -225,6 +225,14 @@ struct connection::callbacks {
 
     static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
         connection& c = self(user);
+        if (frame->hd.type == NGHTTP2_HEADERS) {
+            std::shared_ptr<stream> s = c.find(frame->hd.stream_id);
+            if (s && !s->head_sent_) {
+                s->head_sent_ = true;
+                if (s->reset_requested_)
+                    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id_, s->pending_reset_);
+            }
+        }
         if (c.role_ != role::server) return 0;
         if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
             !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
@@ -398,7 +406,16 @@ bool connection::submit_response(stream& s, const header_block& headers, bool ha
 }
 
 void connection::reset(stream& s, std::uint32_t error_code) {
-    if (dead_ || s.closed_) return;
+    if (dead_ || s.closed_ || s.reset_requested_) return;
+    if (role_ == role::client && !s.head_sent_) {
+        // Our request HEADERS are still queued: a RST_STREAM now could overtake them and name a
+        // stream the origin never saw (a connection error there). Send it right after them.
+        s.reset_requested_ = true;
+        s.pending_reset_ = error_code;
+        s.out_ended_ = true;
+        return;
+    }
+    s.reset_requested_ = true;
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id_, error_code);
     kick();
 }

@@ -136,6 +136,9 @@ private:
     bool closed_ = false;
     std::uint32_t close_error_ = 0;
     std::function<void()> on_close_;
+    bool head_sent_ = false;          // our HEADERS for this stream went out
+    std::uint32_t pending_reset_ = 0;  // a reset asked for before that (sent right after it)
+    bool reset_requested_ = false;
     bool discarding_ = false;  // our response ended first: the peer's remaining body is dropped
     std::size_t discarded_bytes_ = 0;
 };

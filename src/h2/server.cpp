@@ -190,6 +190,12 @@ asio::awaitable<bool> run_response_phase(stream_exchange& x, int status, const c
 
 asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared_ptr<connection> up_conn) {
     auto& rec = x->st.rec;
+    if (x->client->closed()) {
+        rec.action = audit::action::client_cancel;
+        rec.status_code = 200;
+        rec.error = "stream reset by client before forwarding";
+        co_return;
+    }
     std::string error;
     auto up = up_conn->submit_request(upstream_request_head(*x), request_has_body(*x), error);
     if (!up) {
