@@ -588,7 +588,8 @@ def test_rapid_reset_is_bounded_and_other_clients_are_served(proxy_factory, h2_u
             sent += 1
             if i % 100 == 0 and not c.pump(0):
                 break
-        c.pump(0.5)
+        wait_until(lambda: not c.pump(0.1), 10.0)  # until the proxy ends the connection (bounded)
+        cut = c.closed or c.terminated is not None
     with h2_client(p, "https", port, ca_cert) as other:
         res = other.wait(other.request("GET", "/echo/still-serving", f"allowed.test:{port}"))
     assert res.status == 200, res
@@ -597,9 +598,10 @@ def test_rapid_reset_is_bounded_and_other_clients_are_served(proxy_factory, h2_u
     wait_until(lambda: cancelled() >= heads, 3.0)
     print(f"rapid reset: {sent} streams sent and reset, {heads} reached the origin, "
           f"{cancelled()} cancelled there")
-    assert sent < 2000, "the proxy never cut a connection resetting streams as fast as it opens them"
+    assert cut, "the proxy never cut a connection resetting streams as fast as it opens them"
     assert heads <= sent
     assert cancelled() >= heads, f"only {cancelled()} of {heads} forwarded streams were cancelled at the origin"
     growth = p.rss_kib() - baseline
-    assert growth < 64 * 1024, f"RSS grew by {growth} KiB"
+    print(f"rapid reset: RSS growth {growth} KiB")
+    assert growth < 16 * 1024, f"RSS grew by {growth} KiB"
     assert p.alive()
