@@ -43,6 +43,18 @@ void append_string(std::string& out, std::string_view s) {
     out.push_back('"');
     std::size_t i = 0;
     while (i < s.size()) {
+        // A run of bytes that need no escaping goes in one append.
+        std::size_t run = i;
+        while (run < s.size()) {
+            const auto b = static_cast<unsigned char>(s[run]);
+            if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
+            ++run;
+        }
+        if (run > i) {
+            out.append(s.data() + i, run - i);
+            i = run;
+            if (i == s.size()) break;
+        }
         auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
             switch (c) {
@@ -89,6 +101,32 @@ void append_double(std::string& out, double f) {
     }
     char buf[64];
     double a = std::fabs(f);
+    if (a < 1e9) {
+        // Durations are whole microseconds / 1000: when f is exactly n/1000, the decimal n/1000
+        // with trailing zeros trimmed is the shortest round-trip form (what to_chars would find,
+        // at a fraction of the cost). Anything else takes the general path.
+        const double scaled = f * 1000.0;
+        const auto n = static_cast<long long>(std::llround(scaled));
+        if (static_cast<double>(n) == scaled && static_cast<double>(n) / 1000.0 == f && !(n == 0 && std::signbit(f))) {
+            long long whole = n / 1000;
+            long long frac = n % 1000;
+            if (n < 0) {
+                out.push_back('-');
+                whole = -whole;
+                frac = -frac;
+            }
+            auto r = std::to_chars(buf, buf + sizeof buf, whole);
+            out.append(buf, r.ptr);
+            if (frac != 0) {
+                char d[4] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                             static_cast<char>('0' + frac % 10)};
+                std::size_t len = 4;
+                while (d[len - 1] == '0') --len;
+                out.append(d, len);
+            }
+            return;
+        }
+    }
     std::to_chars_result res{};
     bool exp_form = a != 0 && (a < 1e-6 || a >= 1e21);
     if (exp_form) {
@@ -96,29 +134,53 @@ void append_double(std::string& out, double f) {
     } else {
         res = std::to_chars(buf, buf + sizeof buf, f, std::chars_format::fixed);
     }
-    std::string s(buf, res.ptr);
+    std::string_view s(buf, static_cast<std::size_t>(res.ptr - buf));
     if (exp_form) {
         std::size_t n = s.size();
-        if (n >= 4 && s[n - 4] == 'e' && s[n - 3] == '-' && s[n - 2] == '0') s.erase(n - 2, 1);
+        if (n >= 4 && s[n - 4] == 'e' && s[n - 3] == '-' && s[n - 2] == '0') {
+            out.append(s.substr(0, n - 2));
+            out.push_back(s[n - 1]);
+            return;
+        }
     }
-    out += s;
+    out.append(s);
 }
 
-json::object trace_json(const trace& t) {
-    json::object o;
-    o["name"] = t.name;
-    o["action"] = to_string(t.action);
-    o["duration_ms"] = t.duration_ms;
-    if (!t.error.empty()) o["error"] = t.error;
-    if (!t.annotations.empty()) o["annotations"] = t.annotations;
-    return o;
+// `"key":` — keys are ASCII constants, nothing to escape.
+void append_key(std::string& out, std::string_view key) {
+    out.push_back('"');
+    out.append(key);
+    out += "\":";
 }
 
-json::array traces_json(const std::vector<trace>& traces) {
-    json::array a;
-    a.reserve(traces.size());
-    for (const auto& t : traces) a.emplace_back(trace_json(t));
-    return a;
+void append_traces(std::string& out, const std::vector<trace>& traces) {
+    out.push_back('[');
+    bool first = true;
+    for (const auto& t : traces) {
+        if (!first) out.push_back(',');
+        first = false;
+        out.push_back('{');
+        append_key(out, "name");
+        append_string(out, t.name);
+        out.push_back(',');
+        append_key(out, "action");
+        append_string(out, to_string(t.action));
+        out.push_back(',');
+        append_key(out, "duration_ms");
+        append_double(out, t.duration_ms);
+        if (!t.error.empty()) {
+            out.push_back(',');
+            append_key(out, "error");
+            append_string(out, t.error);
+        }
+        if (!t.annotations.empty()) {
+            out.push_back(',');
+            append_key(out, "annotations");
+            append_json(out, t.annotations);
+        }
+        out.push_back('}');
+    }
+    out.push_back(']');
 }
 
 }  // namespace
@@ -179,41 +241,75 @@ void append_json(std::string& out, const boost::json::value& v) {
     }
 }
 
-std::string serialize(const record& r) {
-    // boost::json::object keeps insertion order, which is the §9.2 emission order.
-    json::object audit;
-    audit["host"] = r.host;
-    audit["method"] = r.method;
-    audit["path"] = r.path;
-    audit["remote_addr"] = r.remote_addr;
-    audit["sni"] = r.sni;
-    audit["mode"] = r.mode;
-    audit["action"] = r.action;
-    audit["status_code"] = r.status_code;
-    audit["duration_ms"] = r.duration_ms;
-
-    json::object o;
-    o["time"] = core::rfc3339_nano(r.time);
-    o["level"] = level_for(r);
-    o["msg"] = "request";
-    o["audit"] = std::move(audit);
+void serialize_to(std::string& out, const record& r) {
+    // Written straight into `out` in the §9.2 key order (no intermediate JSON objects: this runs
+    // once per request). The string forms are those of append_json.
+    auto field = [&out](std::string_view key, std::string_view value, bool comma = true) {
+        if (comma) out.push_back(',');
+        append_key(out, key);
+        append_string(out, value);
+    };
+    out.push_back('{');
+    field("time", core::rfc3339_nano(r.time), false);
+    field("level", level_for(r));
+    field("msg", "request");
+    out.push_back(',');
+    append_key(out, "audit");
+    out.push_back('{');
+    field("host", r.host, false);
+    field("method", r.method);
+    field("path", r.path);
+    field("remote_addr", r.remote_addr);
+    field("sni", r.sni);
+    field("mode", r.mode);
+    field("action", r.action);
+    out.push_back(',');
+    append_key(out, "status_code");
+    char num[16];
+    auto res = std::to_chars(num, num + sizeof num, r.status_code);
+    out.append(num, res.ptr);
+    out.push_back(',');
+    append_key(out, "duration_ms");
+    append_double(out, r.duration_ms);
+    out.push_back('}');
     if (r.tunnel) {
-        json::object t;
-        t["target"] = r.tunnel->target;
-        if (!r.tunnel->request_transforms.empty()) t["request_transforms"] = traces_json(r.tunnel->request_transforms);
-        o["tunnel"] = std::move(t);
+        out.push_back(',');
+        append_key(out, "tunnel");
+        out.push_back('{');
+        field("target", r.tunnel->target, false);
+        if (!r.tunnel->request_transforms.empty()) {
+            out.push_back(',');
+            append_key(out, "request_transforms");
+            append_traces(out, r.tunnel->request_transforms);
+        }
+        out.push_back('}');
     }
-    if (!r.rejected_by.empty()) o["rejected_by"] = r.rejected_by;
-    if (!r.stubbed_by.empty()) o["stubbed_by"] = r.stubbed_by;
-    if (!r.error.empty()) o["error"] = r.error;
-    if (!r.request_transforms.empty()) o["request_transforms"] = traces_json(r.request_transforms);
-    if (!r.response_transforms.empty()) o["response_transforms"] = traces_json(r.response_transforms);
+    if (!r.rejected_by.empty()) field("rejected_by", r.rejected_by);
+    if (!r.stubbed_by.empty()) field("stubbed_by", r.stubbed_by);
+    if (!r.error.empty()) field("error", r.error);
+    if (!r.request_transforms.empty()) {
+        out.push_back(',');
+        append_key(out, "request_transforms");
+        append_traces(out, r.request_transforms);
+    }
+    if (!r.response_transforms.empty()) {
+        out.push_back(',');
+        append_key(out, "response_transforms");
+        append_traces(out, r.response_transforms);
+    }
     // §9.2 puts `mcp` here (not implemented yet), then body_capture.
-    if (r.body_capture) o["body_capture"] = *r.body_capture;
+    if (r.body_capture) {
+        out.push_back(',');
+        append_key(out, "body_capture");
+        append_json(out, *r.body_capture);
+    }
+    out.push_back('}');
+}
 
+std::string serialize(const record& r) {
     std::string out;
     out.reserve(512);
-    append_json(out, o);
+    serialize_to(out, r);
     return out;
 }
 

@@ -72,6 +72,8 @@ const char* level_for(const record& r);
 // duration_ms}, tunnel?, rejected_by?, stubbed_by?, error?, request_transforms?, response_transforms?,
 // (mcp? — not implemented yet), body_capture?
 std::string serialize(const record& r);
+// The same, appended to `out`.
+void serialize_to(std::string& out, const record& r);
 
 // Append `v` as JSON the way Go's encoding/json writes it (what the Go proxy's audit lines look
 // like): no HTML escaping, Go float formatting, and invalid UTF-8 replaced by U+FFFD so bytes from

@@ -37,22 +37,31 @@ sink::~sink() {
 
 void sink::emit(const record& r) {
     // Called from request completion paths, including error paths: an allocation failure while
-    // serialising must not turn into a crash there, so it only costs this one record.
+    // serialising must not turn into a crash there, so it only costs this one record. The line is
+    // built in a per-thread buffer (no allocation per record once it has grown).
     try {
-        emit_line(serialize(r));
+        thread_local std::string line;
+        line.clear();
+        serialize_to(line, r);
+        line.push_back('\n');
+        write_all(line.data(), line.size());
+        if (line.capacity() > 64 * 1024) std::string().swap(line);  // a huge record: don't keep it
     } catch (...) {
     }
 }
 
 void sink::emit_line(const std::string& json_line) try {
-    // One buffer, one write(): with O_APPEND (or a pipe under PIPE_BUF) concurrent records never
-    // interleave, so no lock is needed. The loop only continues after a short write, EINTR or EAGAIN.
     std::string buf;
     buf.reserve(json_line.size() + 1);
     buf.append(json_line);
     buf.push_back('\n');
-    const char* p = buf.data();
-    std::size_t left = buf.size();
+    write_all(buf.data(), buf.size());
+} catch (...) {
+}
+
+void sink::write_all(const char* p, std::size_t left) {
+    // One buffer, one write(): with O_APPEND (or a pipe under PIPE_BUF) concurrent records never
+    // interleave, so no lock is needed. The loop only continues after a short write, EINTR or EAGAIN.
     int stalls = 0;
     while (left > 0) {
         ssize_t n = ::write(fd_, p, left);
@@ -70,7 +79,6 @@ void sink::emit_line(const std::string& json_line) try {
         }
         return;  // the audit sink never throws; a broken stream drops the record
     }
-} catch (...) {
 }
 
 }  // namespace iron::audit

@@ -2,6 +2,7 @@
 // Where audit records go: stderr by default, or a file (created 0600, appended). Thread-safe; each
 // record is written with a single write() so concurrent records never interleave. Audit records are
 // not filtered by log.level (§14 item 14).
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,7 @@ public:
 
 private:
     explicit sink(int fd, bool owned) : fd_(fd), owned_(owned) {}
+    void write_all(const char* p, std::size_t n);
     int fd_;
     bool owned_;
 };

@@ -19,6 +19,7 @@ public:
     };
 
     void add(std::string name, std::string value) { entries_.push_back({std::move(name), std::move(value)}); }
+    void reserve(std::size_t n) { entries_.reserve(n); }
     // Replace every header with this name (case-insensitive) by one entry with the given casing.
     void set(std::string name, std::string value);
     void erase(std::string_view name);  // all entries with this name

@@ -36,7 +36,7 @@ namespace {
 constexpr std::size_t relay_chunk_bytes = 32 * 1024;
 constexpr std::uint32_t max_h1_header_bytes = 64 * 1024;
 
-using client_tls = asio::ssl::stream<net::client_socket>;
+using client_tls = net::tls_stream<net::client_socket>;
 
 // Everything one stream's exchange needs, kept alive by shared_ptr while any coroutine uses it.
 struct stream_exchange {

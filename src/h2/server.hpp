@@ -4,15 +4,15 @@
 // upstream (a shared HTTP/2 connection when the origin speaks h2, else HTTP/1.1 with translation)
 // → pipeline.on_response → body and trailers streamed back → one audit record.
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ssl/stream.hpp>
 
 #include "http/context.hpp"
 #include "net/client_socket.hpp"
+#include "net/tls_stream.hpp"
 #include "net/watchdog.hpp"
 
 namespace iron::h2 {
 
-// Stream is boost::asio::ssl::stream<net::client_socket> (ALPN "h2") or net::client_socket
+// Stream is net::tls_stream<net::client_socket> (ALPN "h2") or net::client_socket
 // (cleartext HTTP/2 with prior knowledge, h2c: the origin is then spoken to in h2c too).
 // `dog` is the connection's first deadline; HTTP/2 replaces it with its own idle timer.
 template <class Stream>

@@ -1,6 +1,7 @@
 #include "http/messages.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <vector>
 
 #include "core/headers.hpp"
@@ -118,11 +119,30 @@ bool is_websocket_upgrade(const http::fields& fields) {
 
 core::header_list to_header_list(const http::fields& fields) {
     core::header_list out;
+    out.reserve(static_cast<std::size_t>(std::distance(fields.begin(), fields.end())));
     for (const auto& f : fields) out.add(std::string(f.name_string()), std::string(f.value()));
     return out;
 }
 
+namespace {
+
+// True when rebuilding `fields` from `headers` would give the same fields in the same order (the
+// transforms changed nothing and there are no framing fields to move to the end).
+bool same_fields(const http::fields& fields, const core::header_list& headers) {
+    auto it = fields.begin();
+    for (const auto& e : headers.entries()) {
+        if (it == fields.end() || it->name() == http::field::content_length ||
+            it->name() == http::field::transfer_encoding || it->name_string() != e.name || it->value() != e.value)
+            return false;
+        ++it;
+    }
+    return it == fields.end();
+}
+
+}  // namespace
+
 void replace_fields(http::fields& fields, const core::header_list& headers) {
+    if (same_fields(fields, headers)) return;  // the common case: nothing to rebuild
     // Keep the framing fields Beast manages; rebuild the rest in the transforms' order.
     std::vector<std::pair<std::string, std::string>> keep;
     for (const auto& f : fields) {

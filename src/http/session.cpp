@@ -19,6 +19,7 @@
 #include "http/upstream.hpp"
 #include "net/client_socket.hpp"
 #include "net/splice.hpp"
+#include "net/tls_stream.hpp"
 
 namespace iron::http {
 
@@ -36,9 +37,34 @@ constexpr std::uint32_t max_header_bytes = 64 * 1024;
 using request_parser = bhttp::request_parser<bhttp::buffer_body>;
 using response_parser = bhttp::response_parser<bhttp::buffer_body>;
 
+// Relay buffers are lent for one exchange from a small per-thread stock: an idle keep-alive
+// connection holds none (32 KiB each, zero-filled so resident), and busy connections do not
+// allocate one per exchange. Each worker thread runs its own connections, so no locking.
+constexpr std::size_t relay_stock_max = 16;
+
+std::vector<std::vector<char>>& relay_stock() {
+    thread_local std::vector<std::vector<char>> stock;
+    return stock;
+}
+
 std::vector<char>& relay_buffer(std::optional<std::vector<char>>& slot) {
-    if (!slot) slot.emplace(relay_chunk_bytes);
+    if (!slot) {
+        auto& stock = relay_stock();
+        if (stock.empty()) {
+            slot.emplace(relay_chunk_bytes);
+        } else {
+            slot.emplace(std::move(stock.back()));
+            stock.pop_back();
+        }
+    }
     return *slot;
+}
+
+void return_relay_buffer(std::optional<std::vector<char>>& slot) {
+    if (!slot) return;
+    auto& stock = relay_stock();
+    if (stock.size() < relay_stock_max) stock.push_back(std::move(*slot));
+    slot.reset();
 }
 
 enum class relay_status { ok, read_failed, write_failed };
@@ -558,15 +584,19 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
 template <class Stream>
 asio::awaitable<void> serve_http(Stream& client, connection_info& conn, net::watchdog& dog) {
     beast::flat_buffer buffer;
-    std::optional<std::vector<char>> relay;  // allocated on the first body, freed with the connection
+    std::optional<std::vector<char>> relay;  // lent while an exchange relays a body
     for (bool first = true;; first = false) {
         auto step = co_await serve_exchange(client, buffer, conn, dog, first, relay);
+        return_relay_buffer(relay);
         if (step == next_step::close) break;
+        // A request body made the read buffer grow to a relay chunk: give that back between
+        // exchanges (nothing is lost: it is empty unless the client pipelined).
+        if (buffer.size() == 0 && buffer.capacity() > 4096) buffer.shrink_to_fit();
     }
 }
 
 template asio::awaitable<void> serve_http<net::client_socket>(net::client_socket&, connection_info&, net::watchdog&);
-template asio::awaitable<void> serve_http<asio::ssl::stream<net::client_socket>>(asio::ssl::stream<net::client_socket>&,
-                                                                                connection_info&, net::watchdog&);
+template asio::awaitable<void> serve_http<net::tls_stream<net::client_socket>>(net::tls_stream<net::client_socket>&,
+                                                                              connection_info&, net::watchdog&);
 
 }  // namespace iron::http

@@ -9,7 +9,7 @@
 
 namespace iron::http {
 
-// Stream is net::client_socket or boost::asio::ssl::stream<net::client_socket> (explicitly
+// Stream is net::client_socket or net::tls_stream<net::client_socket> (explicitly
 // instantiated in session.cpp). `dog` is the connection's deadline (closes the client socket).
 template <class Stream>
 boost::asio::awaitable<void> serve_http(Stream& client, connection_info& conn, net::watchdog& dog);

@@ -40,6 +40,11 @@ namespace {
 // bytes meanwhile: either makes the socket readable.
 bool looks_healthy(upstream_conn& c) {
     if (!c.socket().is_open()) return false;
+    // Released a moment ago (busy keep-alive traffic): origins close idle connections after
+    // seconds, one that meant to close now would have said Connection: close, and a close racing
+    // with the reuse is caught by the stale-connection retry either way (as it is after a poll).
+    // Skip the poll() syscall.
+    if (std::chrono::steady_clock::now() - c.idle_since < std::chrono::milliseconds(50)) return true;
     pollfd p{c.socket().native_handle(), POLLIN, 0};
     int n = ::poll(&p, 1, 0);
     return n == 0;

@@ -11,10 +11,10 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "core/result.hpp"
+#include "net/tls_stream.hpp"
 
 namespace iron::net {
 class dialer;
@@ -23,7 +23,7 @@ class dialer;
 namespace iron::http {
 
 using tcp_socket = boost::asio::ip::tcp::socket;
-using tls_socket = boost::asio::ssl::stream<tcp_socket>;
+using tls_socket = net::tls_stream<tcp_socket>;
 
 struct upstream_conn {
     std::variant<tcp_socket, tls_socket> stream;

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <array>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,6 +17,7 @@
 #include "net/dialer.hpp"
 #include "net/listener.hpp"
 #include "net/splice.hpp"
+#include "net/tls_stream.hpp"
 #include "tls/client_hello.hpp"
 
 namespace iron::intercept {
@@ -52,16 +55,20 @@ void audit_connection_failure(const http::connection_info& conn, std::string hos
     conn.shared->audit->emit(rec);
 }
 
-// Waits (bounded by the handshake timeout) for the first byte without consuming it.
+// Waits (bounded by the handshake timeout) for the first bytes and returns the first one. What
+// was read stays in the socket's replay buffer, where the TLS layer or the HTTP parser reads it:
+// one read instead of a readiness wait, a MSG_PEEK and the real read. (A readiness wait could
+// also wake spuriously when epoll reports an event meant for the previous user of the same fd
+// number, which dropped the connection.)
 asio::awaitable<int> peek_first_byte(net::client_socket& sock, net::watchdog& dog,
                                      std::chrono::steady_clock::duration timeout) {
     if (int b = sock.peek_buffered(); b >= 0) co_return b;
     dog.expires_after(timeout);
-    auto [ec] = co_await sock.socket().async_wait(asio::socket_base::wait_read, as_tuple(use_awaitable));
-    if (ec) co_return -1;
-    unsigned char byte = 0;
-    ssize_t n = ::recv(sock.socket().native_handle(), &byte, 1, MSG_PEEK);
-    co_return n == 1 ? byte : -1;
+    std::array<char, 2048> buf;  // a ClientHello or a request head, usually whole
+    auto [ec, n] = co_await sock.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+    if (ec || n == 0) co_return -1;
+    sock.unread(std::string_view(buf.data(), n));
+    co_return static_cast<unsigned char>(buf[0]);
 }
 
 // Whether the client opened with the cleartext HTTP/2 preface (prior knowledge, RFC 9113 §3.4).
@@ -92,7 +99,7 @@ asio::awaitable<void> serve_plain(net::client_socket& sock, http::connection_inf
 }
 
 asio::awaitable<void> serve_tls(net::client_socket sock, http::connection_info conn) {
-    asio::ssl::stream<net::client_socket> tls(std::move(sock), *conn.shared->server_tls);
+    net::tls_stream<net::client_socket> tls(std::move(sock), *conn.shared->server_tls);
     net::watchdog dog = net::closing_watchdog(tls.next_layer());
     dog.expires_after(conn.shared->proxy.client_handshake_timeout);
     auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));

@@ -3,7 +3,9 @@
 // replayed first (the protocol sniff byte, bytes a client pipelined behind its CONNECT head —
 // §14 item 12 — so nothing the client sent is ever lost). Satisfies AsyncReadStream and
 // AsyncWriteStream, so Beast and asio::ssl::stream layer on top of it.
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +40,21 @@ public:
     // The next byte a read would return, if it is already buffered; -1 otherwise.
     int peek_buffered() const {
         return prefix_off_ < prefix_.size() ? static_cast<unsigned char>(prefix_[prefix_off_]) : -1;
+    }
+
+    // Takes up to `n` of the buffered bytes (synchronously); 0 when none are left. For layers that
+    // read the socket themselves (net::tls_stream's BIO).
+    std::size_t read_buffered(void* out, std::size_t n) {
+        n = std::min(n, prefix_.size() - prefix_off_);
+        if (n == 0) return 0;
+        std::memcpy(out, prefix_.data() + prefix_off_, n);
+        prefix_off_ += n;
+        if (prefix_off_ == prefix_.size()) {
+            prefix_.clear();
+            prefix_.shrink_to_fit();
+            prefix_off_ = 0;
+        }
+        return n;
     }
 
     template <class MutableBuffers, class Token>

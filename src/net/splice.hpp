@@ -18,6 +18,7 @@
 #include <boost/asio/write.hpp>
 
 #include "net/client_socket.hpp"
+#include "net/tls_stream.hpp"
 #include "net/watchdog.hpp"
 
 namespace iron::net {
@@ -37,6 +38,10 @@ inline bool half_close(boost::asio::ip::tcp::socket& s) {
 inline bool half_close(client_socket& s) { return half_close(s.socket()); }
 template <class Next>
 bool half_close(boost::asio::ssl::stream<Next>&) {
+    return false;
+}
+template <class Next>
+bool half_close(tls_stream<Next>&) {
     return false;
 }
 

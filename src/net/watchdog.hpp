@@ -1,18 +1,14 @@
 #pragma once
 // A per-connection deadline: when it expires the owner's callback runs (it closes the socket, which
 // aborts every pending operation on it). Works the same for plain and TLS streams, which per-op
-// cancellation does not. Re-arming is cheap: it only moves the expiry.
+// cancellation does not. Re-arming is cheap: moving the deadline later only records it.
 #include <chrono>
 #include <functional>
 #include <memory>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 namespace iron::net {
 
@@ -21,48 +17,51 @@ public:
     using clock = std::chrono::steady_clock;
 
     watchdog(boost::asio::any_io_executor ex, std::function<void()> on_expire)
-        : s_(std::make_shared<state>(ex, std::move(on_expire))) {
-        boost::asio::co_spawn(ex, run(s_), boost::asio::detached);
-    }
+        : s_(std::make_shared<state>(std::move(ex), std::move(on_expire))) {}
     ~watchdog() {
         s_->stopped = true;
         s_->on_expire = nullptr;
-        s_->timer.cancel();
+        if (s_->armed != clock::time_point::max()) s_->timer.cancel();
     }
     watchdog(const watchdog&) = delete;
     watchdog& operator=(const watchdog&) = delete;
 
-    // Expire `d` from now (replaces any earlier deadline).
+    // Expire `d` from now (replaces any earlier deadline). Moving the deadline later only records
+    // it (the timer, when it goes off at the old time, re-arms for the new one), so the per-read
+    // and per-write re-arming of a busy connection costs no timer operation at all; only an
+    // earlier deadline re-arms the timer now.
     void expires_after(clock::duration d) {
-        auto at = clock::now() + d;
-        bool sooner = at < s_->expiry;
-        s_->expiry = at;
-        if (sooner) s_->timer.cancel();  // wake the loop so it re-arms at the earlier time
+        s_->expiry = clock::now() + d;
+        if (s_->expiry < s_->armed) arm(s_);
     }
     void disarm() { s_->expiry = clock::time_point::max(); }
     bool fired() const { return s_->fired; }
 
 private:
     struct state {
-        state(boost::asio::any_io_executor ex, std::function<void()> cb) : timer(ex), on_expire(std::move(cb)) {}
+        state(boost::asio::any_io_executor ex, std::function<void()> cb) : timer(std::move(ex)), on_expire(std::move(cb)) {}
         boost::asio::steady_timer timer;
         std::function<void()> on_expire;
-        clock::time_point expiry = clock::time_point::max();
+        clock::time_point expiry = clock::time_point::max();  // the deadline
+        clock::time_point armed = clock::time_point::max();   // when the timer goes off (<= expiry)
         bool stopped = false;
         bool fired = false;
     };
 
-    static boost::asio::awaitable<void> run(std::shared_ptr<state> s) {
-        while (!s->stopped) {
-            s->timer.expires_at(s->expiry);
-            co_await s->timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-            if (s->stopped) break;
+    // A plain completion handler, not a coroutine: a watchdog is built for every exchange.
+    static void arm(const std::shared_ptr<state>& s) {
+        s->armed = s->expiry;
+        s->timer.expires_at(s->armed);  // cancels the previous wait (its handler sees operation_aborted)
+        s->timer.async_wait([s](const boost::system::error_code& ec) {
+            if (ec == boost::asio::error::operation_aborted || s->stopped) return;
             if (clock::now() >= s->expiry) {
                 s->fired = true;
+                s->armed = clock::time_point::max();
                 if (s->on_expire) s->on_expire();
-                break;
+                return;
             }
-        }
+            arm(s);  // the deadline moved later meanwhile
+        });
     }
 
     std::shared_ptr<state> s_;

@@ -118,6 +118,9 @@ result<ssl_ctx_ptr> make_server_context(leaf_cache& cache) {
     SSL_CTX_set_client_hello_cb(ctx.get(), on_client_hello, &cache);
     SSL_CTX_set_tlsext_servername_callback(ctx.get(), on_servername);
     SSL_CTX_set_alpn_select_cb(ctx.get(), on_alpn_select, nullptr);
+    // One TLS 1.3 session ticket per handshake instead of OpenSSL's two (each is a serialised,
+    // encrypted and MACed session: ~7% of a full handshake here); enough for a client to resume.
+    SSL_CTX_set_num_tickets(ctx.get(), 1);
     return ctx;
 }
 

@@ -1,0 +1,226 @@
+#include "net/tls_stream.hpp"
+
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include "tls/ca.hpp"
+#include "tls/contexts.hpp"
+#include "tls/leaf_cache.hpp"
+
+namespace iron::net {
+namespace {
+
+namespace asio = boost::asio;
+using asio::as_tuple;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+struct temp_dir {
+    std::string path;
+    temp_dir() {
+        char tmpl[] = "/tmp/iron-tls-stream-test-XXXXXX";
+        const char* p = ::mkdtemp(tmpl);
+        if (!p) std::abort();
+        path = p;
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+using server_stream = tls_stream<client_socket>;
+using client_stream = tls_stream<tcp::socket>;
+
+// A MITM server context (leaf minted for the SNI) and a client context trusting its CA, plus a
+// connected, handshaken pair of streams over loopback TCP.
+class tls_stream_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        tls::generate_ca_options opts;
+        opts.outdir = dir_.path;
+        auto gen = tls::generate_ca(opts);
+        ASSERT_TRUE(gen) << gen.message();
+        auto ca = tls::certificate_authority::load(gen->cert_path, gen->key_path);
+        ASSERT_TRUE(ca) << ca.message();
+        cache_ = std::make_unique<tls::leaf_cache>(*ca, 10, 24h);
+        auto server = tls::make_server_context(*cache_);
+        ASSERT_TRUE(server) << server.message();
+        server_ctx_.emplace(server->release());
+        auto client = tls::make_client_context(gen->cert_path);
+        ASSERT_TRUE(client) << client.message();
+        client_ctx_.emplace(client->release());
+    }
+
+    // Connects, moves `readahead` bytes of the ClientHello into the server socket's replay buffer
+    // (as the protocol sniff does), and completes both handshakes.
+    void connect_pair(std::size_t readahead = 5) {
+        tcp::acceptor acc(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+        tcp::socket c(io_);
+        c.connect(acc.local_endpoint());
+        tcp::socket s = acc.accept();
+        client_.emplace(std::move(c), *client_ctx_);
+        ASSERT_TRUE(tls::prepare_client_ssl(client_->native_handle(), "example.test"));
+        client_socket cs(std::move(s));
+        bool client_ok = false, server_ok = false;
+        asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+            auto [ec] = co_await client_->async_handshake(asio::ssl::stream_base::client, as_tuple(use_awaitable));
+            EXPECT_FALSE(ec) << ec.message();
+            client_ok = !ec;
+        }, asio::detached);
+        asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+            if (readahead > 0) {
+                std::string head(readahead, '\0');
+                auto [ec, n] = co_await asio::async_read(cs.socket(), asio::buffer(head), as_tuple(use_awaitable));
+                EXPECT_FALSE(ec) << ec.message();
+                cs.unread(head);
+            }
+            server_.emplace(std::move(cs), *server_ctx_);
+            auto [ec] = co_await server_->async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
+            EXPECT_FALSE(ec) << ec.message();
+            server_ok = !ec;
+        }, asio::detached);
+        io_.run();
+        io_.restart();
+        ASSERT_TRUE(client_ok && server_ok);
+    }
+
+    temp_dir dir_;
+    std::unique_ptr<tls::leaf_cache> cache_;
+    std::optional<asio::ssl::context> server_ctx_, client_ctx_;
+    asio::io_context io_;
+    std::optional<client_stream> client_;
+    std::optional<server_stream> server_;
+};
+
+std::string pattern(std::size_t n) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+    return s;
+}
+
+TEST_F(tls_stream_test, both_directions_at_once_with_large_writes) {
+    connect_pair();
+    // Down is larger than the socket buffers, and read late: the writer must queue and wait.
+    const std::string up = pattern(300 * 1024), down = pattern(24 * 1024 * 1024 + 17);
+    std::string got_up(up.size(), '\0'), got_down(down.size(), '\0');
+    int done = 0;
+    auto run = [&](auto& from, auto& to, const std::string& data, std::string& got) {
+        asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+            auto [ec, n] = co_await asio::async_write(from, asio::buffer(data), as_tuple(use_awaitable));
+            EXPECT_FALSE(ec) << ec.message();
+            EXPECT_EQ(n, data.size());
+            ++done;
+        }, asio::detached);
+        asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+            asio::steady_timer late(io_, 100ms);
+            co_await late.async_wait(use_awaitable);
+            auto [ec, n] = co_await asio::async_read(to, asio::buffer(got), as_tuple(use_awaitable));
+            EXPECT_FALSE(ec) << ec.message();
+            EXPECT_EQ(n, got.size());
+            ++done;
+        }, asio::detached);
+    };
+    run(*client_, *server_, up, got_up);
+    run(*server_, *client_, down, got_down);
+    io_.run();
+    EXPECT_EQ(done, 4);
+    EXPECT_TRUE(got_up == up);
+    EXPECT_TRUE(got_down == down);
+}
+
+TEST_F(tls_stream_test, small_pieces_of_one_write_arrive_in_order) {
+    connect_pair(0);
+    const std::string a = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", b = "hello";
+    std::string got(a.size() + b.size(), '\0');
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        std::array<asio::const_buffer, 2> bufs{asio::buffer(a), asio::buffer(b)};
+        auto [ec, n] = co_await asio::async_write(*server_, bufs, as_tuple(use_awaitable));
+        EXPECT_FALSE(ec) << ec.message();
+    }, asio::detached);
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [ec, n] = co_await asio::async_read(*client_, asio::buffer(got), as_tuple(use_awaitable));
+        EXPECT_FALSE(ec) << ec.message();
+    }, asio::detached);
+    io_.run();
+    EXPECT_EQ(got, a + b);
+}
+
+TEST_F(tls_stream_test, close_notify_reads_as_eof_and_a_bare_close_as_truncated) {
+    connect_pair();
+    std::optional<boost::system::error_code> server_read, client_read;
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [ec] = co_await client_->async_shutdown(as_tuple(use_awaitable));
+        (void)ec;  // the server never answers with its own close_notify here
+    }, asio::detached);
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        char buf[16];
+        auto [ec, n] = co_await server_->async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+        server_read = ec;
+        server_->lowest_layer().close();  // no close_notify back
+    }, asio::detached);
+    io_.run();
+    ASSERT_TRUE(server_read);
+    EXPECT_EQ(*server_read, asio::error::eof) << server_read->message();
+
+    // The other direction: the server's socket is gone without a close_notify.
+    io_.restart();
+    connect_pair();
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        char buf[16];
+        auto [ec, n] = co_await client_->async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+        client_read = ec;
+    }, asio::detached);
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        server_->lowest_layer().close();
+        co_return;
+    }, asio::detached);
+    io_.run();
+    ASSERT_TRUE(client_read);
+    EXPECT_EQ(*client_read, asio::ssl::error::stream_truncated) << client_read->message();
+}
+
+TEST_F(tls_stream_test, a_moved_stream_keeps_working_and_a_closed_socket_aborts_a_pending_read) {
+    connect_pair();
+    client_stream moved(std::move(*client_));  // as upstream connections move into the pool
+    client_.reset();
+    std::string got(4, '\0');
+    std::optional<boost::system::error_code> pending;
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [ec, n] = co_await asio::async_write(moved, asio::buffer("ping", 4), as_tuple(use_awaitable));
+        EXPECT_FALSE(ec) << ec.message();
+    }, asio::detached);
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [ec, n] = co_await asio::async_read(*server_, asio::buffer(got), as_tuple(use_awaitable));
+        EXPECT_FALSE(ec) << ec.message();
+        // Now wait for more, and let a "watchdog" close the socket under the pending read.
+        asio::post(io_, [&] { server_->lowest_layer().close(); });
+        char buf[8];
+        auto [ec2, n2] = co_await server_->async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+        pending = ec2;
+    }, asio::detached);
+    io_.run();
+    EXPECT_EQ(got, "ping");
+    ASSERT_TRUE(pending);
+    EXPECT_TRUE(*pending) << "a read on a closed socket must fail";
+}
+
+}  // namespace
+}  // namespace iron::net
