@@ -33,8 +33,8 @@ using asio::use_awaitable;
 
 namespace {
 
-constexpr std::size_t relay_chunk_bytes = 32 * 1024;
-constexpr std::uint32_t max_h1_header_bytes = 64 * 1024;
+using http::max_header_bytes;
+using http::relay_chunk_bytes;
 
 using client_tls = net::tls_stream<net::client_socket>;
 
@@ -369,7 +369,7 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
     dog.expires_after(sh.proxy.upstream_response_header_timeout);
     for (int interim = 0;; ++interim) {
         parser.emplace();
-        parser->header_limit(max_h1_header_bytes);
+        parser->header_limit(max_header_bytes);
         parser->body_limit(boost::none);
         if (ex.method == "HEAD") parser->skip(true);
         auto [ec, n] = co_await bhttp::async_read_header(upstream, up.buffer, *parser, as_tuple(use_awaitable));

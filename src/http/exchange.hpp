@@ -2,6 +2,8 @@
 // What every HTTP exchange carries, whatever the protocol on either side (HTTP/1.1 in session.cpp,
 // HTTP/2 in src/h2): the pipeline's view, the audit record that is emitted exactly once, and the
 // pre-pipeline request checks of reference §4.2.
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -12,6 +14,11 @@
 #include "pipeline/exchange.hpp"
 
 namespace iron::http {
+
+// Bodies relayed to or from an HTTP/1.1 peer move in pieces of this size.
+inline constexpr std::size_t relay_chunk_bytes = 32 * 1024;
+// The largest HTTP/1.1 header block read from a client or an origin.
+inline constexpr std::uint32_t max_header_bytes = 64 * 1024;
 
 // Everything one exchange carries from its first byte to its audit record.
 struct exchange_state {

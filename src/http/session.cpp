@@ -31,9 +31,6 @@ using asio::use_awaitable;
 
 namespace {
 
-constexpr std::size_t relay_chunk_bytes = 32 * 1024;
-constexpr std::uint32_t max_header_bytes = 64 * 1024;
-
 using request_parser = bhttp::request_parser<bhttp::buffer_body>;
 using response_parser = bhttp::response_parser<bhttp::buffer_body>;
 
