@@ -127,7 +127,9 @@ tls_core::tls_core(tls_core&& other) noexcept
       write_errno_(other.write_errno_),
       read_eof_(other.read_eof_),
       expect_input_wait_(other.expect_input_wait_),
-      last_recv_full_(other.last_recv_full_) {
+      last_recv_full_(other.last_recv_full_),
+      ticket_deferred_(other.ticket_deferred_),
+      tickets_(other.tickets_) {
     other.ssl_ = nullptr;
     if (ssl_) BIO_set_data(SSL_get_rbio(ssl_), this);
 }
@@ -296,8 +298,17 @@ struct call_guard {
 
 tls_core::want tls_core::handshake(bool server, error_code& ec) {
     call_guard g(read_errno_, read_eof_);
+    if (server && !ticket_deferred_) {
+        // TLS 1.3 session tickets go out with our first write (the response) instead of right
+        // after the handshake: same tickets, but one send (and one wake-up of the client) fewer
+        // per connection. TLS 1.2 tickets are part of the handshake and are not affected.
+        ticket_deferred_ = true;
+        tickets_ = SSL_get_num_tickets(ssl_);
+        SSL_set_num_tickets(ssl_, 0);
+    }
     const int r = server ? SSL_accept(ssl_) : SSL_connect(ssl_);
     if (r == 1) {
+        if (!server || SSL_version(ssl_) < TLS1_3_VERSION) tickets_ = 0;
         send_output(ec);
         return want::done;
     }
@@ -332,6 +343,8 @@ tls_core::want tls_core::write(const void* data, std::size_t size, std::size_t& 
     put = 0;
     if (size == 0) return want::done;
     call_guard g(read_errno_, read_eof_);
+    // Queued here, not after the handshake: OpenSSL would send them on the next SSL_read too.
+    for (; tickets_ > 0; --tickets_) SSL_new_session_ticket(ssl_);
     std::size_t n = 0;
     const int r = SSL_write_ex(ssl_, data, std::min(size, max_write), &n);
     if (r == 1) {

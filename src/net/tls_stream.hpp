@@ -100,6 +100,8 @@ private:
     bool read_eof_ = false;
     bool expect_input_wait_ = true;
     bool last_recv_full_ = false;
+    bool ticket_deferred_ = false;
+    std::size_t tickets_ = 0;  // TLS 1.3 session tickets to send with the first write (server)
 };
 
 // Gathers a buffer sequence for one SSL_write: a large first buffer is used in place; small

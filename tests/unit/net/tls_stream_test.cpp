@@ -70,14 +70,15 @@ protected:
     }
 
     // Connects, moves `readahead` bytes of the ClientHello into the server socket's replay buffer
-    // (as the protocol sniff does), and completes both handshakes.
-    void connect_pair(std::size_t readahead = 5) {
+    // (as the protocol sniff does), and completes both handshakes (resuming `session` if given).
+    void connect_pair(std::size_t readahead = 5, SSL_SESSION* session = nullptr) {
         tcp::acceptor acc(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
         tcp::socket c(io_);
         c.connect(acc.local_endpoint());
         tcp::socket s = acc.accept();
         client_.emplace(std::move(c), *client_ctx_);
         ASSERT_TRUE(tls::prepare_client_ssl(client_->native_handle(), "example.test"));
+        if (session) SSL_set_session(client_->native_handle(), session);
         client_socket cs(std::move(s));
         bool client_ok = false, server_ok = false;
         asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
@@ -220,6 +221,39 @@ TEST_F(tls_stream_test, a_moved_stream_keeps_working_and_a_closed_socket_aborts_
     EXPECT_EQ(got, "ping");
     ASSERT_TRUE(pending);
     EXPECT_TRUE(*pending) << "a read on a closed socket must fail";
+}
+
+TEST_F(tls_stream_test, the_session_ticket_comes_with_the_first_write_and_resumes) {
+    connect_pair();
+    // No ticket right after the handshake: it is sent with the server's first write.
+    std::string got(2, '\0');
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [ec, n] = co_await asio::async_write(*server_, asio::buffer("hi", 2), as_tuple(use_awaitable));
+        EXPECT_FALSE(ec) << ec.message();
+    }, asio::detached);
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [ec, n] = co_await asio::async_read(*client_, asio::buffer(got), as_tuple(use_awaitable));
+        EXPECT_FALSE(ec) << ec.message();
+    }, asio::detached);
+    io_.run();
+    io_.restart();
+    EXPECT_EQ(got, "hi");
+    SSL_SESSION* session = SSL_get1_session(client_->native_handle());
+    ASSERT_NE(session, nullptr);
+    // Close properly: OpenSSL marks the session of an SSL freed without a shutdown unresumable.
+    for (auto* s : {static_cast<void*>(&*client_), static_cast<void*>(&*server_)}) {
+        asio::co_spawn(io_, [&, s]() -> asio::awaitable<void> {
+            if (s == &*client_) co_await client_->async_shutdown(as_tuple(use_awaitable));
+            else co_await server_->async_shutdown(as_tuple(use_awaitable));
+        }, asio::detached);
+    }
+    io_.run();
+    io_.restart();
+    EXPECT_TRUE(SSL_SESSION_is_resumable(session));
+    connect_pair(5, session);
+    EXPECT_TRUE(SSL_session_reused(client_->native_handle()));
+    EXPECT_TRUE(SSL_session_reused(server_->native_handle()));
+    SSL_SESSION_free(session);
 }
 
 }  // namespace
