@@ -1,5 +1,5 @@
 // Google Benchmark micro suite for the hot pure functions on iron-proxy's request path
-// (issue 6, deliverable 2). Build: add_subdirectory(bench) (target micro_bench), then
+// (issue 6, deliverable 2). Build with -DIRON_BUILD_BENCH=ON (target micro_bench), then
 //   build/bench/micro_bench --benchmark_min_time=0.2
 //
 //   BM_HostGlob_*        core::match_host_glob against a 1,000-entry allowlist (linear scan, as the
@@ -12,7 +12,6 @@
 //                        sign) and cache hit (one name).
 //   BM_SecretScan_*      transforms::scan::swap_in_header_value over a 4 KiB header block, search
 //                        only (no placeholder present: the common case), and with one hit.
-//                        Compiled only when src/transforms/secrets_scan.hpp exists.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -30,11 +29,7 @@
 #include "tls/ca.hpp"
 #include "tls/leaf_cache.hpp"
 #include "transforms/allowlist.hpp"
-
-#if __has_include("transforms/secrets_scan.hpp")
 #include "transforms/secrets_scan.hpp"
-#define IRON_BENCH_HAVE_SECRET_SCAN 1
-#endif
 
 namespace {
 
@@ -214,7 +209,6 @@ void BM_LeafMint_Hit(benchmark::State& st) {
 }
 BENCHMARK(BM_LeafMint_Hit);
 
-#ifdef IRON_BENCH_HAVE_SECRET_SCAN
 struct header {
     std::string name, value;
     bool authorization;
@@ -262,7 +256,6 @@ void BM_SecretScan_4KiB_NoHit(benchmark::State& st) { secret_scan_case(st, false
 void BM_SecretScan_4KiB_Hit(benchmark::State& st) { secret_scan_case(st, true); }
 BENCHMARK(BM_SecretScan_4KiB_NoHit);
 BENCHMARK(BM_SecretScan_4KiB_Hit);
-#endif
 
 }  // namespace
 
