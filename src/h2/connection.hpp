@@ -70,7 +70,7 @@ class connection;
 // One stream, shared between the connection (until nghttp2 closes it) and the exchange using it.
 class stream {
 public:
-    stream(boost::asio::any_io_executor ex, std::int32_t id) : id_(id), in_ready_(ex), out_room_(ex), head_ready_(ex) {}
+    stream(boost::asio::any_io_executor ex, std::int32_t id) : id_(id), head_ready_(ex), in_ready_(ex), out_room_(ex) {}
     ~stream();
 
     std::int32_t id() const { return id_; }
