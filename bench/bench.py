@@ -339,6 +339,18 @@ def curl_ok(cfg, proxy, path="1k"):
     return r.stdout.strip() == "200", f"curl: code={r.stdout.strip()} {r.stderr.strip()[-300:]}"
 
 
+def negotiated_http_version(cfg, proxy):
+    """The HTTP version a client that offers h2 ends up with through `proxy` ("2", "1.1", or "?").
+    Squid's ssl_bump does not speak HTTP/2 to clients, so its HTTP/2 row is really HTTP/1.1."""
+    cmd = ["curl", "-q", "-sS", "--http2", "-o", "/dev/null", "-w", "%{http_version}", "--max-time", "10",
+           "--cacert", str(cfg.certs / "bundle.pem")]
+    cmd += ["-x", f"http://{proxy}"] if proxy else ["--noproxy", "*"]
+    try:
+        return run(cmd + [url(cfg, "1k")], 20).stdout.strip() or "?"
+    except subprocess.TimeoutExpired:
+        return "?"
+
+
 def parse_hey(text):
     out = {"rps": None, "p50_ms": None, "p99_ms": None, "ok": 0, "bad": 0, "errors": 0}
     section = None
@@ -367,13 +379,15 @@ def parse_hey(text):
     return out
 
 
-def hey(cfg, target, path, c, seconds, keepalive=True):
+def hey(cfg, target, path, c, seconds, keepalive=True, h2=False):
     cmd = ["hey", "-z", f"{seconds}s", "-c", str(c), "-t", "10", "-disable-compression",
            "-disable-redirects"]
     if target.proxy:
         cmd += ["-x", f"http://{target.proxy}"]
     if not keepalive:
         cmd.append("-disable-keepalive")
+    if h2:  # offers h2 in ALPN; hey's workers share one connection, so c = concurrent streams
+        cmd.append("-h2")
     cmd.append(url(cfg, path))
     try:
         r = run(cmd, seconds + 60)
@@ -473,6 +487,9 @@ def measure(cfg, target, run_index, do_idle):
         if res["big"].get("rps"):
             res["big"]["mibs"] = res["big"]["rps"] * 10.0
         log(f"10 MiB    c=1   : {res['big'].get('mibs')} MiB/s")
+        res["h2_version"] = negotiated_http_version(cfg, target.proxy)
+        res["h2"] = hey(cfg, target, "1k", 32, d, h2=True)
+        log(f"HTTP/2    c=32  : {res['h2'].get('rps')} req/s (negotiated HTTP/{res['h2_version']})")
         res["probe"] = probe(cfg, target)
         log(f"probe     c=1   : {res['probe']}")
         if sid:
@@ -506,6 +523,7 @@ ROWS = [
     ("ka32_p99", "keep-alive 1 KiB c=32: p99 ms", "lo", True, "{:.2f}"),
     ("big_mibs", "10 MiB download c=1: MiB/s", "hi", True, "{:.0f}"),
     ("newconn_rps", "new TLS conn per request c=32: req/s", "hi", True, "{:.0f}"),
+    ("h2_rps", "HTTP/2 1 KiB, 32 streams on one conn (hey -h2): req/s", "hi", True, "{:.0f}"),
     ("cpu_per_10k", "proxy CPU s per 10k req (c=32 keep-alive)", "lo", False, "{:.2f}"),
     ("peak_rss", "proxy peak RSS MiB (VmHWM, before idle test)", "lo", False, "{:.1f}"),
     ("idle_rss", "proxy RSS MiB with N idle MITM conns", "lo", False, "{:.1f}"),
@@ -531,6 +549,9 @@ def flatten(r):
     take("ka32", "ka32", "p99_ms", "ka32_p99")
     take("big", "big", "mibs", "big_mibs")
     take("newconn", "newconn", "rps", "newconn_rps")
+    take("h2", "h2", "rps", "h2_rps")
+    if r.get("h2_version"):
+        v["h2_version"] = r["h2_version"]
     p = r.get("probe") or {}
     if "p50_us" in p:
         v["probe_p50"] = p["p50_us"]
@@ -555,7 +576,9 @@ def medians(results, targets):
             if r["target"] == t:
                 for k, x in flatten(r).items():
                     vals.setdefault(k, []).append(x)
+        versions_seen = sorted(set(vals.pop("h2_version", [])))
         med[t] = {k: statistics.median(xs) for k, xs in vals.items()}
+        med[t]["h2_version"] = "/".join(versions_seen)
         med[t]["_n"] = {k: len(xs) for k, xs in vals.items()}
     if "direct" in med and "probe_p50" in med["direct"]:
         for t in targets:
@@ -590,6 +613,8 @@ def table(cfg, med, targets):
                 cells.append("n/a" if key != "added_p50" else "0")
                 continue
             s = fmt.format(x) if x is not None else "–"
+            if key == "h2_rps" and x is not None and med[t].get("h2_version") != "2":
+                s += f" (HTTP/{med[t].get('h2_version') or '?'})"
             if key in ("idle_rss", "idle_kib") and x is not None:
                 opened = med[t].get("idle_opened", 0)
                 if opened < cfg.idle_conns:
@@ -722,7 +747,7 @@ def main():
     tgt = targets_block(med)
     errors = [f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1}: {r['error']}" for r in results if r.get("error")]
     for r in results:
-        for k in ("ka1", "ka32", "newconn", "big"):
+        for k in ("ka1", "ka32", "newconn", "big", "h2"):
             if (r.get(k) or {}).get("invalid"):
                 errors.append(f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1} {k}: {r[k]['invalid']}")
         if (r.get("idle") or {}).get("error") or (r.get("idle") or {}).get("failed"):
