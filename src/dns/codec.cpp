@@ -157,7 +157,7 @@ result<policy> make_policy(const config::dns_config& cfg, std::vector<std::strin
         p.records.push_back(std::move(out));
     }
     // Normalised like the question names (§14 item 4): "API.Corp." would otherwise never match.
-    for (const auto& g : cfg.passthrough) p.passthrough.push_back(core::normalize_host(g));
+    for (const auto& g : cfg.passthrough) p.passthrough.add(core::normalize_host(g));
     return p;
 }
 
@@ -175,8 +175,7 @@ decision decide(const policy& p, std::string_view name, std::uint16_t qtype) {
         return d;
     }
     // 2. Passthrough: only A is looked up and answered; other types get an empty NOERROR.
-    for (const auto& g : p.passthrough) {
-        if (!core::match_host_glob(g, host)) continue;
+    if (p.passthrough.matches_any(host)) {
         d.how = route::passthrough;
         if (qtype == type_a) {
             d.lookup = true;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/host_glob_set.hpp"
 #include "core/result.hpp"
 
 namespace iron::dns {
@@ -68,7 +69,7 @@ struct static_record {
 struct policy {
     ipv4_bytes proxy_ip{};
     std::vector<static_record> records;
-    std::vector<std::string> passthrough;  // host globs (§6.4), lower-cased, trailing dot stripped
+    core::host_glob_set passthrough;  // host globs (§6.4), lower-cased, trailing dot stripped
 };
 
 // Errors: `invalid proxy_ip (must be IPv4): "x"` (reference §2.3). A static record whose value does

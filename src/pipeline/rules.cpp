@@ -60,6 +60,9 @@ result<host_rule> parse_one(const YAML::Node& item, const config::yaml_ctx& ctx)
     return rule;
 }
 
+// Such a rule matches exactly when its glob matches the host: see matches().
+bool is_host_only(const host_rule& r) { return !r.cidr && r.methods.empty() && r.paths.empty(); }
+
 }  // namespace
 
 result<host_rule> host_only_rule(std::string_view glob) {
@@ -136,6 +139,20 @@ bool matches_any(const std::vector<host_rule>& rules, const exchange& ex) {
         if (matches(r, ex)) return true;
     }
     return false;
+}
+
+rule_set::rule_set(std::vector<host_rule> rules) {
+    for (auto& r : rules) {
+        if (is_host_only(r)) {
+            host_only_.add(r.host_glob);
+        } else {
+            others_.push_back(std::move(r));
+        }
+    }
+}
+
+bool rule_set::matches_any(const exchange& ex) const {
+    return host_only_.matches_any(ex.policy_host) || pipeline::matches_any(others_, ex);
 }
 
 }  // namespace iron::pipeline

@@ -16,6 +16,7 @@
 
 #include "config/yaml_util.hpp"
 #include "core/cidr.hpp"
+#include "core/host_glob_set.hpp"
 #include "core/result.hpp"
 #include "pipeline/exchange.hpp"
 
@@ -40,7 +41,26 @@ result<host_rule> cidr_only_rule(std::string_view cidr_text);
 
 // Does the rule match this exchange (policy_host, method, path)? See the header comment for CONNECT.
 bool matches(const host_rule& rule, const exchange& ex);
-// Any rule matches; an empty list matches nothing.
+// Any rule matches; an empty list matches nothing. A linear scan: rule_set is the indexed form
+// the transforms use, and must always answer the same.
 bool matches_any(const std::vector<host_rule>& rules, const exchange& ex);
+
+// A rule list compiled once at config time for the request path. Host-only glob rules (no cidr,
+// methods or paths: flat allowlist `domains`, seed-era secret `hosts`, plain `{host: glob}`) match
+// on the host alone, so they are answered together by one host_glob_set lookup. The others are
+// checked one by one, in order. "Any rule matches" has no side effects, so which group is asked
+// first does not change the answer.
+class rule_set {
+public:
+    rule_set() = default;
+    explicit rule_set(std::vector<host_rule> rules);
+
+    bool matches_any(const exchange& ex) const;
+    bool empty() const { return host_only_.empty() && others_.empty(); }
+
+private:
+    core::host_glob_set host_only_;
+    std::vector<host_rule> others_;
+};
 
 }  // namespace iron::pipeline

@@ -44,7 +44,7 @@ result<std::unique_ptr<allowlist>> allowlist::from_config(const YAML::Node& conf
 }
 
 pipeline::verdict allowlist::on_request(pipeline::exchange& ex) const {
-    if (pipeline::matches_any(rules_, ex)) return pipeline::verdict::next();
+    if (rules_.matches_any(ex)) return pipeline::verdict::next();
     if (warn_) {
         // Warn mode lets the request through but leaves a mark on this transform's trace.
         ex.note("action", "warn");

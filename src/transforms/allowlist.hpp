@@ -29,7 +29,7 @@ public:
     bool applies_to_connect() const override { return true; }
 
 private:
-    std::vector<pipeline::host_rule> rules_;
+    pipeline::rule_set rules_;
     bool warn_;
 };
 

@@ -26,7 +26,7 @@ result<std::unique_ptr<annotate>> annotate::from_config(const YAML::Node& config
         auto rules = pipeline::parse_rules(g["rules"], gc.child("rules"));
         if (!rules) return rules.err();
         if (rules->empty()) return gc.fail(g, "at least one rule is required");
-        out.rules = std::move(*rules);
+        out.rules = pipeline::rule_set(std::move(*rules));
         auto headers = config::get_string_list(g["headers"], gc.child("headers"));
         if (!headers) return headers.err();
         if (headers->empty()) return gc.fail(g, "at least one header is required");
@@ -43,7 +43,7 @@ pipeline::verdict annotate::on_request(pipeline::exchange& ex) const {
     // Sorted keys (Go marshals the annotation map sorted); later groups overwrite.
     std::map<std::string, std::string> notes;
     for (const auto& g : groups_) {
-        if (!pipeline::matches_any(g.rules, ex)) continue;
+        if (!g.rules.matches_any(ex)) continue;
         for (const auto& name : g.headers) {
             if (core::iequals(name, "Host")) continue;  // not a header in Go's model
             auto v = ex.request_headers.get(name);

@@ -19,8 +19,8 @@ namespace iron::transforms {
 class annotate final : public pipeline::transform {
 public:
     struct group {
-        std::vector<pipeline::host_rule> rules;  // at least one
-        std::vector<std::string> headers;        // canonical names, at least one
+        pipeline::rule_set rules;          // at least one
+        std::vector<std::string> headers;  // canonical names, at least one
     };
 
     explicit annotate(std::vector<group> groups) : groups_(std::move(groups)) {}

@@ -38,10 +38,10 @@ result<std::unique_ptr<body_capture>> body_capture::from_config(const YAML::Node
     return std::make_unique<body_capture>(std::move(*rules), max);
 }
 
-bool body_capture::wants_request_body(const pipeline::exchange& ex) const { return pipeline::matches_any(rules_, ex); }
+bool body_capture::wants_request_body(const pipeline::exchange& ex) const { return rules_.matches_any(ex); }
 
 pipeline::verdict body_capture::on_request(pipeline::exchange& ex) const {
-    if (!pipeline::matches_any(rules_, ex)) return pipeline::verdict::next();
+    if (!rules_.matches_any(ex)) return pipeline::verdict::next();
     const auto& body = ex.request_body;
     if (!body.present || body.data.empty()) return pipeline::verdict::next();
 

@@ -40,7 +40,7 @@ public:
     std::int64_t max_bytes() const { return max_bytes_; }
 
 private:
-    std::vector<pipeline::host_rule> rules_;
+    pipeline::rule_set rules_;
     std::int64_t max_bytes_;
 };
 

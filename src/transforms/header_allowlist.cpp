@@ -20,7 +20,7 @@ result<std::unique_ptr<header_allowlist>> header_allowlist::from_config(const YA
 }
 
 pipeline::verdict header_allowlist::on_request(pipeline::exchange& ex) const {
-    if (!rules_.empty() && !pipeline::matches_any(rules_, ex)) return pipeline::verdict::next();
+    if (!rules_.empty() && !rules_.matches_any(ex)) return pipeline::verdict::next();
     std::vector<std::string> stripped;
     auto& entries = ex.request_headers.entries();
     auto keep = [&](const core::header_list::entry& h) {

@@ -33,7 +33,7 @@ public:
 
 private:
     std::vector<header_pattern> allowed_;
-    std::vector<pipeline::host_rule> rules_;  // empty = all requests
+    pipeline::rule_set rules_;  // empty = all requests
 };
 
 }  // namespace iron::transforms

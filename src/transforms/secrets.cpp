@@ -188,7 +188,7 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
     bool body_truncated = false;
 
     for (const auto& e : entries_) {
-        if (!pipeline::matches_any(e.rules, ex)) continue;
+        if (!e.rules.matches_any(ex)) continue;
         const std::string& name = e.source->name();
         auto value = e.source->current();
 
@@ -251,7 +251,7 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
 
 bool secrets_transform::wants_request_body(const exchange& ex) const {
     for (const auto& e : entries_) {
-        if (e.what == secret_entry::mode::replace && e.match_body && pipeline::matches_any(e.rules, ex)) return true;
+        if (e.what == secret_entry::mode::replace && e.match_body && e.rules.matches_any(ex)) return true;
     }
     return false;
 }

@@ -69,7 +69,7 @@ private:
 // One secret binding.
 struct secret_entry {
     std::shared_ptr<secrets::source> source;
-    std::vector<pipeline::host_rule> rules;  // seed-era `hosts` become host-only rules
+    pipeline::rule_set rules;  // seed-era `hosts` become host-only rules
     bool require = false;
 
     enum class mode { replace, inject };

@@ -135,7 +135,7 @@ entry_result parse_seed_entry(const YAML::Node& entry, const yaml_ctx& ctx) {
     e.match_query = true;  // the seed era always scanned query parameters
     auto rules = parse_hosts(entry, ctx);
     if (!rules) return rules.err();
-    e.rules = std::move(*rules);
+    e.rules = pipeline::rule_set(std::move(*rules));
     e.source = secrets::make_env_source(std::move(*var));
     return e;
 }
@@ -191,7 +191,7 @@ entry_result parse_current_entry(const YAML::Node& entry, const yaml_ctx& ctx) {
                         "rules: at least one rule is required: a secret is only used for the hosts it is bound to "
                         "(use rules: [{host: \"*\"}] to bind it to every host)");
     }
-    e.rules = std::move(*rules);
+    e.rules = pipeline::rule_set(std::move(*rules));
     return e;
 }
 

@@ -138,5 +138,46 @@ TEST(Rules, ConnectIsHostOnly) {
     EXPECT_FALSE(matches(rules[0], req("CONNECT", "api.openai.com", "")));
 }
 
+// rule_set answers host-only rules from its index and the rest one by one; every sub-list of a
+// mixed rule list must still give what the linear matches_any gives, for every request shape.
+TEST(RuleSet, AgreesWithLinearMatchesAny) {
+    auto rules = must_parse(
+        "rules:\n"
+        "  - host: api.openai.com\n"
+        "    methods: [POST]\n"
+        "    paths: [/v1/*]\n"
+        "  - host: \"*.github.com\"\n"
+        "  - cidr: 10.0.0.0/8\n"
+        "  - host: exact.example.com\n"
+        "  - host: \"api.*.net\"\n"
+        "  - host: \"*.internal\"\n"
+        "    paths: [/admin]\n"
+        "  - host: \"10.1.*\"\n"
+        "  - cidr: \"2001:db8::/32\"\n"
+        "    methods: [GET]\n");
+    ASSERT_EQ(rules.size(), 8u);
+    const char* hosts[] = {"api.openai.com", "github.com", "a.b.github.com", "notgithub.com", "10.1.2.3",
+                           "11.1.2.3", "exact.example.com", "x.exact.example.com", "api.x.y.net", "a.internal",
+                           "2001:db8::1", "", "API.OPENAI.COM"};
+    const char* methods[] = {"GET", "POST", "CONNECT"};
+    const char* paths[] = {"", "/", "/v1/chat", "/admin"};
+    for (std::size_t mask = 0; mask < (1u << rules.size()); ++mask) {
+        std::vector<host_rule> subset;
+        for (std::size_t i = 0; i < rules.size(); ++i)
+            if (mask & (1u << i)) subset.push_back(rules[i]);
+        const rule_set set(subset);
+        EXPECT_EQ(set.empty(), subset.empty());
+        for (const char* h : hosts)
+            for (const char* m : methods)
+                for (const char* p : paths)
+                    for (bool connect : {false, true}) {
+                        exchange ex = req(m, h, p);
+                        ex.is_connect = connect;
+                        ASSERT_EQ(set.matches_any(ex), matches_any(subset, ex))
+                            << "mask " << mask << " " << m << " " << h << p << (connect ? " (connect)" : "");
+                    }
+    }
+}
+
 }  // namespace
 }  // namespace iron::pipeline
