@@ -13,6 +13,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/json/array.hpp>
@@ -284,7 +285,14 @@ int run(const config::config& cfg, const run_options& opts) {
     log::info("upstream deny list active", {{"cidrs", cidrs}});
     if (!cfg.dns.upstream_resolver.empty()) log::info("using upstream resolver", {{"addr", cfg.dns.upstream_resolver}});
 
-    for (auto& w : workers) w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
+    for (auto& w : workers) {
+        w->thread = std::thread([&ioc = w->ioc] {
+            // Audit records are written once per event-loop turn; whatever the last turn left is
+            // written when the loop returns (shutdown), by the scope's destructor.
+            audit::batch_scope batch(ioc);
+            ioc.run();
+        });
+    }
     log::info("iron-proxy ready", {{"audit", cfg.log.audit_path.empty() ? "stderr" : cfg.log.audit_path}});
     if (opts.embedded_default) print_banner(opts.state_dir, tunnel_addr, http_addr);
 
@@ -296,6 +304,9 @@ int run(const config::config& cfg, const run_options& opts) {
             // reloaded (yet): say so rather than pretend.
             log::info("SIGHUP received: refreshing secrets; configuration reload is not yet supported");
             shared->pipeline->refresh();
+            // Audit batches last one event-loop turn at most; writing them now as well means a
+            // log rotator that signals after moving the file finds every earlier record in it.
+            for (auto& w : workers) asio::post(w->ioc, [] { audit::flush_thread_batch(); });
             wait_hup();
         });
     };

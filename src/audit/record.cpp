@@ -2,10 +2,13 @@
 
 #include "core/clock.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <memory>
 
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
@@ -14,6 +17,58 @@ namespace iron::audit {
 namespace {
 
 namespace json = boost::json;
+
+// Where the serializer writes: a cursor into a per-thread buffer that grows on demand, so each
+// piece costs one bounds check and a copy. Writing through std::string's push_back/append (not
+// inlined, bookkeeping on every call) was most of the ~10,000 instructions a record cost, and a
+// record is serialised for every request (callgrind, docs/performance.md).
+class json_buffer {
+public:
+    void clear() noexcept { p_ = data_.get(); }
+    std::string_view view() const noexcept { return {data_.get(), size()}; }
+    std::size_t capacity() const noexcept { return static_cast<std::size_t>(end_ - data_.get()); }
+
+    void put(char c) {
+        room(1);
+        *p_++ = c;
+    }
+    void put(std::string_view s) {
+        room(s.size());
+        if (!s.empty()) std::memcpy(p_, s.data(), s.size());
+        p_ += s.size();
+    }
+
+private:
+    std::size_t size() const noexcept { return static_cast<std::size_t>(p_ - data_.get()); }
+    void room(std::size_t n) {
+        if (static_cast<std::size_t>(end_ - p_) < n) grow(n);
+    }
+    void grow(std::size_t n) {
+        const std::size_t used = size();
+        const std::size_t cap = std::max({std::size_t{1024}, 2 * capacity(), used + n});
+        auto fresh = std::make_unique_for_overwrite<char[]>(cap);
+        if (used > 0) std::memcpy(fresh.get(), data_.get(), used);
+        data_ = std::move(fresh);
+        p_ = data_.get() + used;
+        end_ = data_.get() + cap;
+    }
+
+    std::unique_ptr<char[]> data_;
+    char* p_ = nullptr;
+    char* end_ = nullptr;
+};
+
+// The calling thread's json_buffer, cleared (the serializer is not re-entered on a thread).
+// hand_over appends the text to `out` and drops a buffer that a huge record made large.
+json_buffer& scratch() {
+    thread_local json_buffer buf;
+    buf.clear();
+    return buf;
+}
+void hand_over(json_buffer& buf, std::string& out) {
+    out.append(buf.view());
+    if (buf.capacity() > 64 * 1024) buf = json_buffer();
+}
 
 // Length of the valid UTF-8 sequence at the start of `s` (1..4), or 0 if it is invalid (overlong,
 // surrogate, beyond U+10FFFF, truncated) — the same rules as Go's utf8.DecodeRuneInString.
@@ -38,9 +93,9 @@ std::size_t valid_utf8_len(std::string_view s, char32_t& r) {
 // A JSON string the way Go's encoding/json (and so slog) writes it: no HTML escaping, short escapes
 // for \n \r \t, \u00XX for other controls, \u2028/\u2029 escaped, and every invalid UTF-8 byte
 // replaced by \ufffd. Bytes from the network therefore can never produce an invalid JSON line.
-void append_string(std::string& out, std::string_view s) {
+void append_string(json_buffer& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
-    out.push_back('"');
+    out.put('"');
     std::size_t i = 0;
     while (i < s.size()) {
         // A run of bytes that need no escaping goes in one append.
@@ -51,25 +106,25 @@ void append_string(std::string& out, std::string_view s) {
             ++run;
         }
         if (run > i) {
-            out.append(s.data() + i, run - i);
+            out.put(s.substr(i, run - i));
             i = run;
             if (i == s.size()) break;
         }
         auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
             switch (c) {
-                case '"': out += "\\\""; break;
-                case '\\': out += "\\\\"; break;
-                case '\n': out += "\\n"; break;
-                case '\r': out += "\\r"; break;
-                case '\t': out += "\\t"; break;
+                case '"': out.put("\\\""); break;
+                case '\\': out.put("\\\\"); break;
+                case '\n': out.put("\\n"); break;
+                case '\r': out.put("\\r"); break;
+                case '\t': out.put("\\t"); break;
                 default:
                     if (c < 0x20) {
-                        out += "\\u00";
-                        out.push_back(hex[c >> 4]);
-                        out.push_back(hex[c & 0xF]);
+                        out.put("\\u00");
+                        out.put(hex[c >> 4]);
+                        out.put(hex[c & 0xF]);
                     } else {
-                        out.push_back(static_cast<char>(c));
+                        out.put(static_cast<char>(c));
                     }
             }
             ++i;
@@ -78,25 +133,25 @@ void append_string(std::string& out, std::string_view s) {
         char32_t r = 0;
         std::size_t n = valid_utf8_len(s.substr(i), r);
         if (n == 0) {
-            out += "\\ufffd";
+            out.put("\\ufffd");
             ++i;
             continue;
         }
         if (r == 0x2028 || r == 0x2029) {
-            out += (r == 0x2028) ? "\\u2028" : "\\u2029";
+            out.put((r == 0x2028) ? "\\u2028" : "\\u2029");
         } else {
-            out.append(s.data() + i, n);
+            out.put(s.substr(i, n));
         }
         i += n;
     }
-    out.push_back('"');
+    out.put('"');
 }
 
 // Go's encoding/json float format: shortest round-trip digits, plain decimal for
 // 1e-6 <= |f| < 1e21, exponent form otherwise with "e-07" shortened to "e-7".
-void append_double(std::string& out, double f) {
+void append_double(json_buffer& out, double f) {
     if (!std::isfinite(f)) {
-        out += "null";  // Go would refuse to encode; null keeps the line valid JSON
+        out.put("null");  // Go would refuse to encode; null keeps the line valid JSON
         return;
     }
     char buf[64];
@@ -111,18 +166,18 @@ void append_double(std::string& out, double f) {
             long long whole = n / 1000;
             long long frac = n % 1000;
             if (n < 0) {
-                out.push_back('-');
+                out.put('-');
                 whole = -whole;
                 frac = -frac;
             }
             auto r = std::to_chars(buf, buf + sizeof buf, whole);
-            out.append(buf, r.ptr);
+            out.put(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
             if (frac != 0) {
                 char d[4] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
                              static_cast<char>('0' + frac % 10)};
                 std::size_t len = 4;
                 while (d[len - 1] == '0') --len;
-                out.append(d, len);
+                out.put(std::string_view(d, len));
             }
             return;
         }
@@ -138,49 +193,84 @@ void append_double(std::string& out, double f) {
     if (exp_form) {
         std::size_t n = s.size();
         if (n >= 4 && s[n - 4] == 'e' && s[n - 3] == '-' && s[n - 2] == '0') {
-            out.append(s.substr(0, n - 2));
-            out.push_back(s[n - 1]);
+            out.put(s.substr(0, n - 2));
+            out.put(s[n - 1]);
             return;
         }
     }
-    out.append(s);
+    out.put(s);
 }
 
 // `"key":` — keys are ASCII constants, nothing to escape.
-void append_key(std::string& out, std::string_view key) {
-    out.push_back('"');
-    out.append(key);
-    out += "\":";
+void append_key(json_buffer& out, std::string_view key) {
+    out.put('"');
+    out.put(key);
+    out.put("\":");
 }
 
-void append_traces(std::string& out, const std::vector<trace>& traces) {
-    out.push_back('[');
+void write_json(json_buffer& out, const json::value& v) {
+    switch (v.kind()) {
+        case json::kind::null: out.put("null"); break;
+        case json::kind::bool_: out.put(v.get_bool() ? "true" : "false"); break;
+        case json::kind::int64: out.put(std::to_string(v.get_int64())); break;
+        case json::kind::uint64: out.put(std::to_string(v.get_uint64())); break;
+        case json::kind::double_: append_double(out, v.get_double()); break;
+        case json::kind::string: append_string(out, v.get_string()); break;
+        case json::kind::array: {
+            out.put('[');
+            bool first = true;
+            for (const auto& e : v.get_array()) {
+                if (!first) out.put(',');
+                first = false;
+                write_json(out, e);
+            }
+            out.put(']');
+            break;
+        }
+        case json::kind::object: {
+            out.put('{');
+            bool first = true;
+            for (const auto& kv : v.get_object()) {
+                if (!first) out.put(',');
+                first = false;
+                append_string(out, kv.key());
+                out.put(':');
+                write_json(out, kv.value());
+            }
+            out.put('}');
+            break;
+        }
+    }
+}
+
+void append_traces(json_buffer& out, const std::vector<trace>& traces) {
+    out.put('[');
     bool first = true;
     for (const auto& t : traces) {
-        if (!first) out.push_back(',');
+        if (!first) out.put(',');
         first = false;
-        out.push_back('{');
+        out.put('{');
         append_key(out, "name");
         append_string(out, t.name);
-        out.push_back(',');
+        out.put(',');
         append_key(out, "action");
         append_string(out, to_string(t.action));
-        out.push_back(',');
+        out.put(',');
         append_key(out, "duration_ms");
         append_double(out, t.duration_ms);
         if (!t.error.empty()) {
-            out.push_back(',');
+            out.put(',');
             append_key(out, "error");
             append_string(out, t.error);
         }
         if (!t.annotations.empty()) {
-            out.push_back(',');
+            out.put(',');
             append_key(out, "annotations");
-            append_json(out, t.annotations);
+            write_json(out, t.annotations);
         }
-        out.push_back('}');
+        out.put('}');
     }
-    out.push_back(']');
+    out.put(']');
 }
 
 }  // namespace
@@ -206,56 +296,23 @@ const char* level_for(const record& r) {
     return "INFO";
 }
 
-void append_json(std::string& out, const boost::json::value& v) {
-    switch (v.kind()) {
-        case json::kind::null: out += "null"; break;
-        case json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
-        case json::kind::int64: out += std::to_string(v.get_int64()); break;
-        case json::kind::uint64: out += std::to_string(v.get_uint64()); break;
-        case json::kind::double_: append_double(out, v.get_double()); break;
-        case json::kind::string: append_string(out, v.get_string()); break;
-        case json::kind::array: {
-            out.push_back('[');
-            bool first = true;
-            for (const auto& e : v.get_array()) {
-                if (!first) out.push_back(',');
-                first = false;
-                append_json(out, e);
-            }
-            out.push_back(']');
-            break;
-        }
-        case json::kind::object: {
-            out.push_back('{');
-            bool first = true;
-            for (const auto& kv : v.get_object()) {
-                if (!first) out.push_back(',');
-                first = false;
-                append_string(out, kv.key());
-                out.push_back(':');
-                append_json(out, kv.value());
-            }
-            out.push_back('}');
-            break;
-        }
-    }
-}
+namespace {
 
-void serialize_to(std::string& out, const record& r) {
+void write_record(json_buffer& out, const record& r) {
     // Written straight into `out` in the §9.2 key order (no intermediate JSON objects: this runs
     // once per request). The string forms are those of append_json.
     auto field = [&out](std::string_view key, std::string_view value, bool comma = true) {
-        if (comma) out.push_back(',');
+        if (comma) out.put(',');
         append_key(out, key);
         append_string(out, value);
     };
-    out.push_back('{');
+    out.put('{');
     field("time", core::rfc3339_nano(r.time), false);
     field("level", level_for(r));
     field("msg", "request");
-    out.push_back(',');
+    out.put(',');
     append_key(out, "audit");
-    out.push_back('{');
+    out.put('{');
     field("host", r.host, false);
     field("method", r.method);
     field("path", r.path);
@@ -263,47 +320,61 @@ void serialize_to(std::string& out, const record& r) {
     field("sni", r.sni);
     field("mode", r.mode);
     field("action", r.action);
-    out.push_back(',');
+    out.put(',');
     append_key(out, "status_code");
     char num[16];
     auto res = std::to_chars(num, num + sizeof num, r.status_code);
-    out.append(num, res.ptr);
-    out.push_back(',');
+    out.put(std::string_view(num, static_cast<std::size_t>(res.ptr - num)));
+    out.put(',');
     append_key(out, "duration_ms");
     append_double(out, r.duration_ms);
-    out.push_back('}');
+    out.put('}');
     if (r.tunnel) {
-        out.push_back(',');
+        out.put(',');
         append_key(out, "tunnel");
-        out.push_back('{');
+        out.put('{');
         field("target", r.tunnel->target, false);
         if (!r.tunnel->request_transforms.empty()) {
-            out.push_back(',');
+            out.put(',');
             append_key(out, "request_transforms");
             append_traces(out, r.tunnel->request_transforms);
         }
-        out.push_back('}');
+        out.put('}');
     }
     if (!r.rejected_by.empty()) field("rejected_by", r.rejected_by);
     if (!r.stubbed_by.empty()) field("stubbed_by", r.stubbed_by);
     if (!r.error.empty()) field("error", r.error);
     if (!r.request_transforms.empty()) {
-        out.push_back(',');
+        out.put(',');
         append_key(out, "request_transforms");
         append_traces(out, r.request_transforms);
     }
     if (!r.response_transforms.empty()) {
-        out.push_back(',');
+        out.put(',');
         append_key(out, "response_transforms");
         append_traces(out, r.response_transforms);
     }
     // §9.2 puts `mcp` here (not implemented yet), then body_capture.
     if (r.body_capture) {
-        out.push_back(',');
+        out.put(',');
         append_key(out, "body_capture");
-        append_json(out, *r.body_capture);
+        write_json(out, *r.body_capture);
     }
-    out.push_back('}');
+    out.put('}');
+}
+
+}  // namespace
+
+void append_json(std::string& out, const boost::json::value& v) {
+    json_buffer& buf = scratch();
+    write_json(buf, v);
+    hand_over(buf, out);
+}
+
+void serialize_to(std::string& out, const record& r) {
+    json_buffer& buf = scratch();
+    write_record(buf, r);
+    hand_over(buf, out);
 }
 
 std::string serialize(const record& r) {

@@ -99,3 +99,32 @@ TEST(Fields, RoundTripKeepsOrderCasingAndFraming) {
     EXPECT_EQ(f.count("X-Multi"), 2u);
     EXPECT_EQ(f["X-Added"], "v");
 }
+
+std::vector<std::string> field_lines(const bhttp::fields& f) {
+    std::vector<std::string> out;
+    for (const auto& e : f) out.push_back(std::string(e.name_string()) + ": " + std::string(e.value()));
+    return out;
+}
+
+TEST(Fields, UnchangedListLeavesFieldsAsTheyAre) {
+    // The common response: Content-Length among the other fields and no transform touching them.
+    bhttp::fields f;
+    f.insert("Server", "nginx");
+    f.insert("Content-Length", "1024");
+    f.insert("ETag", "\"abc\"");
+    const auto before = field_lines(f);
+    replace_fields(f, to_header_list(f));
+    EXPECT_EQ(field_lines(f), before);
+}
+
+TEST(Fields, ChangedListMovesFramingToTheEndAndIgnoresItsFramingValues) {
+    bhttp::fields f;
+    f.insert("Server", "nginx");
+    f.insert("Content-Length", "1024");
+    f.insert("ETag", "\"abc\"");
+    auto list = to_header_list(f);
+    list.set("Content-Length", "1");  // framing stays Beast's
+    list.erase("ETag");
+    replace_fields(f, list);
+    EXPECT_EQ(field_lines(f), (std::vector<std::string>{"Server: nginx", "Content-Length: 1024"}));
+}
