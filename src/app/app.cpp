@@ -120,7 +120,7 @@ struct listener_spec {
     const char* start_msg;
 };
 
-using handler_fn = asio::awaitable<void> (*)(tcp::socket, std::shared_ptr<const http::shared_state>,
+using handler_fn = asio::awaitable<void> (*)(tcp::socket, tcp::endpoint, std::shared_ptr<const http::shared_state>,
                                              http::worker_state*);
 
 handler_fn handler_for(listener_kind kind) {
@@ -158,8 +158,8 @@ void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::sha
     asio::co_spawn(
         w.ioc,
         net::accept_loop(acc,
-                         [handler, shared, state, &w](tcp::socket s) {
-                             asio::co_spawn(w.ioc, handler(std::move(s), shared, state), [](std::exception_ptr e) {
+                         [handler, shared, state, &w](tcp::socket s, const tcp::endpoint& peer) {
+                             asio::co_spawn(w.ioc, handler(std::move(s), peer, shared, state), [](std::exception_ptr e) {
                                  // Last-resort catch: one broken session never takes the process down.
                                  if (!e) return;
                                  try {

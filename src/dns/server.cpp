@@ -304,7 +304,7 @@ result<std::unique_ptr<server>> server::start(asio::io_context& ioc, const confi
     // The handler's copy of `s` keeps the acceptor alive for as long as accept_loop runs. (Spawned
     // from here rather than awaited in a wrapper coroutine: GCC 12 mishandles a lambda temporary
     // inside a co_await expression.)
-    net::connection_handler on_conn = [s](tcp::socket sock) { on_accept(s, std::move(sock)); };
+    net::connection_handler on_conn = [s](tcp::socket sock, const tcp::endpoint&) { on_accept(s, std::move(sock)); };
     asio::co_spawn(ioc, net::accept_loop(s->acceptor, std::move(on_conn)), log_failure);
     return std::unique_ptr<server>(new server(std::move(s)));
 }

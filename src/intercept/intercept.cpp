@@ -19,6 +19,7 @@
 #include "net/splice.hpp"
 #include "net/tls_stream.hpp"
 #include "tls/client_hello.hpp"
+#include "tls/contexts.hpp"
 
 namespace iron::intercept {
 
@@ -26,10 +27,7 @@ namespace asio = boost::asio;
 using asio::as_tuple;
 using asio::use_awaitable;
 
-std::string remote_address(const asio::ip::tcp::socket& sock) {
-    boost::system::error_code ec;
-    auto ep = sock.remote_endpoint(ec);
-    if (ec) return "";
+std::string remote_address(const asio::ip::tcp::endpoint& ep) {
     auto addr = ep.address();
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
         addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
@@ -113,6 +111,7 @@ asio::awaitable<void> serve_tls(net::client_socket sock, http::connection_info c
         co_return;
     }
     conn.tls = true;
+    if (!tls::client_can_use_tickets(tls.native_handle())) tls.skip_session_tickets();
     const unsigned char* alpn = nullptr;
     unsigned int alpn_len = 0;
     SSL_get0_alpn_selected(tls.native_handle(), &alpn, &alpn_len);
@@ -247,18 +246,18 @@ asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn,
                              std::string("unsupported protocol (first byte ") + hex + ")");
 }
 
-asio::awaitable<void> serve_http_listener(asio::ip::tcp::socket sock, std::shared_ptr<const http::shared_state> shared,
-                                          http::worker_state* worker) {
-    http::connection_info conn{std::move(shared), worker, remote_address(sock), "", false, std::nullopt, ""};
+asio::awaitable<void> serve_http_listener(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
+                                          std::shared_ptr<const http::shared_state> shared, http::worker_state* worker) {
+    http::connection_info conn{std::move(shared), worker, remote_address(peer), "", false, std::nullopt, ""};
     if (conn.shared->proxy.transparent) conn.original_dst = net::original_destination(sock);
     net::client_socket client(std::move(sock));
     net::watchdog dog = net::closing_watchdog(client);
     co_await serve_plain(client, conn, dog);
 }
 
-asio::awaitable<void> serve_https_listener(asio::ip::tcp::socket sock, std::shared_ptr<const http::shared_state> shared,
-                                           http::worker_state* worker) {
-    http::connection_info conn{std::move(shared), worker, remote_address(sock), "", false, std::nullopt, ""};
+asio::awaitable<void> serve_https_listener(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
+                                           std::shared_ptr<const http::shared_state> shared, http::worker_state* worker) {
+    http::connection_info conn{std::move(shared), worker, remote_address(peer), "", false, std::nullopt, ""};
     if (conn.shared->proxy.transparent) conn.original_dst = net::original_destination(sock);
     co_await serve(net::client_socket(std::move(sock)), std::move(conn), accept_plain::no);
 }

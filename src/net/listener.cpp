@@ -55,6 +55,10 @@ result<tcp::acceptor> open_acceptor(asio::any_io_executor ex, const tcp::endpoin
         acc.set_option(asio::ip::v6_only(false), ec);
     }
     acc.set_option(asio::socket_base::reuse_address(true), ec);
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux, so setting it once here
+    // saves a setsockopt per connection (our writes are whole messages; Nagle only adds delay).
+    acc.set_option(tcp::no_delay(true), ec);
+    if (ec) return fail("setsockopt TCP_NODELAY");
     int one = 1;
     if (::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
         ec.assign(errno, boost::system::system_category());
@@ -105,8 +109,10 @@ std::string original_destination(tcp::socket& sock) {
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, connection_handler handler) {
     asio::steady_timer pause(co_await asio::this_coro::executor);
+    tcp::endpoint peer;
     for (;;) {
-        auto [ec, sock] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+        // accept(2) fills in the peer's address: no getpeername per connection.
+        auto [ec, sock] = co_await acceptor.async_accept(peer, asio::as_tuple(asio::use_awaitable));
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
         if (ec) {
             // Out of descriptors or a connection reset before accept: keep serving others.
@@ -115,8 +121,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, connection_handler ha
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
             continue;
         }
-        sock.set_option(tcp::no_delay(true), ec);
-        handler(std::move(sock));
+        handler(std::move(sock), peer);
     }
 }
 

@@ -14,7 +14,8 @@ namespace iron::net {
 // Parse a Go-style listen address: ":80" (all interfaces), "127.0.0.1:8080", "[::1]:0", "host:port".
 result<boost::asio::ip::tcp::endpoint> parse_listen_address(const std::string& text);
 
-// Open, SO_REUSEADDR + SO_REUSEPORT, bind, listen. Error: "listen tcp <addr>: bind: <reason>".
+// Open, SO_REUSEADDR + SO_REUSEPORT + TCP_NODELAY (inherited by every accepted socket), bind,
+// listen. Error: "listen tcp <addr>: bind: <reason>".
 // `transparent` sets IP_TRANSPARENT so TPROXY can deliver connections for any destination.
 result<boost::asio::ip::tcp::acceptor> open_acceptor(boost::asio::any_io_executor ex,
                                                      const boost::asio::ip::tcp::endpoint& ep,
@@ -24,9 +25,12 @@ result<boost::asio::ip::tcp::acceptor> open_acceptor(boost::asio::any_io_executo
 // (SO_ORIGINAL_DST): "ip:port", IPv6 bracketed; "" for a connection that was not NAT'd.
 std::string original_destination(boost::asio::ip::tcp::socket& sock);
 
-using connection_handler = std::function<void(boost::asio::ip::tcp::socket)>;
+// An accepted socket and its peer's address (as accept(2) reported it).
+using connection_handler =
+    std::function<void(boost::asio::ip::tcp::socket, const boost::asio::ip::tcp::endpoint& peer)>;
 
-// Accepts until the acceptor is closed; each socket goes to `handler` on the acceptor's thread.
+// Accepts until the acceptor is closed; each socket goes to `handler` on the acceptor's thread,
+// with TCP_NODELAY already on (inherited from the listener open_acceptor made).
 // Transient accept errors (EMFILE, ECONNABORTED) are logged and retried after a short pause.
 boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, connection_handler handler);
 

@@ -67,6 +67,9 @@ public:
     want write(const void* data, std::size_t size, std::size_t& put, boost::system::error_code& ec);
     want shutdown(boost::system::error_code& ec);
 
+    // Forgets the TLS 1.3 session tickets deferred to the first write (server side).
+    void drop_deferred_tickets() noexcept { tickets_ = 0; }
+
     // Output OpenSSL produced that the socket did not take yet.
     bool output_pending() const noexcept { return !pending_.empty(); }
     std::size_t pending_size() const noexcept { return pending_.size(); }
@@ -283,6 +286,10 @@ public:
     const Next& next_layer() const noexcept { return next_; }
     lowest_layer_type& lowest_layer() noexcept { return next_.lowest_layer(); }
     const lowest_layer_type& lowest_layer() const noexcept { return next_.lowest_layer(); }
+
+    // Server side, after the handshake: send none of the TLS 1.3 session tickets that would go
+    // out with the first write. For a client that cannot use them (tls::client_can_use_tickets).
+    void skip_session_tickets() noexcept { core_.drop_deferred_tickets(); }
 
     template <class Token>
     auto async_handshake(handshake_type type, Token&& token) {

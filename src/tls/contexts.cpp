@@ -38,12 +38,36 @@ std::string_view parse_server_name(const unsigned char* p, std::size_t len) {
     return {};
 }
 
+// Whether a psk_key_exchange_modes extension body (RFC 8446 §4.2.9: uint8 length, then one byte
+// per mode) lists psk_dhe_ke, the only mode OpenSSL resumes with (psk_ke needs
+// SSL_OP_ALLOW_NO_DHE_KEX, which we never set).
+bool offers_psk_dhe_ke(const unsigned char* p, std::size_t len) {
+    constexpr unsigned char psk_dhe_ke = 1;
+    if (len < 1 || std::size_t(p[0]) + 1 != len) return false;
+    for (std::size_t i = 1; i < len; ++i)
+        if (p[i] == psk_dhe_ke) return true;
+    return false;
+}
+
+// SSL ex_data slot marking a server SSL whose client cannot resume with a TLS 1.3 ticket. Only
+// the address of `no_ticket_marker` is stored (never owned, never freed).
+int no_ticket_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+char no_ticket_marker;
+
 // Runs at the start of every ClientHello (also the second one after a HelloRetryRequest), before
 // OpenSSL's own SNI processing and before a certificate is chosen, so the leaf can be set here.
 int on_client_hello(SSL* ssl, int* alert, void* arg) {
     auto* cache = static_cast<leaf_cache*>(arg);
     const unsigned char* ext = nullptr;
     std::size_t ext_len = 0;
+    // A client that offers no psk_dhe_ke mode can never present a TLS 1.3 ticket (Go without a
+    // ClientSessionCache, hey, many SDKs). RFC 8446 §4.2.9: servers SHOULD NOT send it one.
+    const bool resumable = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk_kex_modes, &ext, &ext_len) == 1 &&
+                           offers_psk_dhe_ke(ext, ext_len);
+    SSL_set_ex_data(ssl, no_ticket_index(), resumable ? nullptr : &no_ticket_marker);
     std::string_view sni;
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &ext_len) == 1)
         sni = parse_server_name(ext, ext_len);
@@ -122,6 +146,10 @@ result<ssl_ctx_ptr> make_server_context(leaf_cache& cache) {
     // encrypted and MACed session: ~7% of a full handshake here); enough for a client to resume.
     SSL_CTX_set_num_tickets(ctx.get(), 1);
     return ctx;
+}
+
+bool client_can_use_tickets(const SSL* ssl) {
+    return SSL_get_ex_data(ssl, no_ticket_index()) != &no_ticket_marker;
 }
 
 result<ssl_ctx_ptr> make_client_context(const std::string& extra_ca_file) {

@@ -21,6 +21,13 @@ using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, ssl_ctx_deleter>;
 // SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name), exactly as sent (not normalised).
 result<ssl_ctx_ptr> make_server_context(leaf_cache& cache);
 
+// For an SSL of a make_server_context context, once its ClientHello has been read: whether the
+// client can resume a TLS 1.3 session with a ticket, i.e. it offered psk_key_exchange_modes with
+// psk_dhe_ke (RFC 8446 §4.2.9). Clients without a session cache (Go's default transport, hey,
+// many SDKs) offer none, and a ticket sent to them (a serialised, encrypted, MACed session: ~7%
+// of a handshake) is wasted. True for an SSL the callback never saw.
+bool client_can_use_tickets(const SSL* ssl);
+
 // Verifies peers against the system store (SSL_CERT_FILE / SSL_CERT_DIR replace it when set, as
 // everywhere in OpenSSL) plus `extra_ca_file` if non-empty (unreadable => `<path>: cannot load CA
 // bundle: ...`). TLS 1.2+, no renegotiation, client session cache on. Resumption is the caller's:

@@ -233,9 +233,9 @@ asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
 
 }  // namespace
 
-asio::awaitable<void> serve_tunnel_listener(asio::ip::tcp::socket raw, std::shared_ptr<const http::shared_state> shared,
-                                            http::worker_state* worker) {
-    http::connection_info conn{shared, worker, intercept::remote_address(raw), "", false, std::nullopt, ""};
+asio::awaitable<void> serve_tunnel_listener(asio::ip::tcp::socket raw, asio::ip::tcp::endpoint peer,
+                                            std::shared_ptr<const http::shared_state> shared, http::worker_state* worker) {
+    http::connection_info conn{shared, worker, intercept::remote_address(peer), "", false, std::nullopt, ""};
     handshake hs{std::move(conn), net::client_socket(std::move(raw)), {}, {}, false};
     hs.rec.remote_addr = hs.conn.remote_addr;
     hs.rec.mode = shared->tls_mode;

@@ -11,7 +11,8 @@
 
 namespace iron::tunnel {
 
-boost::asio::awaitable<void> serve_tunnel_listener(boost::asio::ip::tcp::socket sock,
+// `peer`: the client's address as accept(2) reported it.
+boost::asio::awaitable<void> serve_tunnel_listener(boost::asio::ip::tcp::socket sock, boost::asio::ip::tcp::endpoint peer,
                                                    std::shared_ptr<const http::shared_state> shared,
                                                    http::worker_state* worker);
 

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
 using namespace iron::net;
@@ -46,4 +50,33 @@ TEST(Acceptor, BindErrorNamesTheAddress) {
     auto a = open_acceptor(ioc.get_executor(), *ep, "192.0.2.1:0");
     ASSERT_FALSE(a);
     EXPECT_NE(a.message().find("listen tcp 192.0.2.1:0: bind:"), std::string::npos) << a.message();
+}
+
+TEST(AcceptLoop, HandsOverTheSocketWithNoDelayAndThePeerAddress) {
+    namespace asio = boost::asio;
+    using tcp = asio::ip::tcp;
+    asio::io_context ioc;
+    auto ep = parse_listen_address("127.0.0.1:0");
+    ASSERT_TRUE(ep);
+    auto acc = open_acceptor(ioc.get_executor(), *ep, "127.0.0.1:0");
+    ASSERT_TRUE(acc) << acc.message();
+    tcp::socket client(ioc);
+    client.connect(acc->local_endpoint());
+    std::optional<tcp::socket> accepted;
+    tcp::endpoint peer;
+    asio::co_spawn(ioc,
+                   accept_loop(*acc,
+                               [&](tcp::socket s, const tcp::endpoint& p) {
+                                   accepted.emplace(std::move(s));
+                                   peer = p;
+                                   acc->close();
+                               }),
+                   asio::detached);
+    ioc.run();
+    ASSERT_TRUE(accepted);
+    EXPECT_EQ(peer, client.local_endpoint());
+    // Inherited from the listener: no setsockopt per connection.
+    tcp::no_delay nd;
+    accepted->get_option(nd);
+    EXPECT_TRUE(nd.value());
 }

@@ -256,5 +256,27 @@ TEST_F(tls_stream_test, the_session_ticket_comes_with_the_first_write_and_resume
     SSL_SESSION_free(session);
 }
 
+TEST_F(tls_stream_test, skipped_session_tickets_are_never_sent) {
+    connect_pair();
+    server_->skip_session_tickets();
+    std::string got(2, '\0');
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [ec, n] = co_await asio::async_write(*server_, asio::buffer("hi", 2), as_tuple(use_awaitable));
+        EXPECT_FALSE(ec) << ec.message();
+    }, asio::detached);
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [ec, n] = co_await asio::async_read(*client_, asio::buffer(got), as_tuple(use_awaitable));
+        EXPECT_FALSE(ec) << ec.message();
+    }, asio::detached);
+    io_.run();
+    io_.restart();
+    EXPECT_EQ(got, "hi");
+    // The ticket would have preceded the data: a TLS 1.3 session without one cannot resume.
+    SSL_SESSION* session = SSL_get1_session(client_->native_handle());
+    ASSERT_NE(session, nullptr);
+    EXPECT_FALSE(SSL_SESSION_is_resumable(session));
+    SSL_SESSION_free(session);
+}
+
 }  // namespace
 }  // namespace iron::net

@@ -260,6 +260,26 @@ TEST_F(contexts_test, sessions_resume) {
     }
 }
 
+TEST_F(contexts_test, tickets_are_wanted_only_by_clients_offering_psk_dhe_ke) {
+    {
+        // OpenSSL's TLS 1.3 client offers psk_key_exchange_modes = psk_dhe_ke.
+        tls_pair p(client_.get(), server_.get());
+        EXPECT_TRUE(client_can_use_tickets(p.server.get())) << "default before any ClientHello";
+        ASSERT_TRUE(prepare_client_ssl(p.client.get(), "t.test"));
+        ASSERT_TRUE(p.handshake());
+        EXPECT_TRUE(client_can_use_tickets(p.server.get()));
+    }
+    {
+        // A TLS 1.2-only client sends no psk_key_exchange_modes (as a Go client without a
+        // session cache): no TLS 1.3 ticket could ever come back.
+        ASSERT_EQ(SSL_CTX_set_max_proto_version(client_.get(), TLS1_2_VERSION), 1);
+        tls_pair p(client_.get(), server_.get());
+        ASSERT_TRUE(prepare_client_ssl(p.client.get(), "t.test"));
+        ASSERT_TRUE(p.handshake());
+        EXPECT_FALSE(client_can_use_tickets(p.server.get()));
+    }
+}
+
 TEST_F(contexts_test, hello_retry_request_still_serves_one_chain) {
     // The client sends a key share for P-256 only (its first group); the server accepts only
     // X25519 => HelloRetryRequest, so the ClientHello callback runs twice on one SSL.

@@ -113,6 +113,9 @@ TEST_F(leaf_cache_test, mints_a_leaf_with_the_expected_fields) {
     EXPECT_EQ(X509_get_version(cert), 2);
     EXPECT_EQ(X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(ca_->cert())), 0);
     EXPECT_EQ(X509_check_private_key(cert, cache.leaf_key()), 1);
+    // The served certificate was parsed back from its DER (cached encoding) and points at the
+    // shared key object itself, so the per-handshake cert/key check is a pointer comparison.
+    EXPECT_EQ(X509_get0_pubkey(cert), cache.leaf_key());
     EXPECT_EQ(EVP_PKEY_get_id(cache.leaf_key()), EVP_PKEY_EC);
     EXPECT_EQ(cache.ca_cert(), ca_->cert());
 
