@@ -103,6 +103,21 @@ def session_cpu_seconds(sid):
     return total / CLK_TCK
 
 
+def machine_cpu_jiffies():
+    """(busy, total) jiffies over all CPUs since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:9]]
+    idle = vals[3] + vals[4]  # idle + iowait
+    return sum(vals) - idle, sum(vals)
+
+
+def children_cpu_seconds():
+    """user+system CPU of this script's finished (waited-for) children, e.g. every hey run."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def session_kib(sid, field):
     """Sum of VmRSS or VmHWM (KiB) over the session's processes (shared pages count once per
     process, so a multi-process proxy is over-, never under-stated)."""
@@ -475,11 +490,17 @@ def measure(cfg, target, run_index, do_idle):
         res["ka1"] = hey(cfg, target, "1k", 1, d)
         log(f"keep-alive c=1  : {res['ka1'].get('rps')} req/s")
         cpu0 = session_cpu_seconds(sid) if sid else 0
+        # Who used the two cores during the c=32 phase: the machine as a whole, and hey + nginx.
+        machine0, others0 = machine_cpu_jiffies(), children_cpu_seconds() + session_cpu_seconds(cfg.nginx_sid)
         res["ka32"] = hey(cfg, target, "1k", 32, d)
-        if sid:
-            reqs = res["ka32"].get("ok", 0) + res["ka32"].get("bad", 0)
-            if reqs:
-                res["cpu_per_10k"] = (session_cpu_seconds(sid) - cpu0) / reqs * 10000
+        machine1, others1 = machine_cpu_jiffies(), children_cpu_seconds() + session_cpu_seconds(cfg.nginx_sid)
+        reqs = res["ka32"].get("ok", 0) + res["ka32"].get("bad", 0)
+        if machine1[1] > machine0[1]:
+            res["ka32_busy_pct"] = 100.0 * (machine1[0] - machine0[0]) / (machine1[1] - machine0[1])
+        if reqs:
+            res["others_cpu_per_10k"] = (others1 - others0) / reqs * 10000
+        if sid and reqs:
+            res["cpu_per_10k"] = (session_cpu_seconds(sid) - cpu0) / reqs * 10000
         log(f"keep-alive c=32 : {res['ka32'].get('rps')} req/s, cpu/10k={res.get('cpu_per_10k')}")
         res["newconn"] = hey(cfg, target, "1k", 32, d, keepalive=False)
         log(f"new conn  c=32  : {res['newconn'].get('rps')} req/s")
@@ -525,6 +546,8 @@ ROWS = [
     ("newconn_rps", "new TLS conn per request c=32: req/s", "hi", True, "{:.0f}"),
     ("h2_rps", "HTTP/2 1 KiB, 32 streams on one conn (hey -h2): req/s", "hi", True, "{:.0f}"),
     ("cpu_per_10k", "proxy CPU s per 10k req (c=32 keep-alive)", "lo", False, "{:.2f}"),
+    ("others_cpu_per_10k", "hey + nginx CPU s per 10k req (c=32 keep-alive)", None, False, "{:.2f}"),
+    ("ka32_busy_pct", "machine CPU busy % (c=32 keep-alive phase)", None, False, "{:.0f}"),
     ("peak_rss", "proxy peak RSS MiB (VmHWM, before idle test)", "lo", False, "{:.1f}"),
     ("idle_rss", "proxy RSS MiB with N idle MITM conns", "lo", False, "{:.1f}"),
     ("idle_kib", "proxy KiB per idle MITM conn", "lo", False, "{:.1f}"),
@@ -558,6 +581,9 @@ def flatten(r):
         v["probe_p99"] = p["p99_us"]
     if r.get("cpu_per_10k") is not None and not (r.get("ka32") or {}).get("invalid"):
         v["cpu_per_10k"] = r["cpu_per_10k"]
+    for k in ("others_cpu_per_10k", "ka32_busy_pct"):
+        if r.get(k) is not None and not (r.get("ka32") or {}).get("invalid"):
+            v[k] = r[k]
     if r.get("peak_rss_kib"):
         v["peak_rss"] = r["peak_rss_kib"] / 1024
     idle = r.get("idle") or {}
@@ -606,7 +632,7 @@ def table(cfg, med, targets):
     for key, label, better, vs_direct, fmt in ROWS:
         if key.startswith("idle"):
             label = label.replace("N", f"{cfg.idle_conns:,}")
-        cells = [label, "higher" if better == "hi" else "lower"]
+        cells = [label, {"hi": "higher", "lo": "lower"}.get(better, "")]
         for t in targets:
             x = med[t].get(key)
             if t == "direct" and key in ("cpu_per_10k", "peak_rss", "idle_rss", "idle_kib", "added_p50"):
@@ -621,7 +647,7 @@ def table(cfg, med, targets):
                     s += f" (only {opened:.0f} opened)"
             cells.append(s)
         for _, a, b in rcols:
-            if b == "direct" and not vs_direct:
+            if better is None or (b == "direct" and not vs_direct):
                 cells.append("")
             else:
                 cells.append(ratio(med[a].get(key), med[b].get(key)))
@@ -724,6 +750,7 @@ def main():
            {"WORK": cfg.work, "NGINX_WORKERS": cfg.nginx_workers, "UPSTREAM_ADDR": f"127.0.0.1:{cfg.upstream_port}"})
     nginx = Server("nginx", ["nginx", "-c", str(cfg.work / "nginx" / "nginx.conf"), "-p", str(cfg.work / "nginx"),
                              "-e", str(cfg.work / "logs" / "nginx.error.log")], cfg.work)
+    cfg.nginx_sid = nginx.sid
     if not wait_port(cfg.upstream_port, 20):
         raise SystemExit(f"nginx did not start; see {cfg.work}/logs/nginx.out")
     ok, why = curl_ok(cfg, None)
