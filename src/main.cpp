@@ -57,6 +57,12 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "error: %s\n", cfg.message().c_str());
         return 1;
     }
+    if (opts.embedded_default && !cfg->management.listen.empty()) {
+        // Reference §1.3 step 3: a reload re-reads the -config file, and there is none.
+        std::fprintf(stderr,
+                     "error: management.listen requires --config in standalone mode; /v1/reload has no file to re-read\n");
+        return 1;
+    }
     if (flags->check) {
         if (auto r = app::check(*cfg); !r) {
             std::fprintf(stderr, "error: %s\n", r.message().c_str());

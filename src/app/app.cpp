@@ -18,6 +18,8 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/json/array.hpp>
 
+#include "admin/routes.hpp"
+#include "admin/server.hpp"
 #include "audit/sink.hpp"
 #include "core/cidr.hpp"
 #include "core/log.hpp"
@@ -25,6 +27,7 @@
 #include "http/context.hpp"
 #include "http/upstream.hpp"
 #include "intercept/intercept.hpp"
+#include "metrics/metrics.hpp"
 #include "h2/client_pool.hpp"
 #include "net/dialer.hpp"
 #include "net/listener.hpp"
@@ -56,6 +59,15 @@ void warn_unsupported(const config::config& cfg) {
     for (const auto& what : cfg.not_yet_supported) log::warn("not yet supported", {{"feature", what}});
 }
 
+std::shared_ptr<const http::request_policy> make_policy(const config::config& cfg,
+                                                       std::shared_ptr<const pipeline::pipeline> pipe) {
+    auto p = std::make_shared<http::request_policy>();
+    p->pipeline = std::move(pipe);
+    p->max_request_body_bytes = cfg.proxy.max_request_body_bytes;
+    p->forward_oversize_body = cfg.proxy.oversize_body == "forward";
+    return p;
+}
+
 struct runtime {
     std::shared_ptr<http::shared_state> shared;
     std::shared_ptr<tls::leaf_cache> leaves;
@@ -71,7 +83,7 @@ result<runtime> build_runtime(const config::config& cfg) {
 
     auto pipe = pipeline::build_pipeline(cfg.transforms, cfg.source);
     if (!pipe) return pipe.err();
-    shared->pipeline = std::move(*pipe);
+    shared->policies = std::make_shared<http::policy_slot>(make_policy(cfg, std::move(*pipe)));
 
     auto deny = core::deny_list::parse(cfg.proxy.upstream_deny_cidrs);
     if (!deny) return deny.err();
@@ -152,14 +164,36 @@ result<std::string> bind_everywhere(std::vector<std::unique_ptr<worker>>& worker
     return endpoint_text(bound);
 }
 
+metrics::listener metrics_label(listener_kind kind) {
+    switch (kind) {
+        case listener_kind::http: return metrics::listener::http;
+        case listener_kind::https: return metrics::listener::https;
+        case listener_kind::tunnel: return metrics::listener::tunnel;
+    }
+    return metrics::listener::http;
+}
+
+// Counts the connection as open for exactly as long as its handler runs (the guard also runs when
+// shutdown destroys the frame without resuming it).
+asio::awaitable<void> counted_session(handler_fn handler, listener_kind kind, tcp::socket s, tcp::endpoint peer,
+                                      std::shared_ptr<const http::shared_state> shared, http::worker_state* state) {
+    struct open_guard {
+        metrics::listener which;
+        explicit open_guard(metrics::listener l) : which(l) { metrics::connection_opened(l); }
+        ~open_guard() { metrics::connection_closed(which); }
+    } guard(metrics_label(kind));
+    co_await handler(std::move(s), std::move(peer), std::move(shared), state);
+}
+
 void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::shared_ptr<const http::shared_state> shared) {
     handler_fn handler = handler_for(kind);
     http::worker_state* state = &w.state;
     asio::co_spawn(
         w.ioc,
         net::accept_loop(acc,
-                         [handler, shared, state, &w](tcp::socket s, const tcp::endpoint& peer) {
-                             asio::co_spawn(w.ioc, handler(std::move(s), peer, shared, state), [](std::exception_ptr e) {
+                         [handler, kind, shared, state, &w](tcp::socket s, const tcp::endpoint& peer) {
+                             asio::co_spawn(w.ioc, counted_session(handler, kind, std::move(s), peer, shared, state),
+                                            [](std::exception_ptr e) {
                                  // Last-resort catch: one broken session never takes the process down.
                                  if (!e) return;
                                  try {
@@ -172,6 +206,51 @@ void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::sha
                              });
                          }),
         asio::detached);
+}
+
+// POST /v1/reload: the same file, env overrides, defaults, validation and a new pipeline, all
+// before anything changes; then one atomic swap (requests in flight keep their snapshot).
+// The pipeline and the request-body limits change; listeners, DNS, TLS, deny CIDRs, timeouts
+// and the log level stay as started (§11).
+result<void> reload_policy(const std::string& path, http::policy_slot& slot) {
+    auto cfg = config::load_file(path);
+    if (!cfg) return cfg.err();
+    if (auto r = refuse_unsupported(*cfg); !r) return r.err();
+    auto pipe = pipeline::build_pipeline(cfg->transforms, cfg->source);
+    if (!pipe) return pipe.err();
+    const std::string names = (*pipe)->names();
+    slot.set(make_policy(*cfg, std::move(*pipe)));
+    log::info("configuration reloaded", {{"transforms", names}});
+    return ok();
+}
+
+// metrics.listen and management.listen: their own thread each, never in the proxy's way.
+struct admin_servers {
+    std::unique_ptr<admin::server> metrics, management;
+    void stop() {
+        if (management) management->stop();
+        if (metrics) metrics->stop();
+    }
+};
+
+result<admin_servers> start_admin(const config::config& cfg, std::shared_ptr<http::policy_slot> slot) {
+    admin_servers out;
+    auto m = admin::server::start(cfg.metrics.listen, admin::metrics_routes());
+    if (!m) return make_error("metrics.listen: " + m.message());
+    out.metrics = std::move(*m);
+    // Go logs the configured address here; bound_addr says where port 0 ended up.
+    log::info("metrics server starting", {{"addr", cfg.metrics.listen}, {"bound_addr", out.metrics->address()}});
+    if (cfg.management.listen.empty()) return out;
+    const char* token = std::getenv(cfg.management.api_key_env.c_str());  // non-empty: validated
+    auto reload = [path = cfg.source, slot] { return reload_policy(path, *slot); };
+    auto mg = admin::server::start(cfg.management.listen, admin::management_routes(token ? token : "", reload));
+    if (!mg) {
+        out.stop();
+        return make_error("management.listen: " + mg.message());
+    }
+    out.management = std::move(*mg);
+    log::info("management server starting", {{"addr", out.management->address()}});
+    return out;
 }
 
 unsigned worker_count() {
@@ -205,6 +284,10 @@ result<void> check(const config::config& cfg) {
     if (!cfg.proxy.tunnel_listen.empty())
         if (auto ep = net::parse_listen_address(cfg.proxy.tunnel_listen); !ep)
             return make_error("proxy.tunnel_listen: " + ep.message());
+    if (auto ep = net::parse_listen_address(cfg.metrics.listen); !ep) return make_error("metrics.listen: " + ep.message());
+    if (!cfg.management.listen.empty())
+        if (auto ep = net::parse_listen_address(cfg.management.listen); !ep)
+            return make_error("management.listen: " + ep.message());
     return ok();
 }
 
@@ -279,7 +362,17 @@ int run(const config::config& cfg, const run_options& opts) {
         if (spec.kind == listener_kind::tunnel) tunnel_addr = *bound;
         if (spec.kind == listener_kind::http && http_addr.empty()) http_addr = *bound;
     }
-    log::info("transform pipeline", {{"transforms", shared->pipeline->names()}});
+    auto admin_started = start_admin(cfg, shared->policies);
+    if (!admin_started) {
+        std::fprintf(stderr, "error: %s\n", admin_started.message().c_str());
+        return 1;
+    }
+    admin_servers admin = std::move(*admin_started);
+    if (rt->leaves) {
+        metrics::set_gauge("iron_proxy_leaf_cert_cache_size", "MITM leaf certificates cached now.",
+                           [leaves = rt->leaves] { return static_cast<double>(leaves->size()); });
+    }
+    log::info("transform pipeline", {{"transforms", shared->policies->get()->pipeline->names()}});
     boost::json::array cidrs;
     for (const auto& c : rt->deny.prefixes()) cidrs.push_back(boost::json::value(c.text));
     log::info("upstream deny list active", {{"cidrs", cidrs}});
@@ -293,6 +386,7 @@ int run(const config::config& cfg, const run_options& opts) {
             ioc.run();
         });
     }
+    metrics::set_ready(true);
     log::info("iron-proxy ready", {{"audit", cfg.log.audit_path.empty() ? "stderr" : cfg.log.audit_path}});
     if (opts.embedded_default) print_banner(opts.state_dir, tunnel_addr, http_addr);
 
@@ -300,10 +394,10 @@ int run(const config::config& cfg, const run_options& opts) {
     std::function<void()> wait_hup = [&] {
         hup.async_wait([&](const boost::system::error_code& ec, int) {
             if (ec) return;
-            // Secret files and other external state are re-read; the config itself is not
-            // reloaded (yet): say so rather than pretend.
-            log::info("SIGHUP received: refreshing secrets; configuration reload is not yet supported");
-            shared->pipeline->refresh();
+            // Secret files and other external state are re-read; the config itself is reloaded
+            // only through the management API (as in Go): say so rather than pretend.
+            log::info("SIGHUP received: refreshing secrets; the configuration is reloaded by POST /v1/reload");
+            shared->policies->get()->pipeline->refresh();
             // Audit batches last one event-loop turn at most; writing them now as well means a
             // log rotator that signals after moving the file finds every earlier record in it.
             for (auto& w : workers) asio::post(w->ioc, [] { audit::flush_thread_batch(); });
@@ -312,6 +406,7 @@ int run(const config::config& cfg, const run_options& opts) {
     };
     wait_hup();
     signals.async_wait([&](const boost::system::error_code&, int sig) {
+        metrics::set_ready(false);  // /readyz: take this instance out of rotation first
         log::info("shutting down", {{"signal", sig}});
         hup.cancel();
     });
@@ -327,6 +422,8 @@ int run(const config::config& cfg, const run_options& opts) {
     }
     for (auto& w : workers) w->ioc.stop();
     for (auto& w : workers) w->thread.join();
+    admin.stop();  // last: /healthz keeps answering while the proxy drains
+    metrics::clear_gauges();
     return 0;
 }
 

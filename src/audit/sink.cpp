@@ -12,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include "metrics/metrics.hpp"
+
 namespace iron::audit {
 
 namespace {
@@ -131,6 +133,8 @@ void emit_with(sink& s, const Fill& fill) {
 }  // namespace
 
 void sink::emit(const record& r) {
+    // Every request ends here exactly once, so this is where request metrics are derived.
+    metrics::observe_request(r);
     emit_with(*this, [&r](std::string& out) { serialize_to(out, r); });
 }
 

@@ -493,7 +493,6 @@ private:
         if (cfg_.tls.cert_cache_size == 0) cfg_.tls.cert_cache_size = 1000;
         if (cfg_.tls.leaf_cert_expiry_hours == 0) cfg_.tls.leaf_cert_expiry_hours = 72;
         if (cfg_.metrics.listen.empty()) cfg_.metrics.listen = ":9090";
-        else metrics_given_ = true;
         if (cfg_.log.level.empty()) cfg_.log.level = "info";
         dflt(cfg_.control_plane.poll_interval, seconds(10));
         if (!cfg_.management.listen.empty() && cfg_.management.api_key_env.empty()) {
@@ -590,10 +589,6 @@ private:
             if (src != proxy_env_source_.end() && !src->second.empty()) line += " (from $" + src->second + ")";
             out.push_back(line + " (upstream proxy chaining): not yet supported, ignored");
         }
-        if (metrics_given_) out.push_back("metrics.listen (metrics server): not yet supported, ignored");
-        if (!cfg_.management.listen.empty()) {
-            out.push_back("management.listen (management API): not yet supported, ignored");
-        }
         if (control_plane_given_) out.push_back("control_plane (managed mode): not yet supported, ignored");
         out.insert(out.end(), later_sections_.begin(), later_sections_.end());
     }
@@ -602,7 +597,6 @@ private:
     config cfg_;
     std::optional<bool> dns_enabled_;
     bool deny_cidrs_given_ = false;
-    bool metrics_given_ = false;
     bool control_plane_given_ = false;
     std::vector<std::string> later_sections_;
     std::map<std::string, YAML::Mark> marks_;  // key path → position of the value in the file

@@ -104,7 +104,7 @@ struct config {
     metrics_config metrics;
     management_config management;
     control_plane_config control_plane;
-    // Keys accepted by the schema but not implemented yet (e.g. "mcp", "management.listen"):
+    // Keys accepted by the schema but not implemented yet (e.g. "mcp", "control_plane"):
     // reported at startup, never silently ignored.
     std::vector<std::string> not_yet_supported;
 };

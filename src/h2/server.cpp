@@ -42,7 +42,7 @@ using client_tls = net::tls_stream<net::client_socket>;
 struct stream_exchange {
     stream_exchange(std::shared_ptr<connection> c, std::shared_ptr<stream> s,
                     std::shared_ptr<http::connection_info> info)
-        : client_conn(std::move(c)), client(std::move(s)), conn(std::move(info)), st(*conn->shared->audit) {}
+        : client_conn(std::move(c)), client(std::move(s)), conn(std::move(info)), st(*conn->shared) {}
 
     std::shared_ptr<connection> client_conn;
     std::shared_ptr<stream> client;
@@ -83,7 +83,7 @@ asio::awaitable<void> reply_error(stream_exchange& x, unsigned status, const std
 asio::awaitable<bool> buffer_request_body(stream_exchange& x) {
     auto& body = x.st.ex.request_body;
     body.present = true;
-    const std::int64_t cap = shared_of(x).proxy.max_request_body_bytes;
+    const std::int64_t cap = x.st.policy->max_request_body_bytes;
     const std::size_t limit = cap > 0 ? static_cast<std::size_t>(cap) : std::numeric_limits<std::size_t>::max();
     std::string piece;
     std::string read;
@@ -181,7 +181,7 @@ struct header_deadline {
 asio::awaitable<bool> run_response_phase(stream_exchange& x, int status, const core::header_list& headers) {
     x.st.ex.status = status;
     x.st.ex.response_headers = headers;
-    auto decided = shared_of(x).pipeline->run_response(x.st.ex, x.st.rec.response_transforms);
+    auto decided = x.st.pipeline->run_response(x.st.ex, x.st.rec.response_transforms);
     if (decided.outcome.what == pipeline::verdict::kind::next) co_return true;
     http::apply_verdict_to_record(x.st.rec, decided, /*request_phase=*/false);
     co_await send_simple(x, http::make_verdict_response(decided.outcome, true));
@@ -496,7 +496,6 @@ asio::awaitable<void> forward_h1(std::shared_ptr<stream_exchange> x, client_pool
 asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
     auto& st = x->st;
     auto& rec = st.rec;
-    const http::shared_state& sh = shared_of(*x);
     http::fill_connection_fields(rec, *x->conn);
     const header_block& h = x->client->headers();
     const std::string* method = find_header(h, ":method");
@@ -536,23 +535,23 @@ asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
     st.ex.request_headers = to_header_list(h);
     st.ex.request_headers.erase("host");  // :authority is the one name of the target
 
-    if (sh.pipeline->wants_request_body(st.ex)) {
+    if (st.pipeline->wants_request_body(st.ex)) {
         if (!co_await buffer_request_body(*x)) {
             rec.action = audit::action::client_cancel;
             rec.status_code = 200;
             rec.error = "reading request body: stream reset by client";
             co_return;
         }
-        if (!st.ex.request_body.complete && sh.proxy.oversize_body != "forward") {
+        if (!st.ex.request_body.complete && !st.policy->forward_oversize_body) {
             rec.error = "request body larger than proxy.max_request_body_bytes (" +
-                        std::to_string(sh.proxy.max_request_body_bytes) + ")";
+                        std::to_string(st.policy->max_request_body_bytes) + ")";
             co_await reply_error(*x, 413, "request body too large", audit::action::reject);
             co_return;
         }
     }
 
     // Request phase: policy runs before any upstream dial (default-deny invariant).
-    auto decided = sh.pipeline->run_request(st.ex, rec.request_transforms);
+    auto decided = st.pipeline->run_request(st.ex, rec.request_transforms);
     if (st.ex.body_capture) rec.body_capture = st.ex.body_capture;
     if (decided.outcome.what != pipeline::verdict::kind::next) {
         http::apply_verdict_to_record(rec, decided, /*request_phase=*/true);

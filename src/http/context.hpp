@@ -2,7 +2,9 @@
 // What a connection needs to serve requests: the immutable, process-wide state (shared by all
 // threads, swapped whole on reload) and the per-thread state (resolver, pool), plus what is known
 // about this particular client connection.
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,11 +27,42 @@ namespace iron::http {
 
 class upstream_pool;
 
-// Read-only after start-up; one instance shared by every worker thread.
+// What a reload (management API) replaces: the transform pipeline and the request-body limits
+// it works with. Go keeps the start-up limits on reload (reference §11 QUIRK); §14 item 18 asks
+// for the new ones, which is what this does.
+struct request_policy {
+    std::shared_ptr<const pipeline::pipeline> pipeline;
+    std::int64_t max_request_body_bytes = 0;
+    bool forward_oversize_body = false;  // proxy.oversize_body: forward
+};
+
+// Every exchange takes one snapshot of the policy when it starts and keeps it, reference-counted,
+// until its audit record: a reload never changes a policy under a request in flight nor frees one
+// still in use.
+//
+// get() is on the per-request path, so it must not make every core write one shared cache line:
+// each thread keeps its own reference to the current policy, wrapped in a control block of its
+// own (shared_ptr aliasing), and only re-reads the shared slot after a reload bumped the
+// generation. Snapshots taken on a thread count references on that thread's block; the block
+// keeps the policy alive for as long as any of them lives.
+class policy_slot {
+public:
+    explicit policy_slot(std::shared_ptr<const request_policy> p);
+    std::shared_ptr<const request_policy> get() const;
+    void set(std::shared_ptr<const request_policy> p);
+
+private:
+    const std::uint64_t id_;  // tells slots apart in the per-thread cache (addresses get reused)
+    std::atomic<std::uint64_t> generation_{0};
+    std::atomic<std::shared_ptr<const request_policy>> current_;
+};
+
+// Read-only after start-up (only the policy slot's content changes); one instance shared by
+// every worker thread.
 struct shared_state {
     config::proxy_config proxy;
     std::string tls_mode = "mitm";
-    std::shared_ptr<const pipeline::pipeline> pipeline;
+    std::shared_ptr<policy_slot> policies;
     std::shared_ptr<audit::sink> audit;
     std::shared_ptr<boost::asio::ssl::context> server_tls;  // MITM leaf by SNI
     std::shared_ptr<boost::asio::ssl::context> client_tls;  // upstream verification

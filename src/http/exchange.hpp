@@ -25,9 +25,13 @@ struct exchange_state {
     pipeline::exchange ex;
     audit::record rec;
     audit::sink& sink;
+    // This exchange's policy: one snapshot for both phases, whatever a reload does meanwhile.
+    std::shared_ptr<const request_policy> policy;
+    const pipeline::pipeline* pipeline;  // policy->pipeline, kept alive by `policy`
     bool emitted = false;
 
-    explicit exchange_state(audit::sink& s) : sink(s) {}
+    explicit exchange_state(const shared_state& sh)
+        : sink(*sh.audit), policy(sh.policies->get()), pipeline(policy->pipeline.get()) {}
     exchange_state(const exchange_state&) = delete;
     exchange_state& operator=(const exchange_state&) = delete;
     // The one audit record; the destructor guarantees it on paths that never reach emit().

@@ -276,7 +276,7 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
     exchange_state& st = a.st;
     st.ex.status = static_cast<int>(res.result_int());
     st.ex.response_headers = to_header_list(res.base());
-    auto decided = sh.pipeline->run_response(st.ex, st.rec.response_transforms);
+    auto decided = st.pipeline->run_response(st.ex, st.rec.response_transforms);
     if (decided.outcome.what != pipeline::verdict::kind::next) {
         out.upstream_reusable = false;
         out.client_keep_alive = a.client_wants_keep_alive;
@@ -401,7 +401,7 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
     auto [rec_ec, rn] = co_await bhttp::async_read_header(client, cbuf, parser, as_tuple(use_awaitable));
     if (rec_ec) {
         if (!parser.got_some()) co_return next_step::close;  // idle close between requests: no request
-        exchange_state st(*sh.audit);
+        exchange_state st(sh);
         fill_connection_fields(st.rec, conn);
         if (dog.fired()) {
             st.rec.action = audit::action::reject;
@@ -415,7 +415,7 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
     dog.expires_after(sh.proxy.client_idle_timeout);
 
     auto& req = parser.get();
-    exchange_state st(*sh.audit);
+    exchange_state st(sh);
     fill_connection_fields(st.rec, conn);
     st.ex.method = std::string(req.method_string());
     st.rec.method = st.ex.method;
@@ -447,7 +447,7 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
 
     std::string body_overflow;
     bool continue_sent = false;
-    if (sh.pipeline->wants_request_body(st.ex)) {
+    if (st.pipeline->wants_request_body(st.ex)) {
         if (core::iequals(req[bhttp::field::expect], "100-continue") && !parser.is_done()) {
             // The body is needed before the upstream is even chosen: invite it now.
             const boost::system::error_code cec = co_await write_continue(client);
@@ -455,24 +455,24 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
             continue_sent = true;
         }
         auto buffered = co_await buffer_request_body(client, cbuf, parser, st.ex.request_body, body_overflow,
-                                                     sh.proxy.max_request_body_bytes, dog, sh.proxy.client_idle_timeout);
+                                                     st.policy->max_request_body_bytes, dog, sh.proxy.client_idle_timeout);
         if (!buffered) {
             st.rec.action = audit::action::client_cancel;
             st.rec.status_code = 200;
             st.rec.error = "reading request body: " + buffered.message();
             co_return next_step::close;
         }
-        if (!st.ex.request_body.complete && sh.proxy.oversize_body != "forward") {
+        if (!st.ex.request_body.complete && !st.policy->forward_oversize_body) {
             // Never forward a body the transforms could only partly see (§14 item 1): fail closed.
             st.rec.error = "request body larger than proxy.max_request_body_bytes (" +
-                           std::to_string(sh.proxy.max_request_body_bytes) + ")";
+                           std::to_string(st.policy->max_request_body_bytes) + ")";
             co_await reply_error(client, st, 413, "request body too large", audit::action::reject, false);
             co_return next_step::close;
         }
     }
 
     // Request phase: policy runs before any upstream dial (default-deny invariant).
-    auto decided = sh.pipeline->run_request(st.ex, st.rec.request_transforms);
+    auto decided = st.pipeline->run_request(st.ex, st.rec.request_transforms);
     if (st.ex.body_capture) st.rec.body_capture = st.ex.body_capture;
     if (decided.outcome.what != pipeline::verdict::kind::next) {
         apply_verdict_to_record(st.rec, decided, /*request_phase=*/true);

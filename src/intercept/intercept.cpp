@@ -179,7 +179,8 @@ asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_i
     ex.remote_addr = conn.remote_addr;
     ex.mode = "sni-only";
     ex.is_connect = true;  // host-level policy only: there is no request to look at
-    auto decided = conn.shared->pipeline->run_connect(ex, rec.request_transforms);
+    const auto policy = conn.shared->policies->get();  // kept alive for the call, whatever a reload does
+    auto decided = policy->pipeline->run_connect(ex, rec.request_transforms);
     if (decided.outcome.what != pipeline::verdict::kind::next) {
         http::apply_verdict_to_record(rec, decided, true);
         emit();

@@ -8,6 +8,7 @@
 
 #include "config/yaml_util.hpp"
 #include "core/log.hpp"
+#include "metrics/metrics.hpp"
 
 namespace iron::secrets {
 
@@ -60,6 +61,7 @@ void source::refresh() {
     auto old = state_.load();
     if (!fetched) {
         last_failed_.store(true, std::memory_order_relaxed);
+        metrics::secret_fetch_error();
         log::warn("secret refresh failed", {{"secret", name_}, {"error", fetched.message()}});
         // Stale-on-error: keep serving the previous value if there is one.
         state_.store(std::make_shared<const snapshot>(snapshot{old->value, old->value ? "" : fetched.message()}));

@@ -16,6 +16,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "metrics/metrics.hpp"
+
 namespace iron::tls {
 
 namespace {
@@ -207,16 +209,19 @@ std::shared_ptr<const leaf> leaf_cache::get(std::string_view sni) {
         std::unique_lock lock(d.mu);
         if (auto it = d.entries.find(name); it != d.entries.end() && d.now() < it->second.value->refresh_at) {
             d.lru.splice(d.lru.begin(), d.lru, it->second.lru_pos);
+            metrics::leaf_cache_hit();
             return it->second.value;
         }
         if (auto it = d.in_flight.find(name); it != d.in_flight.end()) {
             auto pending = it->second;
             lock.unlock();
+            metrics::leaf_cache_hit();  // another handshake is minting it: no signature of ours
             return pending.get();
         }
         d.in_flight.emplace(name, promise.get_future().share());
     }
 
+    metrics::leaf_cache_miss();
     // Sign outside the lock: other names are served (and minted) meanwhile.
     impl::leaf_ptr minted;
     try {

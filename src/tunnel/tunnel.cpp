@@ -108,7 +108,8 @@ pipeline::phase_result check_policy(handshake& hs, const connect_target& target,
     ex.mode = hs.conn.shared->tls_mode;
     ex.request_headers = std::move(headers);
     hs.rec.mode = ex.mode;
-    auto decided = hs.conn.shared->pipeline->run_connect(ex, hs.rec.request_transforms);
+    const auto policy = hs.conn.shared->policies->get();  // kept alive for the call, whatever a reload does
+    auto decided = policy->pipeline->run_connect(ex, hs.rec.request_transforms);
     if (decided.outcome.what == pipeline::verdict::kind::next) {
         hs.rec.action = audit::action::allow;
         hs.rec.status_code = 200;

@@ -155,6 +155,10 @@ class ProxyProcess:
             m = re.fullmatch(r"(http|https|tunnel) proxy starting.*", msg)
             if m and rec.get("addr"):
                 self.addrs[m.group(1)] = split_addr(rec["addr"])
+            # The metrics line's addr is the configured text (as Go logs it); bound_addr is real.
+            m = re.fullmatch(r"(metrics|management) server starting", msg)
+            if m and (rec.get("bound_addr") or rec.get("addr")):
+                self.addrs[m.group(1)] = split_addr(rec.get("bound_addr") or rec["addr"])
 
     def stop(self):
         """SIGTERM the process group, SIGKILL after 5 s. Returns the exit code."""
@@ -211,6 +215,16 @@ class ProxyProcess:
     @property
     def tunnel_port(self):
         return self.addr("tunnel")[1]
+
+    @property
+    def metrics_url(self):
+        host, port = self.addr("metrics")
+        return f"http://{host}:{port}"
+
+    @property
+    def management_url(self):
+        host, port = self.addr("management")
+        return f"http://{host}:{port}"
 
     @property
     def tunnel_url(self):

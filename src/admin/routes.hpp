@@ -1,0 +1,25 @@
+#pragma once
+// What the two admin listeners answer (reference §9.5 and §11).
+#include <functional>
+#include <string>
+
+#include "admin/server.hpp"
+#include "core/result.hpp"
+
+namespace iron::admin {
+
+// metrics.listen: /healthz → 200 "OK" (any method, as Go), /readyz → 200 "ready" or 503
+// "not ready", /metrics → Prometheus text, anything else → Go's 404.
+handler metrics_routes();
+
+// Re-reads and applies the configuration. An error is a validation message (answered 422).
+using reload_fn = std::function<result<void>()>;
+
+// management.listen, standalone mode: Bearer `token` on every route (checked before the method),
+// POST /v1/reload, and the managed-mode routes answering 404 with their standalone messages.
+handler management_routes(std::string token, reload_fn reload);
+
+// "Authorization: Bearer <token>" exactly (case-sensitive scheme), compared in constant time.
+bool bearer_matches(std::string_view authorization, std::string_view token);
+
+}  // namespace iron::admin
