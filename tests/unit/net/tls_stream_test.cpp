@@ -69,6 +69,23 @@ protected:
         client_ctx_.emplace(client->release());
     }
 
+    // The server's first write ("hi", which also carries any deferred session ticket), read by
+    // the client.
+    void server_says_hi() {
+        std::string got(2, '\0');
+        asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+            auto [ec, n] = co_await asio::async_write(*server_, asio::buffer("hi", 2), as_tuple(use_awaitable));
+            EXPECT_FALSE(ec) << ec.message();
+        }, asio::detached);
+        asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+            auto [ec, n] = co_await asio::async_read(*client_, asio::buffer(got), as_tuple(use_awaitable));
+            EXPECT_FALSE(ec) << ec.message();
+        }, asio::detached);
+        io_.run();
+        io_.restart();
+        EXPECT_EQ(got, "hi");
+    }
+
     // Connects, moves `readahead` bytes of the ClientHello into the server socket's replay buffer
     // (as the protocol sniff does), and completes both handshakes (resuming `session` if given).
     void connect_pair(std::size_t readahead = 5, SSL_SESSION* session = nullptr) {
@@ -226,18 +243,7 @@ TEST_F(tls_stream_test, a_moved_stream_keeps_working_and_a_closed_socket_aborts_
 TEST_F(tls_stream_test, the_session_ticket_comes_with_the_first_write_and_resumes) {
     connect_pair();
     // No ticket right after the handshake: it is sent with the server's first write.
-    std::string got(2, '\0');
-    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-        auto [ec, n] = co_await asio::async_write(*server_, asio::buffer("hi", 2), as_tuple(use_awaitable));
-        EXPECT_FALSE(ec) << ec.message();
-    }, asio::detached);
-    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-        auto [ec, n] = co_await asio::async_read(*client_, asio::buffer(got), as_tuple(use_awaitable));
-        EXPECT_FALSE(ec) << ec.message();
-    }, asio::detached);
-    io_.run();
-    io_.restart();
-    EXPECT_EQ(got, "hi");
+    server_says_hi();
     SSL_SESSION* session = SSL_get1_session(client_->native_handle());
     ASSERT_NE(session, nullptr);
     // Close properly: OpenSSL marks the session of an SSL freed without a shutdown unresumable.
@@ -259,18 +265,7 @@ TEST_F(tls_stream_test, the_session_ticket_comes_with_the_first_write_and_resume
 TEST_F(tls_stream_test, skipped_session_tickets_are_never_sent) {
     connect_pair();
     server_->skip_session_tickets();
-    std::string got(2, '\0');
-    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-        auto [ec, n] = co_await asio::async_write(*server_, asio::buffer("hi", 2), as_tuple(use_awaitable));
-        EXPECT_FALSE(ec) << ec.message();
-    }, asio::detached);
-    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-        auto [ec, n] = co_await asio::async_read(*client_, asio::buffer(got), as_tuple(use_awaitable));
-        EXPECT_FALSE(ec) << ec.message();
-    }, asio::detached);
-    io_.run();
-    io_.restart();
-    EXPECT_EQ(got, "hi");
+    server_says_hi();
     // The ticket would have preceded the data: a TLS 1.3 session without one cannot resume.
     SSL_SESSION* session = SSL_get1_session(client_->native_handle());
     ASSERT_NE(session, nullptr);
