@@ -8,6 +8,7 @@
 #include <boost/beast/http/fields.hpp>
 
 #include "core/headers.hpp"
+#include "http/field_allocator.hpp"
 
 namespace iron::http {
 
@@ -29,16 +30,23 @@ std::optional<std::string> decode_path(std::string_view raw);
 // Any '/'-separated segment exactly "." or ".." (checked on the decoded path, so %2e%2e counts).
 bool has_dot_segment(std::string_view decoded_path);
 
+// The functions below take Beast's default fields and proxy_fields (the fields of the proxy's
+// HTTP/1.1 parsers, http/field_allocator.hpp) alike.
+
 // Remove Connection, Proxy-Connection, Keep-Alive, Proxy-Authenticate, Proxy-Authorization, TE,
 // Trailer, Transfer-Encoding, Upgrade and every header named in Connection. Returns whether the
 // client's TE header asked for trailers (so it can be re-added).
 bool remove_hop_by_hop(boost::beast::http::fields& fields);
+bool remove_hop_by_hop(proxy_fields& fields);
 
 // Upgrade equals "websocket" and Connection lists the token "upgrade" (both case-insensitive,
 // comma-separated tokens trimmed; reference §4.2 step 10 — "notupgrade" does not count).
 bool is_websocket_upgrade(const boost::beast::http::fields& fields);
+bool is_websocket_upgrade(const proxy_fields& fields);
 
 core::header_list to_header_list(const boost::beast::http::fields& fields);
+core::header_list to_header_list(const proxy_fields& fields);
 void replace_fields(boost::beast::http::fields& fields, const core::header_list& headers);
+void replace_fields(proxy_fields& fields, const core::header_list& headers);
 
 }  // namespace iron::http

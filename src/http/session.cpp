@@ -14,6 +14,7 @@
 #include "core/host_glob.hpp"
 #include "core/log.hpp"
 #include "http/exchange.hpp"
+#include "http/field_allocator.hpp"
 #include "http/messages.hpp"
 #include "http/respond.hpp"
 #include "http/upstream.hpp"
@@ -31,8 +32,13 @@ using asio::use_awaitable;
 
 namespace {
 
-using request_parser = bhttp::request_parser<bhttp::buffer_body>;
-using response_parser = bhttp::response_parser<bhttp::buffer_body>;
+// Header fields come from per-thread recycled blocks (http/field_allocator.hpp).
+using request_parser = bhttp::request_parser<bhttp::buffer_body, field_allocator<char>>;
+using response_parser = bhttp::response_parser<bhttp::buffer_body, field_allocator<char>>;
+template <bool is_request>
+using body_parser = bhttp::parser<is_request, bhttp::buffer_body, field_allocator<char>>;
+template <bool is_request>
+using body_serializer = bhttp::serializer<is_request, bhttp::buffer_body, proxy_fields>;
 
 // Relay buffers are lent for one exchange from a small per-thread stock: an idle keep-alive
 // connection holds none (32 KiB each, zero-filled so resident), and busy connections do not
@@ -71,8 +77,7 @@ enum class relay_status { ok, read_failed, write_failed };
 // downloads flow through with bounded memory. Deadlines are re-armed for every piece.
 template <bool is_request, class In, class Out>
 asio::awaitable<relay_status> relay_body(In& in, beast::flat_buffer& in_buf,
-                                         bhttp::parser<is_request, bhttp::buffer_body>& p, Out& out,
-                                         bhttp::serializer<is_request, bhttp::buffer_body>& sr,
+                                         body_parser<is_request>& p, Out& out, body_serializer<is_request>& sr,
                                          std::vector<char>& buf, net::watchdog& in_dog,
                                          net::watchdog::clock::duration in_idle, net::watchdog& out_dog,
                                          net::watchdog::clock::duration out_idle, std::string& error) {
@@ -127,6 +132,8 @@ struct forward_result {
     bool response_started = false;
 };
 
+enum class next_step { keep_alive, close };
+
 struct forward_args {
     request_parser& parser;
     beast::flat_buffer& client_buf;
@@ -147,7 +154,7 @@ struct forward_args {
 template <class Client, class Upstream>
 asio::awaitable<void> relay_websocket(Client& client, Upstream& upstream, forward_args& a, response_parser& rp) {
     auto& res = rp.get();
-    bhttp::response_serializer<bhttp::buffer_body> sr{res};
+    body_serializer<false> sr{res};
     auto [ec, n] = co_await bhttp::async_write_header(client, sr, as_tuple(use_awaitable));
     if (ec) co_return;
     // Frames that arrived with the handshake, on either side, go first.
@@ -180,11 +187,11 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
     const bool body_pending = !a.parser.is_done();
     const bool sends_body = body_pending || a.buffered_body;
 
-    net::watchdog up_dog(a.up.socket().get_executor(), [&up = a.up] { up.close(); });
+    net::watchdog& up_dog = a.up.deadline();  // closes the upstream connection when it fires
     const auto up_idle = sh.proxy.upstream_idle_timeout;
     const auto client_idle = sh.proxy.client_idle_timeout;
 
-    bhttp::request_serializer<bhttp::buffer_body> req_sr{req};
+    body_serializer<true> req_sr{req};
     up_dog.expires_after(up_idle);
     if (auto [ec, n] = co_await bhttp::async_write_header(upstream, req_sr, as_tuple(use_awaitable)); ec) {
         out.what = a.reused && !sends_body ? forward_result::kind::stale : forward_result::kind::upstream_failed;
@@ -305,7 +312,7 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
     res.keep_alive(client_keep_alive);
     st.rec.status_code = static_cast<int>(res.result_int());
 
-    bhttp::response_serializer<bhttp::buffer_body> res_sr{res};
+    body_serializer<false> res_sr{res};
     a.client_dog.expires_after(client_idle);
     // When body bytes already came in with the head (small responses), the relay's first write
     // carries head and body together: one TLS record and one send instead of two. Otherwise the
@@ -355,8 +362,6 @@ asio::awaitable<bool> reply_error(Client& client, exchange_state& st, unsigned s
     if (st.rec.error.empty()) st.rec.error = message;
     co_return co_await write_error_text(client, status, message, keep_alive);
 }
-
-enum class next_step { keep_alive, close };
 
 // Reads the request body for transforms that asked for it (reference §8 with §14 item 1): up to
 // the cap into ex.request_body.data. Past the cap the body is marked incomplete and the bytes
@@ -522,10 +527,17 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
         bool reused = false;
         // No co_await inside ?: — GCC 12 destroys the result of such an expression too early.
         result<std::unique_ptr<upstream_conn>> acquired = make_error("not connected");
-        if (attempt == 0)
-            acquired = co_await conn.worker->pool->acquire(dial_host, port, upstream_tls, reused);
-        else
+        if (attempt == 0) {
+            // A pooled connection is taken without a coroutine: the keep-alive common case.
+            if (auto idle = conn.worker->pool->take_idle(dial_host, port, upstream_tls)) {
+                acquired = result<std::unique_ptr<upstream_conn>>(std::move(idle));
+                reused = true;
+            } else {
+                acquired = co_await conn.worker->pool->connect(dial_host, port, upstream_tls);
+            }
+        } else {
             acquired = co_await conn.worker->pool->connect(dial_host, port, upstream_tls);
+        }
         if (!acquired) {
             co_await reply_error(client, st, 502, "bad gateway", audit::action::error, false);
             st.rec.error = acquired.message();

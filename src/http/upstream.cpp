@@ -19,6 +19,12 @@ tcp_socket& upstream_conn::socket() {
     return std::get<tls_socket>(stream).next_layer();
 }
 
+net::watchdog& upstream_conn::deadline() {
+    // Built on first use, when the connection already sits at its final address.
+    if (!deadline_) deadline_ = std::make_unique<net::watchdog>(socket().get_executor(), [this] { close(); });
+    return *deadline_;
+}
+
 void upstream_conn::close() {
     boost::system::error_code ec;
     socket().shutdown(tcp_socket::shutdown_both, ec);
@@ -29,10 +35,15 @@ upstream_pool::upstream_pool(net::dialer& dialer, asio::ssl::context& client_tls
     : dialer_(dialer), client_tls_(client_tls), timeouts_(timeouts) {}
 
 std::string upstream_pool::make_key(const std::string& host, std::uint16_t port, bool tls) {
-    return (tls ? "https://" : "http://") + host + ":" + std::to_string(port);
+    std::string key(tls ? "https://" : "http://");
+    key.reserve(key.size() + host.size() + 6);  // one allocation for the whole key
+    key += host;
+    key += ':';
+    key += std::to_string(port);
+    return key;
 }
 
-std::size_t upstream_pool::idle_count() const { return idle_.size(); }
+std::size_t upstream_pool::idle_count() const { return idle_total_; }
 
 namespace {
 
@@ -52,21 +63,29 @@ bool looks_healthy(upstream_conn& c) {
 
 }  // namespace
 
+std::unique_ptr<upstream_conn> upstream_pool::take_idle(const std::string& host, std::uint16_t port, bool tls) {
+    auto it = idle_.find(make_key(host, port, tls));
+    if (it == idle_.end()) return nullptr;
+    auto& idle = it->second;
+    const auto now = std::chrono::steady_clock::now();
+    std::unique_ptr<upstream_conn> found;
+    while (!found && !idle.empty()) {
+        std::unique_ptr<upstream_conn> c = std::move(idle.back());
+        idle.pop_back();
+        --idle_total_;
+        if (now - c->idle_since < timeouts_.idle && looks_healthy(*c)) found = std::move(c);
+        else c->close();
+    }
+    if (idle.empty()) idle_.erase(it);
+    return found;
+}
+
 asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::acquire(std::string host, std::uint16_t port,
                                                                               bool tls, bool& reused) {
     reused = false;
-    const std::string key = make_key(host, port, tls);
-    const auto now = std::chrono::steady_clock::now();
-    for (auto range = idle_.equal_range(key); range.first != range.second;) {
-        auto it = range.first;
-        std::unique_ptr<upstream_conn> c = std::move(it->second);
-        idle_.erase(it);
-        range = idle_.equal_range(key);
-        if (now - c->idle_since < timeouts_.idle && looks_healthy(*c)) {
-            reused = true;
-            co_return c;
-        }
-        c->close();
+    if (auto c = take_idle(host, port, tls)) {
+        reused = true;
+        co_return c;
     }
     co_return co_await connect(std::move(host), port, tls);
 }
@@ -75,7 +94,7 @@ asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::connect(s
                                                                               bool tls, bool offer_h2) {
     auto dialed = co_await dialer_.dial(host, port);
     if (!dialed) co_return dialed.err();
-    auto conn = std::make_unique<upstream_conn>(upstream_conn{std::move(dialed->socket), {}, make_key(host, port, tls), {}});
+    auto conn = std::make_unique<upstream_conn>(upstream_conn{std::move(dialed->socket), {}, make_key(host, port, tls), {}, false, nullptr});
     if (!tls) co_return conn;
 
     tls_socket stream(std::move(std::get<tcp_socket>(conn->stream)), client_tls_);
@@ -110,14 +129,21 @@ asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::connect(s
 
 void upstream_pool::release(std::unique_ptr<upstream_conn> conn) {
     if (!conn || !conn->socket().is_open()) return;
-    if (idle_.count(conn->key) >= timeouts_.max_idle_per_key || idle_.size() >= timeouts_.max_idle_total) {
+    if (idle_total_ >= timeouts_.max_idle_total || timeouts_.max_idle_per_key == 0) {
+        conn->close();
+        return;
+    }
+    auto& idle = idle_[conn->key];
+    if (idle.size() >= timeouts_.max_idle_per_key) {  // not empty, so the entry was there already
         conn->close();
         return;
     }
     conn->idle_since = std::chrono::steady_clock::now();
+    // The pool's idle rules apply now, not the last exchange's deadline.
+    if (conn->deadline_) conn->deadline_->disarm();
     conn->buffer.clear();
-    std::string key = conn->key;
-    idle_.emplace(std::move(key), std::move(conn));
+    idle.push_back(std::move(conn));
+    ++idle_total_;
 }
 
 }  // namespace iron::http

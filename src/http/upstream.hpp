@@ -15,6 +15,7 @@
 
 #include "core/result.hpp"
 #include "net/tls_stream.hpp"
+#include "net/watchdog.hpp"
 
 namespace iron::net {
 class dialer;
@@ -34,6 +35,14 @@ struct upstream_conn {
 
     tcp_socket& socket();  // lowest layer, for closing and options
     void close();
+
+    // The deadline of the exchange running on this connection; when it passes, the connection is
+    // closed. It lives as long as the connection (the connection never moves: it is always held
+    // by a unique_ptr), so a keep-alive exchange does not build and arm a timer of its own: moving
+    // a deadline later is free (net::watchdog), and an exchange's deadlines are later than the
+    // previous exchange's. The pool disarms it while the connection is idle.
+    net::watchdog& deadline();
+    std::unique_ptr<net::watchdog> deadline_ = nullptr;  // built by deadline(); last, so destroyed first
 };
 
 struct upstream_timeouts {
@@ -56,6 +65,10 @@ public:
     // which the origin chose.
     boost::asio::awaitable<result<std::unique_ptr<upstream_conn>>> connect(std::string host, std::uint16_t port,
                                                                           bool tls, bool offer_h2 = false);
+    // The most recently released idle connection to (host, port, tls) that still looks healthy,
+    // or null; stale ones met on the way are closed. Never suspends, so a keep-alive exchange
+    // that finds one does not run a coroutine for it.
+    std::unique_ptr<upstream_conn> take_idle(const std::string& host, std::uint16_t port, bool tls);
     // Return a connection whose last exchange completed cleanly and that may be kept alive.
     void release(std::unique_ptr<upstream_conn> conn);
 
@@ -67,7 +80,11 @@ private:
     net::dialer& dialer_;
     boost::asio::ssl::context& client_tls_;
     upstream_timeouts timeouts_;
-    std::unordered_multimap<std::string, std::unique_ptr<upstream_conn>> idle_;
+    // Idle connections per key, most recently released last. While a key has idle connections its
+    // vector keeps its capacity, so a release usually allocates nothing; the entry goes with its
+    // last connection, so hosts contacted once leave nothing behind.
+    std::unordered_map<std::string, std::vector<std::unique_ptr<upstream_conn>>> idle_;
+    std::size_t idle_total_ = 0;
 };
 
 }  // namespace iron::http

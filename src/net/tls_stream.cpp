@@ -289,7 +289,10 @@ tls_core::want tls_core::classify(int ret, error_code& ec) {
 namespace {
 struct call_guard {
     explicit call_guard(int& re, bool& eof) {
-        ERR_clear_error();
+        // SSL_get_error needs an empty error queue before the call. It almost always is empty, and
+        // ERR_clear_error resets all 16 slots regardless (~800 instructions, 4 calls per request),
+        // while ERR_peek_error only looks whether anything is queued.
+        if (ERR_peek_error() != 0) ERR_clear_error();
         re = 0;
         eof = false;
     }

@@ -78,6 +78,30 @@ TEST(HopByHop, RemovesStandardAndConnectionNamedHeaders) {
     EXPECT_EQ(f["Accept"], "*/*");
 }
 
+TEST(HopByHop, NamesListedInConnectionGoWhereverTheySitAndKeepTheRestInOrder) {
+    bhttp::fields f;
+    f.insert("x-before", "1");  // named in Connection, sits before it
+    f.insert("Accept", "*/*");
+    f.insert("Connection", " X-BEFORE ,x-after,,");
+    f.insert("Via", "1.1 a");
+    f.insert("X-After", "2");
+    f.insert("te", "TRAILERS");
+    f.insert("Accept", "text/html");
+    EXPECT_TRUE(remove_hop_by_hop(f));
+    std::vector<std::string> left;
+    for (const auto& e : f) left.push_back(std::string(e.name_string()) + "=" + std::string(e.value()));
+    // (Beast files a repeated name right after its first occurrence.)
+    EXPECT_EQ(left, (std::vector<std::string>{"Accept=*/*", "Accept=text/html", "Via=1.1 a"}));
+}
+
+TEST(HopByHop, NothingToRemoveLeavesFieldsAlone) {
+    proxy_fields f;
+    f.insert("Host", "a.test");
+    f.insert("X-Connection", "close");  // not Connection
+    EXPECT_FALSE(remove_hop_by_hop(f));
+    EXPECT_EQ(std::distance(f.begin(), f.end()), 2);
+}
+
 TEST(HopByHop, NoTrailersWithoutTe) {
     bhttp::fields f;
     f.insert("Accept", "*/*");
