@@ -69,12 +69,13 @@ protected:
         client_ctx_.emplace(client->release());
     }
 
-    // The server's first write ("hi", which also carries any deferred session ticket), read by
-    // the client.
-    void server_says_hi() {
-        std::string got(2, '\0');
+    // One server write of `bufs` (the first one also carries any deferred session ticket), read
+    // whole by the client; returns what the client got.
+    template <class Buffers>
+    std::string server_sends(const Buffers& bufs) {
+        std::string got(asio::buffer_size(bufs), '\0');
         asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-            auto [ec, n] = co_await asio::async_write(*server_, asio::buffer("hi", 2), as_tuple(use_awaitable));
+            auto [ec, n] = co_await asio::async_write(*server_, bufs, as_tuple(use_awaitable));
             EXPECT_FALSE(ec) << ec.message();
         }, asio::detached);
         asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
@@ -83,7 +84,7 @@ protected:
         }, asio::detached);
         io_.run();
         io_.restart();
-        EXPECT_EQ(got, "hi");
+        return got;
     }
 
     // Connects, moves `readahead` bytes of the ClientHello into the server socket's replay buffer
@@ -167,18 +168,8 @@ TEST_F(tls_stream_test, both_directions_at_once_with_large_writes) {
 TEST_F(tls_stream_test, small_pieces_of_one_write_arrive_in_order) {
     connect_pair(0);
     const std::string a = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", b = "hello";
-    std::string got(a.size() + b.size(), '\0');
-    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-        std::array<asio::const_buffer, 2> bufs{asio::buffer(a), asio::buffer(b)};
-        auto [ec, n] = co_await asio::async_write(*server_, bufs, as_tuple(use_awaitable));
-        EXPECT_FALSE(ec) << ec.message();
-    }, asio::detached);
-    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-        auto [ec, n] = co_await asio::async_read(*client_, asio::buffer(got), as_tuple(use_awaitable));
-        EXPECT_FALSE(ec) << ec.message();
-    }, asio::detached);
-    io_.run();
-    EXPECT_EQ(got, a + b);
+    const std::array<asio::const_buffer, 2> bufs{asio::buffer(a), asio::buffer(b)};
+    EXPECT_EQ(server_sends(bufs), a + b);
 }
 
 TEST_F(tls_stream_test, close_notify_reads_as_eof_and_a_bare_close_as_truncated) {
@@ -243,7 +234,7 @@ TEST_F(tls_stream_test, a_moved_stream_keeps_working_and_a_closed_socket_aborts_
 TEST_F(tls_stream_test, the_session_ticket_comes_with_the_first_write_and_resumes) {
     connect_pair();
     // No ticket right after the handshake: it is sent with the server's first write.
-    server_says_hi();
+    EXPECT_EQ(server_sends(asio::buffer("hi", 2)), "hi");
     SSL_SESSION* session = SSL_get1_session(client_->native_handle());
     ASSERT_NE(session, nullptr);
     // Close properly: OpenSSL marks the session of an SSL freed without a shutdown unresumable.
@@ -265,7 +256,7 @@ TEST_F(tls_stream_test, the_session_ticket_comes_with_the_first_write_and_resume
 TEST_F(tls_stream_test, skipped_session_tickets_are_never_sent) {
     connect_pair();
     server_->skip_session_tickets();
-    server_says_hi();
+    EXPECT_EQ(server_sends(asio::buffer("hi", 2)), "hi");
     // The ticket would have preceded the data: a TLS 1.3 session without one cannot resume.
     SSL_SESSION* session = SSL_get1_session(client_->native_handle());
     ASSERT_NE(session, nullptr);
