@@ -149,16 +149,17 @@ std::string endpoint_text(const tcp::endpoint& ep) {
     return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 
-// Binds `spec` on every worker: the first bind resolves port 0, the others reuse that port.
+// Binds `spec` on every worker, on one port claimed first (port 0 = a free one).
 result<std::string> bind_everywhere(std::vector<std::unique_ptr<worker>>& workers, const listener_spec& spec,
                                     bool transparent) {
     auto ep = net::parse_listen_address(spec.address);
     if (!ep) return make_error("listen " + spec.address + ": " + ep.message());
-    tcp::endpoint bound = *ep;
+    auto claimed = net::claim_listen_port(*ep, spec.address);
+    if (!claimed) return claimed.err();
+    const tcp::endpoint bound = *claimed;
     for (auto& w : workers) {
         auto acc = net::open_acceptor(w->ioc.get_executor(), bound, spec.address, transparent);
         if (!acc) return acc.err();
-        if (bound.port() == 0) bound = acc->local_endpoint();
         w->acceptors.push_back(std::make_unique<tcp::acceptor>(std::move(*acc)));
     }
     return endpoint_text(bound);

@@ -270,7 +270,9 @@ result<void> bind_both(server_state& s, const std::string& listen) {
         if (ec) return make_error("listen udp " + listen + ": bind: " + ec.message());
         const unsigned short port = u.local_endpoint(ec).port();
         if (ec) return make_error("listen udp " + listen + ": " + ec.message());
-        auto acc = net::open_acceptor(s.ioc.get_executor(), tcp::endpoint(addr, port), listen);
+        auto claimed = net::claim_listen_port(tcp::endpoint(addr, port), listen);
+        auto acc = claimed ? net::open_acceptor(s.ioc.get_executor(), *claimed, listen)
+                           : result<tcp::acceptor>(claimed.err());
         if (!acc) {
             if (attempt < attempts) continue;
             return acc.err();

@@ -5,8 +5,10 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -39,6 +41,22 @@ result<tcp::endpoint> parse_listen_address(const std::string& text) {
         else return make_error("invalid listen address \"" + text + "\": host must be an IP address");
     }
     return tcp::endpoint(addr, static_cast<unsigned short>(port));
+}
+
+result<tcp::endpoint> claim_listen_port(const tcp::endpoint& ep, const std::string& text) {
+    const int fd = ::socket(ep.address().is_v6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error("listen tcp " + text + ": socket: " + std::strerror(errno));
+    int one = 1, zero = 0;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // TIME_WAIT is no conflict
+    if (ep.address().is_v6()) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    tcp::endpoint claimed = ep;
+    socklen_t len = static_cast<socklen_t>(claimed.capacity());
+    const bool bound = ::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0 &&
+                       ::getsockname(fd, claimed.data(), &len) == 0;
+    const int err = errno;
+    ::close(fd);
+    if (!bound) return make_error("listen tcp " + text + ": bind: " + std::strerror(err));
+    return claimed;
 }
 
 result<tcp::acceptor> open_acceptor(asio::any_io_executor ex, const tcp::endpoint& ep, const std::string& text,

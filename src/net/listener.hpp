@@ -14,6 +14,15 @@ namespace iron::net {
 // Parse a Go-style listen address: ":80" (all interfaces), "127.0.0.1:8080", "[::1]:0", "host:port".
 result<boost::asio::ip::tcp::endpoint> parse_listen_address(const std::string& text);
 
+// SO_REUSEPORT (one acceptor per worker thread) lets every socket that sets it share a port, so a
+// second listener of ours, or another process of the same user, would silently take part of the
+// connections, and two ":0" listeners could even be given the same port. Before the first
+// acceptor of a listener is opened, this claims the port the way a plain listener would: a bind
+// without SO_REUSEPORT, at once released. Port 0 becomes a free port; a port that anything
+// listens on is refused ("listen tcp <addr>: bind: Address already in use").
+result<boost::asio::ip::tcp::endpoint> claim_listen_port(const boost::asio::ip::tcp::endpoint& ep,
+                                                         const std::string& text);
+
 // Open, SO_REUSEADDR + SO_REUSEPORT + TCP_NODELAY (inherited by every accepted socket), bind,
 // listen. Error: "listen tcp <addr>: bind: <reason>".
 // `transparent` sets IP_TRANSPARENT so TPROXY can deliver connections for any destination.

@@ -228,3 +228,32 @@ def test_example_config_is_valid(iron_binary, tmp_path):
     assert cp.returncode == 0, cp
     cp = run_binary(["-check", "-config", str(example)], cwd=str(work))
     assert cp.returncode == 0, cp
+
+
+def test_a_listen_port_someone_listens_on_is_a_startup_error(proxy_factory):
+    """The per-worker acceptors use SO_REUSEPORT, which would let the proxy silently share a port
+    with another listener of the same user (and split its connections). Like the Go proxy, a
+    port in use must refuse to start."""
+    from harness.proxy import ProxyStartError
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # even a sharing-willing holder
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        with pytest.raises(ProxyStartError) as e:
+            proxy_factory.start(http_listen=f"127.0.0.1:{port}")
+        assert "Address already in use" in str(e.value) and "exited with code 1" in str(e.value)
+    finally:
+        holder.close()
+
+
+def test_two_listeners_on_one_port_are_a_startup_error(proxy_factory):
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    number = port.getsockname()[1]
+    port.close()
+    from harness.proxy import ProxyStartError
+    with pytest.raises(ProxyStartError) as e:
+        proxy_factory.start(http_listen=f"127.0.0.1:{number}", tunnel_listen=f"127.0.0.1:{number}")
+    assert "Address already in use" in str(e.value)
