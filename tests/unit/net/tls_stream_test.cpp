@@ -22,6 +22,7 @@
 #include "tls/ca.hpp"
 #include "tls/contexts.hpp"
 #include "tls/leaf_cache.hpp"
+#include "support/temp_dir.hpp"
 
 namespace iron::net {
 namespace {
@@ -32,19 +33,7 @@ using asio::use_awaitable;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/iron-tls-stream-test-XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        if (!p) std::abort();
-        path = p;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
+using test::temp_dir;
 
 using server_stream = tls_stream<client_socket>;
 using client_stream = tls_stream<tcp::socket>;

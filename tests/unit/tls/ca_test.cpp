@@ -1,4 +1,5 @@
 #include "tls/ca.hpp"
+#include "support/temp_dir.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,20 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/iron-ca-test-XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        if (!p) std::abort();
-        path = p;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using test::temp_dir;
 
 std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

@@ -1,4 +1,5 @@
 #include "tls/contexts.hpp"
+#include "support/temp_dir.hpp"
 
 #include <unistd.h>
 
@@ -15,19 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/iron-ctx-test-XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        if (!p) std::abort();
-        path = p;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
+using test::temp_dir;
 
 struct ssl_free { void operator()(SSL* p) const { SSL_free(p); } };
 using ssl_ptr = std::unique_ptr<SSL, ssl_free>;

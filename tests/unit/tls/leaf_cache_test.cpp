@@ -1,4 +1,5 @@
 #include "tls/leaf_cache.hpp"
+#include "support/temp_dir.hpp"
 
 #include <unistd.h>
 
@@ -22,19 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 using clock_type = std::chrono::system_clock;
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/iron-leaf-test-XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        if (!p) std::abort();
-        path = p;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
+using test::temp_dir;
 
 std::shared_ptr<const certificate_authority> make_ca(const std::string& alg = "ecdsa-p256") {
     temp_dir dir;
