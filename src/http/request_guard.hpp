@@ -1,0 +1,48 @@
+#pragma once
+// The framing and Host checks of an HTTP/1.1 request head: they run on every field line before
+// the proxy trusts the parser's idea of where the body ends or which host the request names.
+//
+// Why not leave it to the parser: Beast decides framing field by field, so the outcome depends on
+// header order. "Transfer-Encoding: xchunked" (or "chunked, identity", or an NBSP before
+// "chunked") ahead of a Content-Length is ignored and the body is framed by Content-Length, while
+// the same fields in the other order are an error; "Transfer-Encoding: gzip" alone leaves the
+// body to be read as the next request; duplicate Content-Length (or "5, 5") and duplicate Host
+// fields pass; HTTP/1.0 with chunked is accepted. A peer that reads the same bytes differently
+// (the origin, or a proxy in front of this one) then sees another request than policy saw.
+//
+// Pure (no I/O), so tables and fuzzers can call it.
+#include <optional>
+#include <string_view>
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/container/small_vector.hpp>
+
+#include "http/field_allocator.hpp"
+
+namespace iron::http {
+
+// The field lines that decide framing and routing, each list in arrival order. The views point
+// into the parsed message and are valid while it lives.
+struct request_head_view {
+    unsigned version = 11;  // 10 = HTTP/1.0, 11 = HTTP/1.1
+    boost::container::small_vector<std::string_view, 1> host;
+    boost::container::small_vector<std::string_view, 1> content_length;
+    boost::container::small_vector<std::string_view, 1> transfer_encoding;
+};
+
+struct head_rejection {
+    unsigned status;          // 400, or 501 for a transfer coding the proxy does not implement
+    std::string_view reason;  // a fixed text for the response body and the audit record
+};
+
+// Nothing when the head may proceed. Accepted: at most one Host line; no Transfer-Encoding, or
+// (HTTP/1.1 only, and then no Content-Length at all) Transfer-Encoding whose codings, over all its
+// lines, are exactly one "chunked" (case-insensitive, OWS and empty list elements allowed); at
+// most one Content-Length line, and its value plain digits.
+std::optional<head_rejection> check_request_head(const request_head_view& head);
+
+// Collects the Host, Content-Length and Transfer-Encoding lines of a parsed head.
+request_head_view request_head_of(const boost::beast::http::fields& fields, unsigned version);
+request_head_view request_head_of(const proxy_fields& fields, unsigned version);
+
+}  // namespace iron::http
