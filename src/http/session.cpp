@@ -16,6 +16,7 @@
 #include "http/exchange.hpp"
 #include "http/field_allocator.hpp"
 #include "http/messages.hpp"
+#include "http/request_guard.hpp"
 #include "http/respond.hpp"
 #include "http/upstream.hpp"
 #include "net/client_socket.hpp"
@@ -440,10 +441,17 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
     st.rec.host = host;
     const bool keep_alive = req.keep_alive();
 
+    // Framing and Host lines first: nothing below may trust Beast's reading of an ambiguous head.
+    if (auto bad = check_request_head(request_head_of(req.base(), req.version()))) {
+        co_await reply_error(client, st, bad->status, std::string(bad->reason), audit::action::reject, false);
+        co_return next_step::close;
+    }
     if (auto bad = check_request(st, conn, target)) {
         co_await reply_error(client, st, 400, *bad, audit::action::reject, false);
         co_return next_step::close;
     }
+    // RFC 9112 §3.2.2: absolute-form authority replaces Host before transforms/audit/origin see it.
+    if (!target->authority.empty()) req.set(bhttp::field::host, target->authority);
     auto hp = core::split_host_port(host);
     st.ex.policy_host = core::normalize_host(hp.host);
     st.ex.raw_path = target->path;
