@@ -62,6 +62,8 @@ class Soak:
         self.samples = []
         self.reloads = []
         self.probe_connects = 0
+        self.all_workers = []
+        self.waves = []
 
     # --- set-up -----------------------------------------------------------------------------
 
@@ -145,20 +147,22 @@ class Soak:
 
     # --- clients ----------------------------------------------------------------------------
 
-    def start_workers(self):
+    def start_workers(self, wave):
+        """The client processes of one wave; lane numbers (hence paths) never repeat across waves
+        and keep their parity (odd lanes use CONNECT)."""
         cfg = self.cfg
         self.workers, self.events = [], queue.Queue()
         n, w = cfg.conns, cfg.workers
-        lane = 0
+        lane = wave * (n + n % 2)
         for i in range(w):
             lanes = n // w + (1 if i < n % w else 0)
             dc = cfg.deny_connect_lanes // w + (1 if i < cfg.deny_connect_lanes % w else 0)
-            out, reqs = self.work / f"client{i}.json", self.work / f"client{i}.requests"
+            out, reqs = self.work / f"client{wave}-{i}.json", self.work / f"client{wave}-{i}.requests"
             cmd = [sys.executable, str(BENCH / "soak_client.py"),
                    "--https", f"127.0.0.1:{self.p['https']}", "--tunnel", f"127.0.0.1:{self.p['tunnel']}",
                    "--upstream-port", str(cfg.upstream_port), "--cafile", str(self.certs / "ca.crt"),
                    "--placeholder", self.placeholder, "--first-lane", str(lane), "--lanes", str(lanes),
-                   "--deny-connect-lanes", str(dc), "--first-deny-connect-lane", str(n + i * (dc + 1)),
+                   "--deny-connect-lanes", str(dc), "--first-deny-connect-lane", str(i * (dc + 1)),
                    "--frac-deny", str(cfg.frac_deny), "--frac-upload", str(cfg.frac_upload),
                    "--frac-big", str(cfg.frac_big), "--upload-bytes", str(cfg.upload_bytes),
                    "--big-bytes", str(cfg.big_bytes), "--think-min", str(cfg.think_min),
@@ -167,20 +171,24 @@ class Soak:
                    "--max-seconds", str(cfg.open_seconds + cfg.duration + 30),
                    "--out", str(out), "--requests", str(reqs)]
             lane += lanes
-            log = open(self.work / "logs" / f"client{i}.err", "ab")
+            log = open(self.work / "logs" / f"client{wave}-{i}.err", "ab")
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=clean_env(),
                                     start_new_session=True)
-            track(proc.pid, f"soak-client-{i}", self.work)
-            threading.Thread(target=self.pump, args=(i, proc), daemon=True).start()
-            self.workers.append({"proc": proc, "out": out, "requests": reqs, "open": None, "done": False})
+            track(proc.pid, f"soak-client-{wave}-{i}", self.work)
+            threading.Thread(target=self.pump, args=(i, proc, self.events), daemon=True).start()
+            self.workers.append({"proc": proc, "out": out, "requests": reqs, "open": None, "done": False,
+                                 "wave": wave})
+        self.all_workers += self.workers
 
-    def pump(self, i, proc):
+    @staticmethod
+    def pump(i, proc, events):
+        """Forwards worker i's JSON lines to its wave's queue (a thread per worker)."""
         for line in proc.stdout:
             try:
-                self.events.put((i, json.loads(line)))
+                events.put((i, json.loads(line)))
             except ValueError:
                 pass
-        self.events.put((i, {"event": "exit"}))
+        events.put((i, {"event": "exit"}))
 
     def handle_events(self):
         while True:
@@ -207,7 +215,7 @@ class Soak:
 
     def sample(self, phase):
         pid = self.proxy.proc.pid
-        self.samples.append({"t": time.monotonic(), "phase": phase, "rss_kib": session_kib(self.proxy.sid, "VmRSS"),
+        self.samples.append({"t": time.monotonic(), "wave": len(self.waves), "phase": phase, "rss_kib": session_kib(self.proxy.sid, "VmRSS"),
                              "fds": proxy_fds(pid), "alive": self.proxy.alive()})
 
     def reload(self):
@@ -225,6 +233,21 @@ class Soak:
             detail = f"{type(e).__name__}: {e}"
         self.reloads.append({"status": status, "ms": (time.monotonic() - t0) * 1000, "detail": detail})
 
+    def run_waves(self):
+        """--waves times: new clients open --conns connections, load, close; RSS after each."""
+        for wave in range(self.cfg.waves):
+            self.start_workers(wave)
+            times = self.run_load()
+            for w in self.workers:
+                try:
+                    w["proc"].wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    pass
+            time.sleep(3.0)  # the proxy notices the closed connections
+            self.sample("after")
+            times["rss_after_kib"] = self.samples[-1]["rss_kib"]
+            self.waves.append(times)
+
     def run_load(self):
         """Ramp (until every worker reports its lanes open), load (--duration s), drain."""
         cfg = self.cfg
@@ -238,8 +261,9 @@ class Soak:
                 phase, t_load = "load", now
                 self.tell_workers(b"load\n")
                 self.sample("load")
-                print(f"soak: {sum(w['open']['open'] for w in self.workers if w['open'])} connections open after "
-                      f"{now - t0:.1f} s; load for {cfg.duration} s", flush=True)
+                open_at_load = sum(w["open"]["open"] for w in self.workers if w["open"])
+                print(f"soak: wave {len(self.waves) + 1}: {open_at_load} connections open after {now - t0:.1f} s; "
+                      f"load for {cfg.duration} s", flush=True)
             if phase == "load" and (now >= t_load + cfg.duration or not self.proxy.alive()):
                 phase, t_stop = "drain", now
                 self.tell_workers(b"stop\n")
@@ -257,16 +281,26 @@ class Soak:
             time.sleep(0.05)
         t_end = time.monotonic()
         return {"open_seconds": t_load - t0, "load_seconds": t_stop - t_load, "drain_seconds": t_end - t_stop,
-                "total_seconds": t_end - t0}
+                "total_seconds": t_end - t0, "open_at_load": open_at_load}
 
-    def finish(self, times):
-        for w in self.workers:
-            try:
-                w["proc"].wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        time.sleep(3.0)  # the proxy notices the closed connections
-        self.sample("after")
+    def malloc_trim(self):
+        """RSS after asking glibc to return free heap pages (gdb calls malloc_trim(0) in the proxy):
+        what stays is memory still in use, not memory the allocator merely kept."""
+        if not self.cfg.malloc_trim:
+            return None
+        try:
+            r = run(["gdb", "-p", str(self.proxy.proc.pid), "-batch", "-nx", "-ex", "call (int)malloc_trim(0)"], 60)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            print(f"soak: malloc_trim via gdb failed: {e}", flush=True)
+            return None
+        if r.returncode != 0:
+            print(f"soak: malloc_trim via gdb failed: {r.stderr.strip()[-200:]}", flush=True)
+            return None
+        time.sleep(1.0)
+        return session_kib(self.proxy.sid, "VmRSS")
+
+    def finish(self):
+        trimmed = self.malloc_trim()
         metrics = self.scrape_metrics()
         cpu = {"proxy": session_cpu_seconds(self.proxy.sid), "nginx": session_cpu_seconds(self.nginx.sid)}
         hwm = session_kib(self.proxy.sid, "VmHWM")
@@ -274,13 +308,19 @@ class Soak:
         rc = self.proxy.proc.returncode
         self.nginx.stop()
         results = []
-        for w in self.workers:
+        for w in self.all_workers:
             if not w["out"].exists():
                 raise SystemExit(f"a client wrote no results; see {self.work}/logs/client*.err")
             results.append(json.loads(w["out"].read_text()))
         clients = soak_report.merge_workers(results)
-        audit = soak_report.check_audit(self.audit_path, [w["requests"] for w in self.workers], self.secret)
-        return self.figures(times, clients, audit, metrics, cpu, hwm, rc)
+        peaks = {}
+        for w, r in zip(self.all_workers, results):
+            peaks[w["wave"]] = peaks.get(w["wave"], 0) + r["open_peak"]
+        clients["open_peak"] = max(peaks.values())  # connections of one wave open at once
+        audit = soak_report.check_audit(self.audit_path, [w["requests"] for w in self.all_workers], self.secret)
+        t = self.figures(clients, audit, metrics, cpu, hwm, rc)
+        t["rss"]["trimmed"] = trimmed
+        return t
 
     def scrape_metrics(self):
         try:
@@ -298,9 +338,9 @@ class Soak:
                 out[name] = float(value)
         return out
 
-    def figures(self, times, clients, audit, metrics, cpu, hwm, rc):
+    def figures(self, clients, audit, metrics, cpu, hwm, rc):
         s = self.samples
-        load = [x["rss_kib"] for x in s if x["phase"] == "load"]
+        load = [x["rss_kib"] for x in s if x["phase"] == "load" and x["wave"] == len(self.waves) - 1]
         rss = {"idle": s[0]["rss_kib"], "load_start": load[0] if load else None, "peak": max(hwm, *(x["rss_kib"] for x in s)),
                "load_end": load[-1] if load else None, "after": s[-1]["rss_kib"],
                "growth_kib": (sorted(load[-5:])[len(load[-5:]) // 2] - sorted(load[:5])[len(load[:5]) // 2])
@@ -309,7 +349,10 @@ class Soak:
         ok = [r for r in self.reloads if r["status"] == 200]
         rel = {k: v for k, v in metrics.items() if "reloads" in k}
         return {
-            **times, "clients": clients, "audit": audit, "rss": rss, "cpu": cpu,
+            "waves": self.waves, "open_seconds": self.waves[0]["open_seconds"],
+            "load_seconds": sum(w["load_seconds"] for w in self.waves),
+            "drain_seconds": sum(w["drain_seconds"] for w in self.waves),
+            "total_seconds": sum(w["total_seconds"] for w in self.waves), "clients": clients, "audit": audit, "rss": rss, "cpu": cpu,
             "fds": {"idle": s[0]["fds"], "peak": max(fds) if fds else None, "after": s[-1]["fds"]},
             "reloads_ok": len(ok), "reloads_failed": len(self.reloads) - len(ok),
             "reload_failures": [r for r in self.reloads if r["status"] != 200][:5],
@@ -318,7 +361,7 @@ class Soak:
             if metrics else None,
             "metrics": metrics, "metrics_reloads": ", ".join(f"{k.split('{')[-1].rstrip('}')}: {v:.0f}"
                                                              for k, v in rel.items()),
-            "open_at_load": sum(w["open"]["open"] for w in self.workers if w["open"]),
+            "open_at_load": min(w["open_at_load"] for w in self.waves),
             "denied_lanes": sum(1 for i in range(self.cfg.conns) if spread(i // 2, self.cfg.frac_deny)),
             "probe_connects": self.probe_connects,
             "proxy_exit": "running until stopped, then exit 0" if rc == 0 and all(x["alive"] for x in s)
@@ -354,6 +397,8 @@ def parse_args():
     ap.add_argument("--binary", default=str(ROOT / "build" / "iron-proxy"), type=Path)
     ap.add_argument("--conns", type=int, default=10000, help="keep-alive MITM connections")
     ap.add_argument("--duration", type=int, default=60, help="seconds of load once all are open")
+    ap.add_argument("--waves", type=int, default=1, help="open, load and close this many times against the "
+                    "same proxy (RSS after each wave: retained vs leaked memory)")
     ap.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 2), help="client processes")
     ap.add_argument("--deny-connect-lanes", type=int, default=None, help="default: conns / 200")
     ap.add_argument("--frac-deny", type=float, default=0.05, help="share of connections to a denied host")
@@ -365,7 +410,9 @@ def parse_args():
     ap.add_argument("--think-max", type=float, default=15.0)
     ap.add_argument("--open-concurrency", type=int, default=100, help="handshakes in flight per client process")
     ap.add_argument("--open-seconds", type=int, default=300, help="limit for opening all connections")
-    ap.add_argument("--request-timeout", type=float, default=60.0)
+    ap.add_argument("--request-timeout", type=float, default=120.0)
+    ap.add_argument("--malloc-trim", action="store_true", help="at the end, have gdb call malloc_trim(0) in the "
+                    "proxy and report the RSS left (memory in use vs kept by the allocator)")
     ap.add_argument("--max-rss-mib", type=float, default=0, help="fail if the proxy's peak RSS exceeds this")
     ap.add_argument("--nginx-workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--upstream-port", type=int, default=443)
@@ -416,12 +463,11 @@ def main():
         soak.tune_netns()
     soak.start_servers()
     print(f"soak: {cfg.conns} keep-alive connections + {cfg.deny_connect_lanes} denied-CONNECT lanes, "
-          f"{cfg.workers} client processes, {cfg.duration} s of load, proxy {cfg.binary}; work dir {cfg.work}",
+          f"{cfg.workers} client processes, {cfg.waves} × {cfg.duration} s of load, proxy {cfg.binary}; work dir {cfg.work}",
           flush=True)
     soak.sample("idle")
-    soak.start_workers()
-    times = soak.run_load()
-    t = soak.finish(times)
+    soak.run_waves()
+    t = soak.finish()
     problems = verdict(cfg, t)
     text = "\n".join([f"# iron-proxy soak — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
                       f"`bench/soak.sh {' '.join(user_args())}`", "",

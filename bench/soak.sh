@@ -4,6 +4,7 @@
 #   bench/soak.sh                                   # 10,000 keep-alive MITM connections, 60 s of load
 #   bench/soak.sh --conns 500 --duration 10 --think-min 0.5 --think-max 1.5   # quick look
 #   bench/soak.sh --binary /path/to/iron-proxy      # another build
+#   bench/soak.sh --waves 3 --malloc-trim           # RSS after each of 3 waves and after malloc_trim
 #
 # Installs what it needs (apt), builds build/iron-proxy if missing, raises the fd limit and runs
 # bench/soak.py in a private network namespace (loopback only; port 443 free for nginx). Every

@@ -151,10 +151,11 @@ def table(cfg, t):
     rows = [
         ("keep-alive MITM connections", f"{cfg.conns:,} (HTTPS listener {cfg.conns - cfg.conns // 2:,}, "
                                         f"CONNECT {cfg.conns // 2:,}; denied-host lanes {t['denied_lanes']:,})"),
-        ("open at load start / peak", f"{t['open_at_load']:,} / {c['open_peak']:,} "
-                                      f"(opened in {t['open_seconds']:.1f} s)"),
+        ("open at load start (fewest over waves) / peak", f"{t['open_at_load']:,} / {c['open_peak']:,}"),
         ("denied-CONNECT lanes (new conn each)", f"{cfg.deny_connect_lanes}"),
-        ("load phase", f"{t['load_seconds']:.1f} s (+ {t['open_seconds']:.1f} s ramp, {t['drain_seconds']:.1f} s drain)"),
+        ("load phase", f"{t['load_seconds']:.1f} s in {len(t['waves'])} wave(s) (+ ramp "
+                       f"{' / '.join(format(w['open_seconds'], '.1f') for w in t['waves'])} s, "
+                       f"{t['drain_seconds']:.1f} s drain)"),
         ("inner requests sent", f"{c['sent']:,} ({', '.join(f'{k} {v:,}' for k, v in sorted(c['by_kind'].items()))})"),
         ("responses by status", ", ".join(f"{k}: {v:,}" for k, v in sorted(c["by_status"].items())) or "–"),
         ("request rate (whole run)", f"{c['sent'] / max(t['total_seconds'], 1e-9):,.0f} req/s"),
@@ -167,6 +168,8 @@ def table(cfg, t):
         ("reloads counted by /metrics", t.get("metrics_reloads") or "–"),
         ("proxy RSS MiB: idle / all open / peak / end of load / after close",
          f"{mib(r['idle'])} / {mib(r['load_start'])} / {mib(r['peak'])} / {mib(r['load_end'])} / {mib(r['after'])}"),
+        ("proxy RSS MiB after each wave closed", " / ".join(mib(w["rss_after_kib"]) for w in t["waves"])
+         + (f"; after malloc_trim(0): {mib(r['trimmed'])}" if r.get("trimmed") else "")),
         ("proxy RSS growth during load (last 5 s − first 5 s)", f"{r['growth_kib'] / 1024:+.1f} MiB"
          if r.get("growth_kib") is not None else "–"),
         ("client connections open after close (/metrics)", "–" if t["conns_open_after"] is None
