@@ -19,7 +19,6 @@ Every wait is bounded; every process started here is in its own session and is k
 (the session ids are also appended to WORK/pgids so run.sh's trap can kill them).
 """
 import argparse
-import atexit
 import datetime
 import json
 import os
@@ -33,74 +32,15 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import (BENCH, LIVE, Server, clean_env, install_signal_handlers, kill_session, make_certs, render, run,
+                      session_cpu_seconds, session_kib, track, wait_port)
+
+ROOT = BENCH.parent
 HOST = "localhost"  # resolves to 127.0.0.1 from /etc/hosts for every proxy (c-ares, squid, python)
 TARGET_NAMES = {"direct": "direct", "iron": "iron-proxy", "squid": "squid", "mitm": "mitmproxy"}
 
 # ----------------------------------------------------------------------------------------------
-# processes
-
-
-_LIVE = {}  # sid -> name
-
-
-def _kill_session(sid, sig):
-    for pid in session_pids(sid):
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-    try:
-        os.killpg(sid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def kill_everything():
-    for sid in list(_LIVE):
-        _kill_session(sid, signal.SIGKILL)
-        _LIVE.pop(sid, None)
-
-
-atexit.register(kill_everything)
-
-
-def _on_signal(signum, frame):
-    kill_everything()
-    sys.exit(128 + signum)
-
-
-def proc_stat(pid):
-    """(session id, cpu ticks incl. reaped children) of a pid, or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
-        return None
-    rest = data[data.rfind(")") + 2:].split()
-    # rest[0] = state (field 3); session = field 6; utime..cstime = fields 14..17
-    return int(rest[3]), sum(int(x) for x in rest[11:15])
-
-
-def session_pids(sid):
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = proc_stat(int(name))
-            if st and st[0] == sid:
-                out.append(int(name))
-    return out
-
-
-def session_cpu_seconds(sid):
-    total = 0
-    for pid in session_pids(sid):
-        st = proc_stat(pid)
-        if st:
-            total += st[1]
-    return total / CLK_TCK
+# set-up and measurements
 
 
 def machine_cpu_jiffies():
@@ -116,116 +56,6 @@ def children_cpu_seconds():
     import resource
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
-
-
-def session_kib(sid, field):
-    """Sum of VmRSS or VmHWM (KiB) over the session's processes (shared pages count once per
-    process, so a multi-process proxy is over-, never under-stated)."""
-    total = 0
-    for pid in session_pids(sid):
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith(field + ":"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
-class Server:
-    def __init__(self, name, cmd, work, cwd=None, env=None):
-        self.name = name
-        self.cmd = cmd
-        self.log = open(work / "logs" / f"{name}.out", "ab")
-        env_full = clean_env()
-        env_full.update(env or {})
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-                                     cwd=str(cwd or work), env=env_full, start_new_session=True)
-        self.sid = self.proc.pid
-        _LIVE[self.sid] = name
-        with open(work / "pgids", "a") as f:
-            f.write(f"{self.sid}\n")
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self, grace=5.0):
-        if self.sid not in _LIVE:
-            return
-        _kill_session(self.sid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and (self.alive() or session_pids(self.sid)):
-            self.proc.poll()
-            time.sleep(0.1)
-        _kill_session(self.sid, signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        _LIVE.pop(self.sid, None)
-        self.log.close()
-
-
-def clean_env():
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.setdefault("LC_ALL", "C.UTF-8")
-    return env
-
-
-def wait_port(port, timeout=20.0, host="127.0.0.1"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
-def run(cmd, timeout, **kw):
-    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
-                          env=clean_env(), **kw)
-
-
-# ----------------------------------------------------------------------------------------------
-# set-up
-
-
-def render(template, out, values):
-    text = (BENCH / "conf" / template).read_text()
-    for k, v in values.items():
-        text = text.replace(f"@{k}@", str(v))
-    out.write_text(text)
-
-
-def make_certs(work, binary):
-    certs = work / "certs"
-    certs.mkdir()
-    r = run([binary, "generate-ca", "-outdir", str(certs), "-name", "iron-bench CA", "-alg", "ecdsa-p256"], 30)
-    if r.returncode != 0:
-        raise SystemExit(f"generate-ca failed: {r.stdout}{r.stderr}")
-    ossl = lambda *a: run(["openssl", *a], 30, cwd=str(certs))
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    steps = [
-        ["req", "-x509", *ec, "-keyout", "upstream-ca.key", "-out", "upstream-ca.crt", "-days", "2",
-         "-subj", "/CN=iron-bench upstream CA", "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        ["req", *ec, "-keyout", "upstream.key", "-out", "upstream.csr", "-subj", "/CN=localhost"],
-    ]
-    (certs / "upstream.ext").write_text(
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-    steps.append(["x509", "-req", "-in", "upstream.csr", "-CA", "upstream-ca.crt", "-CAkey", "upstream-ca.key",
-                  "-CAcreateserial", "-days", "1", "-extfile", "upstream.ext", "-out", "upstream.crt"])
-    for s in steps:
-        r = ossl(*s)
-        if r.returncode != 0:
-            raise SystemExit(f"openssl {' '.join(s)} failed: {r.stderr}")
-    # What clients trust: the proxy CA (MITM leaves) and the upstream CA (direct).
-    (certs / "bundle.pem").write_text((certs / "ca.crt").read_text() + (certs / "upstream-ca.crt").read_text())
-    return certs
 
 
 def make_www(work):
@@ -438,7 +268,7 @@ def idle_test(cfg, target):
            "--hold-seconds", "120"]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=clean_env(), start_new_session=True)
-    _LIVE[p.pid] = "idle-client"
+    track(p.pid, "idle-client")
     try:
         import selectors
         sel = selectors.DefaultSelector()
@@ -464,8 +294,8 @@ def idle_test(cfg, target):
             p.wait(timeout=20)
         except subprocess.TimeoutExpired:
             pass
-        _kill_session(p.pid, signal.SIGKILL)
-        _LIVE.pop(p.pid, None)
+        kill_session(p.pid, signal.SIGKILL)
+        LIVE.pop(p.pid, None)
 
 
 def measure(cfg, target, run_index, do_idle):
@@ -723,8 +553,7 @@ def main():
     ap.add_argument("--netns", action="store_true", help="we are in a fresh network namespace: bring lo up")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "latest.md")
     cfg = ap.parse_args()
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    install_signal_handlers()
     started = time.monotonic()
 
     targets = [t.strip() for t in cfg.targets.split(",") if t.strip()]
