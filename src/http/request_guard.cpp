@@ -86,10 +86,10 @@ request_head_view request_head_in(const Fields& fields, unsigned version) {
 
 }  // namespace
 
-std::optional<head_rejection> check_request_head(const request_head_view& head) {
-    // RFC 9112 §3.2: more than one Host line is a 400, even when they agree; policy would read
-    // one and the origin perhaps the other.
-    if (head.host.size() > 1) return head_rejection{400, "multiple Host header fields"};
+namespace {
+
+// The framing rules shared by requests and responses (Host aside).
+std::optional<head_rejection> check_framing(const request_head_view& head) {
     if (!head.transfer_encoding.empty()) {
         // RFC 9112 §6.1: HTTP/1.0 has no transfer codings; the framing is faulty.
         if (head.version < 11) return head_rejection{400, "Transfer-Encoding in an HTTP/1.0 request"};
@@ -110,6 +110,23 @@ std::optional<head_rejection> check_request_head(const request_head_view& head) 
     if (head.content_length.size() > 1) return head_rejection{400, "multiple Content-Length fields"};
     if (head.content_length.size() == 1 && !is_plain_length(head.content_length.front()))
         return head_rejection{400, "malformed Content-Length"};
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<head_rejection> check_request_head(const request_head_view& head) {
+    // RFC 9112 §3.2: more than one Host line is a 400, even when they agree; policy would read
+    // one and the origin perhaps the other.
+    if (head.host.size() > 1) return head_rejection{400, "multiple Host header fields"};
+    return check_framing(head);
+}
+
+std::optional<head_rejection> check_response_head(const request_head_view& head) {
+    // Beast frames "Transfer-Encoding: xchunked" + Content-Length by the length and would pool a
+    // connection with the rest of the body still in it; a client behind us might read it
+    // otherwise. The status is the proxy's own: an ambiguous response is a bad gateway.
+    if (auto bad = check_framing(head)) return head_rejection{502, bad->reason};
     return std::nullopt;
 }
 

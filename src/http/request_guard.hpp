@@ -41,6 +41,11 @@ struct head_rejection {
 // most one Content-Length line, and its value plain digits.
 std::optional<head_rejection> check_request_head(const request_head_view& head);
 
+// The same framing rules for a response head from an origin (Host lines are not looked at): a
+// response the proxy would frame differently from a lenient client is refused (502), never
+// relayed, and the upstream connection is not reused.
+std::optional<head_rejection> check_response_head(const request_head_view& head);
+
 // Collects the Host, Content-Length and Transfer-Encoding lines of a parsed head.
 request_head_view request_head_of(const boost::beast::http::fields& fields, unsigned version);
 request_head_view request_head_of(const proxy_fields& fields, unsigned version);

@@ -267,6 +267,11 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
         break;
     }
     auto& res = rp->get();
+    if (auto bad = check_response_head(request_head_of(res.base(), res.version()))) {
+        out.what = forward_result::kind::upstream_failed;  // 502; the connection is closed, never pooled
+        out.error = "ambiguous response framing: " + std::string(bad->reason);
+        co_return out;
+    }
     if (res.result_int() == 101) {
         if (!a.websocket) {
             out.what = forward_result::kind::upstream_failed;

@@ -391,3 +391,28 @@ def test_response_with_both_framings_never_reaches_the_client_ambiguous(proxy_fa
         assert body == b"5\r\nhello\r\n0\r\n\r\n", body
     [rec] = p.wait_audit(1)
     assert rec["audit"]["status_code"] == status, rec
+
+
+@pytest.mark.parametrize("coding", ["xchunked", "chunked, identity", "identity", "gzip"])
+def test_response_with_bad_transfer_coding_before_length_is_502(proxy_factory, coding):
+    """Beast frames `Transfer-Encoding: xchunked` + Content-Length by the length and leaves the
+    rest in the pooled connection; a client behind the proxy could read it otherwise. The proxy
+    refuses the response (502, audited as an error) instead of relaying either reading."""
+    framing = f"Transfer-Encoding: {coding}\r\nContent-Length: 3\r\n".encode()
+    up = RawUpstream(b"HTTP/1.1 200 OK\r\n" + framing + b"\r\nabcGET /smuggled HTTP/1.1\r\n\r\n")
+    try:
+        p = proxy_factory.start()
+        sock = socket.create_connection(("127.0.0.1", p.http_port), timeout=10)
+        try:
+            sock.sendall(f"GET /r HTTP/1.1\r\nHost: allowed.test:{up.port}\r\nConnection: close\r\n\r\n".encode())
+            data = read_until_closed(sock, 5)
+        finally:
+            sock.close()
+    finally:
+        up.close()
+    status, fields, body = parse_response(data)
+    assert status == 502, data
+    [rec] = p.wait_audit(1)
+    assert rec["audit"]["status_code"] == 502, rec
+    assert rec["audit"]["action"] == "error", rec
+    assert "ambiguous response framing" in rec.get("error", ""), rec

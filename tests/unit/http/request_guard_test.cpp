@@ -101,6 +101,25 @@ TEST(RequestGuard, HeadTable) {
     }
 }
 
+// A response head is judged by the same framing rules; a rejection is the proxy's 502 (bad
+// gateway), Host lines are not looked at, and a plain chunked or length-framed response passes.
+TEST(RequestGuard, ResponseHeadSharesTheFramingRulesAs502) {
+    for (const auto& c : head_cases) {
+        auto req = check_request_head(view_of(c));
+        auto res = check_response_head(view_of(c));
+        if (req && req->reason != std::string_view("multiple Host header fields")) {
+            ASSERT_TRUE(res) << c.name;
+            EXPECT_EQ(res->status, 502u) << c.name;
+            EXPECT_EQ(res->reason, req->reason) << c.name;
+        } else if (!req) {
+            EXPECT_FALSE(res) << c.name;
+        }
+    }
+    request_head_view two_hosts;
+    two_hosts.host = {"a.test", "b.test"};
+    EXPECT_FALSE(check_response_head(two_hosts));
+}
+
 // What Beast 1.81's parser does with each smuggling shape, and that the guard (run on the head
 // Beast accepted) rejects every one of them whatever Beast made of it. If a Boost upgrade changes
 // Beast's column, the guard's column must not need to.
