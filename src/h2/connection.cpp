@@ -29,6 +29,9 @@ constexpr std::size_t read_chunk_bytes = 16 * 1024;
 // most discard_grace; then the stream is reset.
 constexpr std::size_t discard_budget_bytes = 1024 * 1024;
 constexpr auto discard_grace = std::chrono::seconds(2);
+// After our GOAWAY when a deadline ends the connection: long enough to send it, short enough that
+// a peer that stopped reading cannot hold the connection.
+constexpr auto goaway_grace = std::chrono::seconds(1);
 
 std::vector<nghttp2_nv> to_nva(const header_block& headers) {
     std::vector<nghttp2_nv> nva;
@@ -346,11 +349,44 @@ std::shared_ptr<stream> connection::find(std::int32_t id) const {
 }
 
 void connection::update_idle() {
-    if (!idle_dog_) return;
-    if (streams_.empty())
-        idle_dog_->expires_after(idle_);
-    else
-        idle_dog_->disarm();
+    if (deadlines_) deadlines_->streams_open(streams_.size());
+}
+
+// The peer left its preface, a header block or a control frame incomplete past the head
+// deadline. GOAWAY(ENHANCE_YOUR_CALM) rather than a bare close: a slow but honest client learns
+// why, and from the last stream id which requests were never processed and are safe to retry.
+void connection::head_deadline_expired() {
+    if (dead_ || terminating_) return;
+    log::debug("http2 peer too slow sending a frame or header block: closing");
+    if (request_head_open() && on_request_head_timeout_) on_request_head_timeout_();
+    terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+// A request's header block is being received (its HEADERS frame header arrived, naming the
+// stream) and no exchange, hence no audit record, exists for it yet. Trailers of a running
+// exchange don't count: that exchange records itself.
+bool connection::request_head_open() const {
+    if (role_ != role::server || !deadlines_ || !deadlines_->frames().header_block_open()) return false;
+    std::shared_ptr<stream> s = find(deadlines_->frames().header_block_stream());
+    return !s || !s->headers_done_;
+}
+
+// Ends the connection on a deadline: GOAWAY, then the transport closes once it is sent (nghttp2
+// wants nothing more), or after goaway_grace whatever happens.
+void connection::terminate(std::uint32_t error_code) {
+    if (dead_ || terminating_) return;
+    terminating_ = true;
+    goaway_ = true;
+    nghttp2_session_terminate_session(session_, error_code);
+    kick();
+    asio::co_spawn(ex_, close_after_grace(weak_from_this(), ex_), asio::detached);
+}
+
+asio::awaitable<void> connection::close_after_grace(std::weak_ptr<connection> weak, asio::any_io_executor ex) {
+    asio::steady_timer timer(ex);
+    timer.expires_after(goaway_grace);
+    co_await timer.async_wait(as_tuple(use_awaitable));
+    if (auto c = weak.lock(); c && !c->dead_) c->io_->close();
 }
 
 void connection::consumed(std::int32_t id, std::size_t n) {
@@ -473,6 +509,7 @@ asio::awaitable<void> connection::read_loop() {
     while (!dead_) {
         auto [ec, n] = co_await io_->read_some(asio::buffer(buf));
         if (ec || dead_) break;
+        if (deadlines_) deadlines_->received(buf.data(), n);
         const ssize_t rv = nghttp2_session_mem_recv(session_, buf.data(), n);
         if (rv < 0) {
             log::debug("http2 session error", {{"error", nghttp2_strerror(static_cast<int>(rv))}});
@@ -515,14 +552,13 @@ asio::awaitable<void> connection::write_loop() {
     io_->close();
 }
 
-asio::awaitable<void> connection::run(std::chrono::steady_clock::duration idle) {
-    idle_ = idle;
-    if (idle.count() > 0) {
-        idle_dog_.emplace(ex_, [this] {
-            log::debug("http2 connection idle: closing");
-            io_->close();
-        });
-    }
+asio::awaitable<void> connection::run(std::chrono::steady_clock::duration idle,
+                                      std::chrono::steady_clock::duration head) {
+    deadlines_.emplace(ex_, role_ == role::server, head, idle, [this] { head_deadline_expired(); },
+                       [this] {
+                           log::debug("http2 connection idle: closing");
+                           terminate(NGHTTP2_NO_ERROR);
+                       });
     update_idle();
     auto writer_done = std::make_shared<event>(ex_);
     auto writer_state = std::make_shared<bool>(false);
@@ -530,7 +566,7 @@ asio::awaitable<void> connection::run(std::chrono::steady_clock::duration idle) 
     co_await read_loop();
     while (!*writer_state) co_await writer_done->wait();
     fail();
-    idle_dog_.reset();
+    deadlines_.reset();
     if (on_closed_) {
         auto f = std::move(on_closed_);
         on_closed_ = nullptr;

@@ -26,7 +26,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
-#include "net/watchdog.hpp"
+#include "h2/deadlines.hpp"
 
 struct nghttp2_session;
 
@@ -166,10 +166,15 @@ public:
     void on_request(request_handler h) { on_request_ = std::move(h); }
     // Called once when the connection is over (client pools forget it).
     void on_closed(std::function<void()> f) { on_closed_ = std::move(f); }
+    // Server role: called when the head deadline cuts the connection in the middle of a request's
+    // header block (the request that never arrived, for its audit record).
+    void on_request_head_timeout(std::function<void()> f) { on_request_head_timeout_ = std::move(f); }
 
-    // Runs the connection until either side ends it. `idle` closes it after that long with no
-    // open stream (0 = never).
-    boost::asio::awaitable<void> run(std::chrono::steady_clock::duration idle);
+    // Runs the connection until either side ends it. `idle` ends it after that long with no open
+    // stream; `head` when the peer leaves its opening (preface, SETTINGS), a header block or
+    // any other frame but DATA's payload incomplete that long (see deadlines.hpp). 0 = never.
+    boost::asio::awaitable<void> run(std::chrono::steady_clock::duration idle,
+                                     std::chrono::steady_clock::duration head = {});
 
     // Client role: opens a stream with these headers (pseudo-headers first). With `has_body` the
     // body follows through stream::write / finish.
@@ -202,6 +207,11 @@ private:
     static boost::asio::awaitable<void> run_writer_entry(std::shared_ptr<connection> self,
                                                          std::shared_ptr<event> done, std::shared_ptr<bool> finished);
     void update_idle();
+    void head_deadline_expired();
+    bool request_head_open() const;
+    void terminate(std::uint32_t error_code);
+    static boost::asio::awaitable<void> close_after_grace(std::weak_ptr<connection> weak,
+                                                        boost::asio::any_io_executor ex);
     void start_discarding(stream& s);
     static boost::asio::awaitable<void> reset_after_grace(std::weak_ptr<connection> weak, std::shared_ptr<stream> s);
 
@@ -214,12 +224,13 @@ private:
     std::vector<std::shared_ptr<stream>> new_requests_;
     request_handler on_request_;
     std::function<void()> on_closed_;
+    std::function<void()> on_request_head_timeout_;
     event write_wanted_;
     bool dead_ = false;
     bool goaway_ = false;
     bool read_done_ = false;
-    std::chrono::steady_clock::duration idle_{};
-    std::optional<net::watchdog> idle_dog_;  // closes the transport after `idle_` with no stream
+    bool terminating_ = false;  // a deadline ended the connection: GOAWAY sent or on its way
+    std::optional<connection_deadlines> deadlines_;  // while run() runs
 };
 
 }  // namespace iron::h2

@@ -607,6 +607,17 @@ void refuse_stream(connection& c, stream& s, const http::connection_info& info) 
     c.reset(s, NGHTTP2_REFUSED_STREAM);
 }
 
+// As HTTP/1.1 does for a request head cut by client_header_timeout: one record, no response.
+void audit_request_head_timeout(const http::connection_info& info) {
+    audit::record rec;
+    http::fill_connection_fields(rec, info);
+    rec.action = audit::action::reject;
+    rec.status_code = 408;
+    rec.error = "timeout reading request header";
+    rec.finish();
+    info.shared->audit->emit(rec);
+}
+
 }  // namespace
 
 template <class Stream>
@@ -626,7 +637,8 @@ asio::awaitable<void> serve_h2(Stream& client, http::connection_info& conn, net:
         auto x = std::make_shared<stream_exchange>(self, std::move(st), info);
         asio::co_spawn(self->executor(), run_stream(std::move(x), in_flight), asio::detached);
     });
-    co_await c->run(conn.shared->proxy.client_idle_timeout);
+    c->on_request_head_timeout([info] { audit_request_head_timeout(*info); });
+    co_await c->run(conn.shared->proxy.client_idle_timeout, conn.shared->proxy.client_header_timeout);
     c->on_request(nullptr);
 }
 

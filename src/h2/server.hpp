@@ -14,7 +14,7 @@ namespace iron::h2 {
 
 // Stream is net::tls_stream<net::client_socket> (ALPN "h2") or net::client_socket
 // (cleartext HTTP/2 with prior knowledge, h2c: the origin is then spoken to in h2c too).
-// `dog` is the connection's first deadline; HTTP/2 replaces it with its own idle timer.
+// `dog` is the connection's first deadline; HTTP/2 replaces it with its own head and idle deadlines.
 template <class Stream>
 boost::asio::awaitable<void> serve_h2(Stream& client, http::connection_info& conn, net::watchdog& dog);
 
