@@ -1,5 +1,7 @@
 #include "h2/server.hpp"
 
+#include <functional>
+
 #include <limits>
 #include <optional>
 #include <string>
@@ -120,6 +122,10 @@ struct pump_state {
     bool finished = false;
     bool client_reset = false;
     bool upstream_failed = false;
+    // Told of each piece sent and of the end of the request, while forward_h2 waits for the
+    // response head: the head deadline only starts once the whole request is out.
+    std::function<void()> on_progress;
+    std::function<void()> on_finished;
 };
 
 // Client request body (prefix first) → upstream stream, then the client's trailers. Runs beside
@@ -139,6 +145,7 @@ asio::awaitable<void> pump_request_h2(std::shared_ptr<stream_exchange> x, std::s
         }
         ok = co_await up->write(piece);
         if (!ok) ps->upstream_failed = true;
+        if (ps->on_progress) ps->on_progress();
     }
     if (ok) {
         up->finish(x->client->trailers());
@@ -146,6 +153,7 @@ asio::awaitable<void> pump_request_h2(std::shared_ptr<stream_exchange> x, std::s
         up_conn->reset(*up, NGHTTP2_CANCEL);
     }
     ps->finished = true;
+    if (ps->on_finished) ps->on_finished();
     ps->done.notify();
 }
 
@@ -164,16 +172,42 @@ header_block upstream_request_head(stream_exchange& x) {
     return head;
 }
 
-// A watchdog that resets `up` when the response head is late (upstream_response_header_timeout).
+// A watchdog that resets `up` when the exchange stalls before the response head: while the
+// request body is still going up, when no piece moved for client_idle_timeout; once it is all
+// out, when the head takes longer than upstream_response_header_timeout. (Counting the head
+// timeout from the start of the request cut every upload longer than that timeout with a 504.)
 struct header_deadline {
-    header_deadline(std::shared_ptr<connection> c, std::shared_ptr<stream> s, std::chrono::steady_clock::duration d)
+    header_deadline(std::shared_ptr<connection> c, std::shared_ptr<stream> s, const http::shared_state& sh,
+                    pump_state& ps)
         : dog(c->executor(), [c, s, this] {
               fired = true;
               c->reset(*s, NGHTTP2_CANCEL);
-          }) {
-        dog.expires_after(d);
+          }),
+          pump(ps) {
+        const auto head_timeout = sh.proxy.upstream_response_header_timeout;
+        const auto idle_timeout = sh.proxy.client_idle_timeout;
+        if (ps.finished) {
+            dog.expires_after(head_timeout);
+            return;
+        }
+        uploading = true;
+        dog.expires_after(idle_timeout);
+        ps.on_progress = [this, idle_timeout] { dog.expires_after(idle_timeout); };
+        ps.on_finished = [this, head_timeout] {
+            uploading = false;
+            dog.expires_after(head_timeout);
+        };
     }
+    ~header_deadline() {
+        pump.on_progress = nullptr;
+        pump.on_finished = nullptr;
+    }
+    header_deadline(const header_deadline&) = delete;
+    header_deadline& operator=(const header_deadline&) = delete;
+
     net::watchdog dog;
+    pump_state& pump;
+    bool uploading = false;  // the request body was still going up
     bool fired = false;
 };
 
@@ -214,15 +248,20 @@ asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared
 
     bool got_head = false;
     bool late = false;
+    bool upload_stalled = false;
     {
-        header_deadline deadline(up_conn, up, shared_of(*x).proxy.upstream_response_header_timeout);
+        header_deadline deadline(up_conn, up, shared_of(*x), *ps);
         got_head = co_await up->wait_headers();
         late = deadline.fired;
+        upload_stalled = late && deadline.uploading;
     }
     if (!got_head) {
         if (x->client->closed()) {
             rec.action = audit::action::client_cancel;
             rec.status_code = 200;
+        } else if (upload_stalled) {
+            rec.error = "timeout reading request body";
+            co_await reply_error(*x, 408, "request timeout", audit::action::reject);
         } else if (late) {
             rec.error = "timeout awaiting response headers";
             co_await reply_error(*x, 504, "gateway timeout", audit::action::error);
@@ -343,10 +382,20 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
         }
     }
     std::string piece;
+    // A client whose body stops moving for client_idle_timeout is cut: its stream is reset (the
+    // pending read cannot be abandoned otherwise), the exchange audited as a body timeout.
+    bool body_stalled = false;
+    net::watchdog body_dog(up.socket().get_executor(), [&x, &body_stalled] {
+        body_stalled = true;
+        x.client_conn->reset(*x.client, NGHTTP2_CANCEL);
+    });
     while (more_to_read && !sr.is_done()) {
+        body_dog.expires_after(sh.proxy.client_idle_timeout);
         auto got = co_await x.client->read(piece);
+        body_dog.disarm();
         if (got == stream::read_status::reset) {
             out.what = h1_outcome::kind::client_gone;
+            if (body_stalled) out.error = "timeout reading request body";
             co_return out;
         }
         const bool last = got == stream::read_status::end;
@@ -483,6 +532,7 @@ asio::awaitable<void> forward_h1(std::shared_ptr<stream_exchange> x, client_pool
             case h1_outcome::kind::client_gone:
                 up->close();
                 rec.action = audit::action::client_cancel;
+                if (!r.error.empty()) rec.error = r.error;
                 if (rec.status_code == 0) rec.status_code = 200;
                 x->client_conn->reset(*x->client, NGHTTP2_CANCEL);
                 co_return;

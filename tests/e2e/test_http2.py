@@ -605,3 +605,47 @@ def test_rapid_reset_is_bounded_and_other_clients_are_served(proxy_factory, h2_u
     print(f"rapid reset: RSS growth {growth} KiB")
     assert growth < 16 * 1024, f"RSS grew by {growth} KiB"
     assert p.alive()
+
+
+@pytest.mark.timeout(60)
+def test_slow_upload_longer_than_header_timeout_reaches_the_origin(proxy_factory, ca_cert, origin):
+    """upstream_response_header_timeout counts from the end of the request, as it does for
+    HTTP/1.1: an upload that takes longer than it (here 4 s of pieces against a 1 s timeout) is
+    not cut with a 504 while its pieces keep moving."""
+    p = start_for(proxy_factory, origin, proxy_extra={"upstream_response_header_timeout": "1s"})
+    piece = b"x" * 1000
+    with h2_client(p, "https", origin.port, ca_cert) as c:
+        sid = c.request("POST", "/sink", f"allowed.test:{origin.port}",
+                        headers=[("content-type", "application/octet-stream")], end_stream=False)
+        for _ in range(8):  # 8 pieces, 0.5 s apart
+            c.send_body(sid, piece, end_stream=False)
+            c.pump(0.5)
+        c.send_body(sid, b"", end_stream=True)
+        res = c.wait(sid, timeout=15)
+    assert res.status == 200, res
+    assert json.loads(res.body) == {"length": 8000}, res
+    [rec] = inner(p, "/sink")
+    assert rec["audit"]["status_code"] == 200, rec
+
+
+@pytest.mark.timeout(60)
+def test_stalled_upload_is_cut_after_client_idle_timeout(proxy_factory, ca_cert, origin):
+    """A request body that stops moving is bounded by client_idle_timeout, not left open until
+    the client goes away: a 408 while the origin's stream can still be answered (h2 origin), a
+    reset of the client's stream when the body was going into an HTTP/1.1 origin's connection;
+    audited with the reason either way."""
+    p = start_for(proxy_factory, origin, proxy_extra={"client_idle_timeout": "2s"})
+    with h2_client(p, "https", origin.port, ca_cert) as c:
+        sid = c.request("POST", "/sink", f"allowed.test:{origin.port}",
+                        headers=[("content-type", "application/octet-stream")], end_stream=False)
+        c.send_body(sid, b"x" * 100, end_stream=False)
+        res = c.wait(sid, timeout=15)
+    assert res.done, res
+    [rec] = inner(p, "/sink")
+    if is_h2(origin):
+        assert res.status == 408, res
+        assert rec["audit"]["status_code"] == 408, rec
+    else:
+        assert res.reset_code is not None, res
+        assert rec["audit"]["action"] == "client_cancel", rec
+    assert rec.get("error") == "timeout reading request body", rec
