@@ -190,6 +190,34 @@ def test_redact_responses_false_passes_unmodified(proxy_factory, https_upstream,
     assert r.header("X-Reflected") == f"Bearer {REAL}"
 
 
+@pytest.mark.parametrize("listener", ["mitm", "tunnel"])
+def test_keep_alive_and_head_after_redacted_responses(proxy_factory, https_upstream, ca_cert, listener):
+    """The re-framed (chunked) bodies end exactly where they should: one client connection and one
+    upstream connection carry several redacted responses; HEAD keeps its head-only framing."""
+    proxy = start(proxy_factory, https_upstream)
+    port = https_upstream.port
+    if listener == "tunnel":
+        conn = clients.https_via_tunnel(proxy.addr("tunnel"), "allowed.test", port, ca_cert)
+    else:
+        conn = clients.https_via_listener(("127.0.0.1", port), "allowed.test", ca_cert)
+    auth = {"Authorization": f"Bearer {PH}"}
+    try:
+        for path in ("/reflect", "/drip?pause=0.001", "/reflect"):
+            conn.request("GET", path, headers=auth)
+            res = conn.getresponse()
+            body = res.read()
+            assert res.status == 200 and REAL.encode() not in body and PH.encode() in body, body[:200]
+            assert res.getheader("X-Reflected") in (None, f"Bearer {PH}")
+        conn.request("HEAD", "/reflect", headers=auth)
+        res = conn.getresponse()
+        assert res.read() == b""
+        assert res.getheader("X-Reflected") == f"Bearer {PH}"
+        assert res.getheader("Content-Length") is not None  # HEAD: the origin's head, framing kept
+    finally:
+        conn.close()
+    assert https_upstream.connections == 1
+
+
 def test_reason_phrase_is_redacted(proxy_factory, https_upstream, ca_cert):
     proxy = start(proxy_factory, https_upstream)
     r = get(proxy, "mitm", https_upstream, ca_cert, "/reflect?reason=1")
