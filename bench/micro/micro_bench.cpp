@@ -14,6 +14,9 @@
 //                        sign) and cache hit (one name).
 //   BM_SecretScan_*      transforms::scan::swap_in_header_value over a 4 KiB header block, search
 //                        only (no placeholder present: the common case), and with one hit.
+//   BM_Redact_*          core::stream_replacer (secrets redact_responses) over a 1 MiB JSON-ish
+//                        body (English-like text: the secrets' first bytes are common) in 32 KiB
+//                        relay pieces, with two secrets: no hit, and one hit per KiB.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -28,6 +31,7 @@
 #include "config/yaml_util.hpp"
 #include "core/host_glob.hpp"
 #include "core/host_glob_set.hpp"
+#include "core/stream_replace.hpp"
 #include "pipeline/exchange.hpp"
 #include "tls/ca.hpp"
 #include "tls/leaf_cache.hpp"
@@ -273,6 +277,35 @@ void BM_SecretScan_4KiB_NoHit(benchmark::State& st) { secret_scan_case(st, false
 void BM_SecretScan_4KiB_Hit(benchmark::State& st) { secret_scan_case(st, true); }
 BENCHMARK(BM_SecretScan_4KiB_NoHit);
 BENCHMARK(BM_SecretScan_4KiB_Hit);
+
+// Response redaction's cost per body byte, when it is on (off, the relays skip it entirely).
+void redact_case(benchmark::State& st, bool hits) {
+    auto set = std::make_shared<const core::replacement_set>(std::vector<core::replacement_set::rule>{
+        {"sk-live-REAL-4b1d9e77c2", "IRONSH_PH_redact-0f3a"}, {"ghp_REALtokenvalue0123456789", "proxy-github"}});
+    std::string body;
+    while (body.size() < (1u << 20)) {
+        body += R"({"id": 12345, "name": "some item", "tags": ["a", "b"], "score": 0.75, "text": ")";
+        for (int i = 0; i < 12; ++i) body += "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod ";
+        body += hits ? "sk-live-REAL-4b1d9e77c2\"}\n" : "no secret here\"}\n";
+    }
+    std::string out;
+    out.reserve(40 * 1024);
+    for (auto _ : st) {
+        core::stream_replacer r(set);
+        for (std::size_t i = 0; i < body.size(); i += 32 * 1024) {
+            out.clear();
+            r.feed(std::string_view(body).substr(i, 32 * 1024), out);
+            benchmark::DoNotOptimize(out.data());
+        }
+        out.clear();
+        r.finish(out);
+    }
+    st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * body.size()));
+}
+void BM_Redact_1MiB_NoHit(benchmark::State& st) { redact_case(st, false); }
+void BM_Redact_1MiB_HitPerKiB(benchmark::State& st) { redact_case(st, true); }
+BENCHMARK(BM_Redact_1MiB_NoHit);
+BENCHMARK(BM_Redact_1MiB_HitPerKiB);
 
 }  // namespace
 

@@ -23,6 +23,7 @@
 #include "http/exchange.hpp"
 #include "http/messages.hpp"
 #include "http/respond.hpp"
+#include "http/response_filtering.hpp"
 #include "http/upstream.hpp"
 
 namespace iron::h2 {
@@ -281,9 +282,10 @@ asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared
         while (!ps->finished) co_await ps->done.wait();
         co_return;
     }
+    const bool has_body = !up->fully_read() || !up->trailers().empty();
+    pipeline::response_filter_chain* filter = http::body_filters_for_h2(x->st.ex, has_body);
     header_block head{{":status", std::to_string(status)}};
     append_h2_fields(x->st.ex.response_headers, head);
-    const bool has_body = !up->fully_read() || !up->trailers().empty();
     rec.status_code = status;
     if (!x->client_conn->submit_response(*x->client, head, has_body)) {
         rec.action = audit::action::client_cancel;
@@ -292,11 +294,18 @@ asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared
         co_return;
     }
     if (has_body) {
-        std::string piece;
+        std::string piece, filtered;
         for (;;) {
             auto got = co_await up->read(piece);
             if (got == stream::read_status::end) {
-                x->client->finish(up->trailers());
+                if (filter && http::filter_piece(*filter, {}, true, filtered)) {
+                    const bool wrote = co_await x->client->write(filtered);
+                    if (!wrote) {
+                        rec.action = audit::action::client_cancel;
+                        break;
+                    }
+                }
+                x->client->finish(http::filtered_trailers(x->st.ex, up->trailers()));
                 break;
             }
             if (got == stream::read_status::reset) {
@@ -306,7 +315,9 @@ asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared
                 x->client_conn->reset(*x->client, up->close_error() ? up->close_error() : std::uint32_t{NGHTTP2_INTERNAL_ERROR});
                 break;
             }
-            if (!co_await x->client->write(piece)) {
+            if (filter && !http::filter_piece(*filter, piece, false, filtered)) continue;
+            const std::string_view data = filter ? std::string_view(filtered) : std::string_view(piece);
+            if (!co_await x->client->write(data)) {
                 rec.action = audit::action::client_cancel;
                 up_conn->reset(*up, NGHTTP2_CANCEL);
                 break;
@@ -444,12 +455,13 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
         out.what = h1_outcome::kind::stopped;
         co_return out;
     }
+    const bool no_body = rp.is_done() || ex.method == "HEAD";
+    pipeline::response_filter_chain* filter = http::body_filters_for_h2(x.st.ex, !no_body);
     // Transforms may have changed the headers: rebuild the h1 fields from their list before
     // translating, so hop-by-hop filtering sees the final set.
     http::replace_fields(res.base(), x.st.ex.response_headers);
     header_block head{{":status", std::to_string(status)}};
     append_h1_response_fields(res.base(), head);
-    const bool no_body = rp.is_done() || ex.method == "HEAD";
     x.st.rec.status_code = status;
     if (!x.client_conn->submit_response(*x.client, head, !no_body)) {
         out.what = h1_outcome::kind::client_gone;
@@ -460,6 +472,7 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
         // this count when the body ends is the origin's trailers.
         const auto head_fields = static_cast<std::size_t>(std::distance(res.begin(), res.end()));
         std::vector<char> buf(relay_chunk_bytes);
+        std::string filtered;
         while (!rp.is_done()) {
             res.body().data = buf.data();
             res.body().size = buf.size();
@@ -475,13 +488,18 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
                 co_return out;
             }
             const std::size_t got = buf.size() - res.body().size;
-            if (got == 0) continue;
-            if (!co_await x.client->write(std::string_view(buf.data(), got))) {
+            std::string_view piece(buf.data(), got);
+            if (filter) {
+                if (!http::filter_piece(*filter, piece, rp.is_done(), filtered)) continue;
+                piece = filtered;
+            }
+            if (piece.empty()) continue;
+            if (!co_await x.client->write(piece)) {
                 out.what = h1_outcome::kind::client_gone;
                 co_return out;
             }
         }
-        x.client->finish(trailers_after(res.base(), head_fields));
+        x.client->finish(http::filtered_trailers(x.st.ex, trailers_after(res.base(), head_fields)));
     }
     out.reusable = res.keep_alive() && rp.is_done();
     co_return out;

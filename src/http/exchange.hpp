@@ -39,6 +39,8 @@ struct exchange_state {
     void emit() {
         if (emitted) return;
         emitted = true;
+        // Response filters report what they did to the body once it is over (or cut short).
+        if (!ex.response_filters.empty()) ex.response_filters.annotate(rec.response_transforms);
         rec.finish();
         sink.emit(rec);
     }

@@ -18,6 +18,7 @@
 #include "http/messages.hpp"
 #include "http/request_guard.hpp"
 #include "http/respond.hpp"
+#include "http/response_filtering.hpp"
 #include "http/upstream.hpp"
 #include "net/client_socket.hpp"
 #include "net/splice.hpp"
@@ -81,7 +82,9 @@ asio::awaitable<relay_status> relay_body(In& in, beast::flat_buffer& in_buf,
                                          body_parser<is_request>& p, Out& out, body_serializer<is_request>& sr,
                                          std::vector<char>& buf, net::watchdog& in_dog,
                                          net::watchdog::clock::duration in_idle, net::watchdog& out_dog,
-                                         net::watchdog::clock::duration out_idle, std::string& error) {
+                                         net::watchdog::clock::duration out_idle, std::string& error,
+                                         pipeline::response_filter_chain* filter = nullptr) {
+    std::string filtered;  // the filter's output for the current piece (unused without one)
     do {
         if (!p.is_done()) {
             p.get().body().data = buf.data();
@@ -101,6 +104,7 @@ asio::awaitable<relay_status> relay_body(In& in, beast::flat_buffer& in_buf,
             // serializer would write a zero-length chunk, which is the end-of-body marker.
             p.get().body().data = p.get().body().size ? buf.data() : nullptr;
             p.get().body().more = !p.is_done();
+            if (filter) filter_piece(*filter, p.get().body(), filtered);
         } else {
             p.get().body().data = nullptr;
             p.get().body().size = 0;
@@ -155,6 +159,7 @@ struct forward_args {
 template <class Client, class Upstream>
 asio::awaitable<void> relay_websocket(Client& client, Upstream& upstream, forward_args& a, response_parser& rp) {
     auto& res = rp.get();
+    redact_upgrade_head(res, a.st.ex);
     body_serializer<false> sr{res};
     auto [ec, n] = co_await bhttp::async_write_header(client, sr, as_tuple(use_awaitable));
     if (ec) co_return;
@@ -316,6 +321,7 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
         res.chunked(true);
     }
     res.keep_alive(client_keep_alive);
+    pipeline::response_filter_chain* filter = prepare_filtered_response(res, st.ex.response_filters, no_body);
     st.rec.status_code = static_cast<int>(res.result_int());
 
     body_serializer<false> res_sr{res};
@@ -342,7 +348,7 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
         }
         std::string err;
         auto rs = co_await relay_body(upstream, a.up.buffer, *rp, client, res_sr, relay_buffer(a.buf), up_dog,
-                                      up_idle, a.client_dog, client_idle, err);
+                                      up_idle, a.client_dog, client_idle, err, filter);
         if (rs == relay_status::read_failed) {
             out.what = forward_result::kind::upstream_failed;
             out.error = "reading response body: " + err;

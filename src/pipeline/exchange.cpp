@@ -1,11 +1,33 @@
 #include "pipeline/exchange.hpp"
 
+#include "core/stream_replace.hpp"
+
 namespace iron::pipeline {
 
 void exchange::note(std::string_view key, boost::json::value value) {
     // Outside pipeline::run_* there is no trace to attach to; dropping is safer than crashing.
     if (current_trace == nullptr) return;
     current_trace->annotations[key] = std::move(value);
+}
+
+void exchange::attach_response_filter(std::unique_ptr<response_filter> filter) {
+    if (current_trace == nullptr) return;  // outside a phase: no trace to report to
+    response_filters.attach(std::move(filter), current_trace_index);
+}
+
+std::size_t exchange::redact(std::string& text) const {
+    std::size_t count = 0;
+    for (const auto& r : redactions) {
+        if (!r.values || r.values->empty()) continue;
+        std::string out;
+        const std::size_t n = r.values->replace(text, out);
+        if (n == 0) continue;
+        count += n;
+        text = std::move(out);
+        // Header-like text: a placeholder holding CR, LF or NUL must not split a response head.
+        if (text.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) text = "[REDACTED]";
+    }
+    return count;
 }
 
 }  // namespace iron::pipeline

@@ -1,17 +1,34 @@
 #pragma once
 // What a transform sees and may change: one HTTP exchange (or a synthetic CONNECT / sni-only
 // request, reference §6.5). Transforms are pure functions of this object.
+#include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include "audit/record.hpp"
 #include "core/headers.hpp"
+#include "pipeline/response_filter.hpp"
+
+namespace iron::core {
+class replacement_set;
+}
 
 namespace iron::pipeline {
+
+// Values a request-phase transform put into the request that the response must never carry back
+// to the client, each mapped to what the client may see instead (secrets with redact_responses:
+// the real credentials it swapped in → their placeholders). Tagged with the transform that made
+// it, whose on_response uses it. Never logged.
+struct response_redaction {
+    const void* owner = nullptr;
+    std::shared_ptr<const core::replacement_set> values;
+};
 
 // A body as transforms see it (reference §8, with the §14 item 1 fix). Only filled when some
 // transform asked for it (transform::wants_request_body); otherwise bodies stream untouched.
@@ -47,11 +64,23 @@ struct exchange {
     int status = 0;
     core::header_list response_headers;
 
+    // Set in the request phase, see response_redaction. The HTTP layer applies every one of them
+    // itself (redact()) to the only response no response phase sees: a WebSocket 101 handshake.
+    std::vector<response_redaction> redactions;
+    // Attached in the response phase (attach_response_filter); applied by the HTTP layer.
+    response_filter_chain response_filters;
+
     // --- trace of the transform currently running; filled by pipeline::run_* ---
     audit::trace* current_trace = nullptr;
+    std::size_t current_trace_index = 0;  // its position in the phase's trace list
 
     // Attach an annotation to the running transform's trace. Never pass a real secret value.
     void note(std::string_view key, boost::json::value value);
+    // Response phase only: have the HTTP layer run `filter` over the body and the trailers; its
+    // annotate() later receives the running transform's trace.
+    void attach_response_filter(std::unique_ptr<response_filter> filter);
+    // Applies every redaction to `text`, a header-like value; returns the number of replacements.
+    std::size_t redact(std::string& text) const;
 };
 
 }  // namespace iron::pipeline

@@ -38,6 +38,7 @@ phase_result run_phase(const std::vector<std::unique_ptr<const transform>>& tran
         audit::trace tr;
         tr.name = std::string(t->name());
         ex.current_trace = &tr;
+        ex.current_trace_index = traces.size();
         auto start = std::chrono::steady_clock::now();
         verdict v = call_hook(*t, ex, p);
         auto elapsed = std::chrono::steady_clock::now() - start;
@@ -49,6 +50,9 @@ phase_result run_phase(const std::vector<std::unique_ptr<const transform>>& tran
         traces.push_back(std::move(tr));
 
         if (v.what == verdict::kind::next) continue;
+        // The upstream response is replaced by a verdict: nothing of it is relayed, so filters
+        // attached for it would describe work that never happened.
+        if (p == phase::response) ex.response_filters.clear();
         if (v.what == verdict::kind::error) {
             // As in the Go proxy: the trace keeps the transform's own message, the phase outcome
             // (what goes into the audit record's `error`) names the transform and the phase.

@@ -3,12 +3,14 @@
 #include "transforms/secrets.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
 #include "config/yaml_util.hpp"
 #include "core/headers.hpp"
+#include "transforms/secrets_redact.hpp"
 #include "transforms/secrets_scan.hpp"
 
 namespace iron::transforms {
@@ -25,6 +27,7 @@ struct replace_outcome {
     bool found = false;                  // token seen anywhere, incl. a truncated body prefix
     bool body_truncated = false;         // match_body but the body was only a prefix
     std::string error;                   // a value that cannot be written into a header
+    redact::recorder* record = nullptr;  // redact_responses: collects Basic credentials rewritten
 };
 
 std::string lower(std::string_view s) {
@@ -36,19 +39,27 @@ std::string lower(std::string_view s) {
 }
 
 // Swap in one header value; `secret` null = search only. Returns whether the token was there.
-bool swap_value(std::string& value, std::string_view header_name, const secret_entry& e, const std::string* secret) {
+bool swap_value(std::string& value, std::string_view header_name, const secret_entry& e, const std::string* secret,
+                redact::recorder* record) {
     const bool is_auth = core::iequals(header_name, "Authorization");
     if (secret == nullptr) {
         std::string copy = value;
         return scan::swap_in_header_value(is_auth, copy, e.proxy_value, nullptr);
     }
-    return scan::swap_in_header_value(is_auth, value, e.proxy_value, secret);
+    if (record == nullptr || !is_auth) return scan::swap_in_header_value(is_auth, value, e.proxy_value, secret);
+    // The credentials go out re-encoded: a reflection shows that base64, not the raw secret.
+    constexpr std::string_view basic = "Basic ";
+    const std::string before = value;
+    const bool hit = scan::swap_in_header_value(is_auth, value, e.proxy_value, secret);
+    if (hit && value != before && before.starts_with(basic) && value.starts_with(basic))
+        record->basic(value.substr(basic.size()), before.substr(basic.size()));
+    return hit;
 }
 
 void swap_all_headers(const secret_entry& e, exchange& ex, const std::string* secret, replace_outcome& out) {
     for (auto& h : ex.request_headers.entries()) {
         if (core::iequals(h.name, "Host")) continue;  // not a header in Go's model (req.Host)
-        if (swap_value(h.value, h.name, e, secret)) out.locations.push_back("header:" + canonical_header(h.name));
+        if (swap_value(h.value, h.name, e, secret, out.record)) out.locations.push_back("header:" + canonical_header(h.name));
     }
 }
 
@@ -64,7 +75,7 @@ void swap_listed_headers(const secret_entry& e, exchange& ex, const std::string*
         processed.push_back(std::move(k));
         bool hit = false;
         for (auto& h : entries) {
-            if (core::iequals(h.name, key) && swap_value(h.value, h.name, e, secret)) hit = true;
+            if (core::iequals(h.name, key) && swap_value(h.value, h.name, e, secret, out.record)) hit = true;
         }
         if (!hit) return;
         if (secret != nullptr && spelling != nullptr) {
@@ -88,8 +99,10 @@ void swap_listed_headers(const secret_entry& e, exchange& ex, const std::string*
     }
 }
 
-replace_outcome run_replace(const secret_entry& e, exchange& ex, const std::string* secret) {
+replace_outcome run_replace(const secret_entry& e, exchange& ex, const std::string* secret,
+                            redact::recorder* record = nullptr) {
     replace_outcome out;
+    out.record = record;
     // Scanning order: headers → query → path → body (§7.2.1).
     if (e.headers == secret_entry::header_scope::all) swap_all_headers(e, ex, secret, out);
     if (e.headers == secret_entry::header_scope::listed) swap_listed_headers(e, ex, secret, out);
@@ -186,6 +199,10 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
     json::array swapped, injected;
     std::vector<std::string> unavailable;
     bool body_truncated = false;
+    // Only with redact_responses: which real values went into this request (never logged).
+    std::optional<redact::recorder> recorded;
+    if (redact_responses_) recorded.emplace();
+    redact::recorder* record = recorded ? &*recorded : nullptr;
 
     for (const auto& e : entries_) {
         if (!e.rules.matches_any(ex)) continue;
@@ -213,6 +230,7 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
 
         if (e.what == secret_entry::mode::inject) {
             std::string formatted = e.format.render(secret);
+            if (record) record->injected(e, secret, formatted);
             std::string location;
             if (!e.inject_header.empty()) {
                 if (scan::has_header_breaking_bytes(formatted)) {
@@ -229,10 +247,11 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
             continue;
         }
 
-        auto outcome = run_replace(e, ex, &secret);
+        auto outcome = run_replace(e, ex, &secret, record);
         if (!outcome.error.empty()) return verdict::fail(outcome.error);
         body_truncated = body_truncated || outcome.body_truncated;
         if (!outcome.locations.empty()) {
+            if (record) record->swapped(e, secret, outcome.locations);
             swapped.emplace_back(secret_record(name, outcome.locations));
         } else if (e.require && !outcome.found) {
             if (body_truncated) ex.note("body_truncated", true);
@@ -246,6 +265,12 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
     if (!injected.empty()) ex.note("injected", std::move(injected));
     if (!unavailable.empty()) ex.note("secret_unavailable", string_array(unavailable));
     if (!swapped.empty()) ex.note("swapped", std::move(swapped));
+    if (record) record->publish(this, ex);
+    return verdict::next();
+}
+
+pipeline::verdict secrets_transform::on_response(exchange& ex) const {
+    if (redact_responses_) redact::redact_response(this, ex);
     return verdict::next();
 }
 

@@ -26,6 +26,9 @@
 //     prefix): the trace gets body_truncated: true and the HTTP layer forwards the original or
 //     answers 413 per proxy.oversize_body (§14 item 1).
 //   * A secret containing CR, LF or NUL is never written into a header (pipeline error, 502).
+//   * `redact_responses: true` (transform level, off by default as in Go) maps every real value
+//     swapped into a request back to its placeholder in that request's response
+//     (secrets_redact.hpp).
 #include <memory>
 #include <string>
 #include <string_view>
@@ -92,7 +95,8 @@ struct secret_entry {
 
 class secrets_transform final : public pipeline::transform {
 public:
-    explicit secrets_transform(std::vector<secret_entry> entries) : entries_(std::move(entries)) {}
+    explicit secrets_transform(std::vector<secret_entry> entries, bool redact_responses = false)
+        : entries_(std::move(entries)), redact_responses_(redact_responses) {}
 
     // `config` is the transform's `config:` node (null = no secrets); `ctx` names it.
     static result<std::unique_ptr<secrets_transform>> from_config(const YAML::Node& config,
@@ -104,6 +108,10 @@ public:
     // Annotations: swapped / injected [{secret, locations}], secret_unavailable [names],
     // rejected, reject_reason, body_truncated. Never a secret value.
     pipeline::verdict on_request(pipeline::exchange& ex) const override;
+    // With redact_responses: every real value on_request put into this request is mapped back to
+    // its placeholder in the response (secrets_redact.hpp). Annotations: redacted (a count) and
+    // redaction "skipped (content-encoding)". Otherwise the response passes unmodified.
+    pipeline::verdict on_response(pipeline::exchange& ex) const override;
     // True when an entry whose rules match has match_body.
     bool wants_request_body(const pipeline::exchange& ex) const override;
     // Re-reads every source (SIGHUP / reload; off the request path).
@@ -113,9 +121,11 @@ public:
     // transform: it would record the real secret.)
     bool rewrites_body() const;
     const std::vector<secret_entry>& entries() const { return entries_; }
+    bool redact_responses() const { return redact_responses_; }
 
 private:
     std::vector<secret_entry> entries_;
+    bool redact_responses_ = false;
 };
 
 }  // namespace iron::transforms

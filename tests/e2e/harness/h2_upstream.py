@@ -15,6 +15,10 @@ One thread per TCP connection; streams of a connection are served concurrently b
   /slow?s=SECONDS     sleeps (default 3, at most 10 s) before the response headers
   /status/N           status N, small text body
   /reset              response headers and one chunk, then RST_STREAM(INTERNAL_ERROR)
+  /reflect            reflects the authorization header (test_redaction.py): response header
+                      x-reflected, a body "authorization=<value>\n" + the /echo JSON sent in 3-byte
+                      DATA frames (so the value is split across them) with content-length, and a
+                      trailer x-reflected-trailer; ?gzip=1 gzips the body (content-encoding: gzip)
   anything else       200 "hello from <name>\n"
 Records, all under `lock`: `connections` (TLS connections accepted), `non_h2` (connections whose
 ALPN was not h2: they are closed), `heads` (every request head seen, complete or not: path and
@@ -22,6 +26,7 @@ headers), `requests` (completed requests, as the /echo JSON), `resets` (streams 
 path and error code), `protocol_errors` (h2 ProtocolErrors raised by what the peer sent), and
 `progress` (one dict per stream: path, bytes received and sent so far, updated live).
 """
+import gzip
 import json
 import select
 import socket
@@ -255,6 +260,17 @@ class _Conn:
             yield head(code, length=len(body))
             yield ("data", body)
             yield ("end",)
+        elif path.startswith("/reflect"):
+            auth = dict((k.lower(), v) for k, v in st.headers).get("authorization", "")
+            body = f"authorization={auth}\n".encode() + json.dumps(record).encode() + b"\n"
+            extra = [("x-reflected", auth)]
+            if qs.get("gzip", ["0"])[0] == "1":
+                body = gzip.compress(body)
+                extra.append(("content-encoding", "gzip"))
+            yield head(200, "text/plain", len(body), extra)
+            for i in range(0, len(body), 3):
+                yield ("data", body[i:i + 3])
+            yield ("trailers", [("x-reflected-trailer", auth)])
         elif path.startswith("/reset"):
             yield head(200)
             yield ("data", b"about to reset\n")

@@ -10,9 +10,22 @@ Endpoints:
   /sink               reads and counts the request body without keeping it; JSON {"length": n}
   /close              responds, then closes the connection (Connection: close)
   /trailers           chunked "trailers follow\n" then trailer fields x-checksum and x-trailer-two
+  /reflect            reflects the Authorization header (test_redaction.py): into response header
+                      X-Reflected, the body ("authorization=<value>\n" and the /echo JSON), and with
+                      ?reason=1 the reason phrase; ?gzip=1 gzips the body (Content-Encoding: gzip);
+                      ?trailers=1 sends the body chunked with trailer X-Reflected-Trailer
+  /drip               "token=<Authorization>\n" one byte per write with ?pause=S (default 0.01,
+                      at most 0.2) between bytes; chunked, or Content-Length with ?cl=1
+  /sprinkle/N         N bytes of filler with the Authorization value placed every ?every=K bytes
+                      (default 65543, so copies straddle the 64 KiB writes); Content-Length
+  /reflect-sse        ?n events (default 5, at most 50), one every ?every=S s (default 0.2): each
+                      "id: i\ndata: <Authorization> t=<send time>\n\n"
+  /ws-reflect         a bare WebSocket-style 101 whose head carries X-Reflected: <Authorization>,
+                      then echoes raw bytes until the peer closes (at most 10 s)
   anything else       200 "hello from <name>\n"
 The server counts accepted TCP connections (`connections`) and records every request (`requests`).
 """
+import gzip
 import json
 import socket
 import ssl
@@ -125,6 +138,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._sse(min(int(qs.get("n", ["5"])[0]), 50), min(float(qs.get("every", ["0.2"])[0]), 2.0))
         elif path == "/trailers":
             self._trailers()
+        elif path == "/reflect":
+            self._reflect(record, qs)
+        elif path == "/drip":
+            self._drip(min(float(qs.get("pause", ["0.01"])[0]), 0.2), qs.get("cl", ["0"])[0] == "1")
+        elif path.startswith("/sprinkle/"):
+            self._sprinkle(int(path.split("/")[2]), max(int(qs.get("every", ["65543"])[0]), 64))
+        elif path == "/reflect-sse":
+            self._sse_reflect(min(int(qs.get("n", ["5"])[0]), 50), min(float(qs.get("every", ["0.2"])[0]), 2.0))
+        elif path == "/ws-reflect":
+            self._ws_reflect()
         elif path == "/close":
             self.close_connection = True
             self._send(200, b"closing\n", extra=[("Connection", "close")])
@@ -156,6 +179,106 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
         self.wfile.write(b"0\r\nx-checksum: sha256-abc123\r\nx-trailer-two: 2\r\n\r\n")
         self.wfile.flush()
+
+    # --- reflecting endpoints (test_redaction.py) -------------------------------------------------
+    def _auth(self) -> str:
+        return self.headers.get("Authorization", "")
+
+    def _reflect(self, record, qs):
+        auth = self._auth()
+        body = f"authorization={auth}\n".encode() + json.dumps(record).encode() + b"\n"
+        extra = [("X-Reflected", auth)]
+        if qs.get("gzip", ["0"])[0] == "1":
+            body = gzip.compress(body)
+            extra.append(("Content-Encoding", "gzip"))
+        if qs.get("trailers", ["0"])[0] == "1":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "X-Reflected-Trailer")
+            for k, v in extra:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+            self.wfile.write(f"0\r\nX-Reflected-Trailer: {auth}\r\n\r\n".encode())
+            return
+        if qs.get("reason", ["0"])[0] == "1":
+            self.send_response(401, f"Bad credentials {auth}")
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in extra:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self._send(200, body, "text/plain", extra=extra)
+
+    def _drip(self, pause, content_length):
+        body = f"token={self._auth()}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        if content_length:
+            self.send_header("Content-Length", str(len(body)))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        for i in range(len(body)):
+            piece = body[i:i + 1]
+            self.wfile.write(piece if content_length else b"1\r\n" + piece + b"\r\n")
+            self.wfile.flush()
+            time.sleep(pause)
+        if not content_length:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+    def _sprinkle(self, n, every):
+        secret = self._auth().encode() or b"-"
+        block = PATTERN[:max(every - len(secret), 0)] + secret
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(n))
+        self.end_headers()
+        stream = block * (65536 // len(block) + 2)
+        offset, left = 0, n
+        while left > 0:
+            piece = stream[offset:offset + min(left, 65536)]
+            self.wfile.write(piece)
+            left -= len(piece)
+            offset = (offset + len(piece)) % len(block)
+
+    def _sse_reflect(self, n, every):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(n):
+            time.sleep(every)
+            event = f"id: {i}\ndata: {self._auth()} t={time.time():.6f}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _ws_reflect(self):
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("X-Reflected", self._auth())
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        deadline = time.monotonic() + 10
+        self.connection.settimeout(1)
+        while time.monotonic() < deadline:
+            try:
+                data = self.connection.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                return
+            self.connection.sendall(data)
 
     def _bytes(self, n, chunked):
         self.send_response(200)

@@ -733,7 +733,7 @@ TEST_F(Secrets, SeedShapeErrors) {
                           "      hosts: [{host: x}]\n"),
               "c.yaml:6:16: " + p + ".secrets[0].hosts[0]: unknown key \"host\" (allowed: name, cidr)");
     EXPECT_EQ(build_error("config:\n  secretz: []\n"),
-              "c.yaml:2:3: " + p + ": unknown key \"secretz\" (allowed: source, secrets)");
+              "c.yaml:2:3: " + p + ": unknown key \"secretz\" (allowed: source, secrets, redact_responses)");
 }
 
 TEST_F(Secrets, EmptyConfigBuildsAndDoesNothing) {
