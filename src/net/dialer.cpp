@@ -92,9 +92,9 @@ asio::ip::address unmap(const asio::ip::address& a) {
     return a;
 }
 
-std::optional<std::string> denied_by(const core::deny_list& deny, const asio::ip::address& a) {
+std::optional<core::upstream_denial> denied_by(const core::deny_list& deny, const asio::ip::address& a) {
     if (deny.empty()) return std::nullopt;
-    return deny.first_match(to_core(unmap(a)));
+    return core::check_upstream_address(deny, to_core(unmap(a)));
 }
 
 dialer::dialer(resolver& r, const core::deny_list& deny, std::chrono::milliseconds connect_timeout)
@@ -111,10 +111,10 @@ asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_
     std::string first_denial;
     for (const auto& a : *addrs) {
         tcp::endpoint ep(unmap(a), port);
-        if (auto prefix = denied_by(deny_, ep.address())) {
+        if (auto denial = denied_by(deny_, ep.address())) {
             if (first_denial.empty())
                 first_denial = "dial tcp " + endpoint_text(ep) + ": denied by upstream_deny_cidrs: " +
-                               ep.address().to_string() + " in " + *prefix;
+                               denial->describe(to_core(ep.address()));
             continue;
         }
         allowed.push_back(ep);

@@ -23,14 +23,15 @@ struct dial_result {
 };
 
 // Pure policy, exposed for tests and for callers that hold a literal address already:
-// the unmapped address ("::ffff:1.2.3.4" -> 1.2.3.4) and, if denied, the matching prefix text.
+// the unmapped address ("::ffff:1.2.3.4" -> 1.2.3.4) and, if denied, why
+// (core::check_upstream_address: the address, what an unspecified one means, embedded IPv4s).
 boost::asio::ip::address unmap(const boost::asio::ip::address& a);
-std::optional<std::string> denied_by(const core::deny_list& deny, const boost::asio::ip::address& a);
+std::optional<core::upstream_denial> denied_by(const core::deny_list& deny, const boost::asio::ip::address& a);
 
 class dialer {
 public:
     // One per worker, next to that worker's resolver (which must outlive it). The deny list is
-    // copied: it is small, fixed for the process (reload does not change it, §11) and this way
+    // copied: it is small, fixed for the process (reload does not change it) and this way
     // cannot dangle.
     dialer(resolver& r, const core::deny_list& deny, std::chrono::milliseconds connect_timeout);
 
@@ -40,7 +41,8 @@ public:
     // shared among the allowed addresses like Go's dialer (each gets remaining/left, at least 2 s).
     // Errors when nothing connected:
     //   every address denied => "dial tcp <ip>:<port>: denied by upstream_deny_cidrs: <ip> in <prefix>"
-    //                           (the first denied address);
+    //                           (the first denied address; "<ip> (embeds <v4>) in <prefix>" when
+    //                           what matched is an IPv4 address the IPv6 one carries);
     //   else the last connect error "dial tcp <ip>:<port>: connect: connection refused" /
     //        "dial tcp <ip>:<port>: i/o timeout";
     //   lookup failure => "dial tcp: lookup <host>: <reason>".

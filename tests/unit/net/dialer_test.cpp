@@ -220,13 +220,40 @@ TEST_F(DialerTest, ConnectTimesOut) {
 
 TEST(DialerPolicy, UnmapAndDeniedBy) {
     auto d = deny({"127.0.0.0/8", "fd00:ec2::254/128"});
+    auto prefix_of = [&d](const char* ip) -> std::optional<std::string> {
+        auto denial = denied_by(d, asio::ip::make_address(ip));
+        if (!denial) return std::nullopt;
+        return denial->prefix;
+    };
     EXPECT_EQ(unmap(asio::ip::make_address("::ffff:10.1.2.3")), asio::ip::make_address("10.1.2.3"));
     EXPECT_EQ(unmap(asio::ip::make_address("::1")), asio::ip::make_address("::1"));
-    EXPECT_EQ(denied_by(d, asio::ip::make_address("::ffff:127.9.9.9")), std::optional<std::string>("127.0.0.0/8"));
-    EXPECT_EQ(denied_by(d, asio::ip::make_address("fd00:ec2::254")), std::optional<std::string>("fd00:ec2::254/128"));
-    EXPECT_FALSE(denied_by(d, asio::ip::make_address("::1")));
-    EXPECT_FALSE(denied_by(d, asio::ip::make_address("10.0.0.1")));
+    EXPECT_EQ(prefix_of("::ffff:127.9.9.9"), std::optional<std::string>("127.0.0.0/8"));
+    EXPECT_EQ(prefix_of("fd00:ec2::254"), std::optional<std::string>("fd00:ec2::254/128"));
+    EXPECT_EQ(prefix_of("::ffff:0.0.0.0"), std::optional<std::string>("127.0.0.0/8"));  // this host
+    EXPECT_EQ(prefix_of("64:ff9b::7f00:1"), std::optional<std::string>("127.0.0.0/8"));  // NAT64
+    EXPECT_FALSE(prefix_of("::1"));
+    EXPECT_FALSE(prefix_of("10.0.0.1"));
     EXPECT_FALSE(denied_by(core::deny_list{}, asio::ip::make_address("127.0.0.1")));
+}
+
+TEST_F(DialerTest, UnspecifiedAddressIsDeniedAsThisHost) {
+    // A connect to 0.0.0.0 lands on 127.0.0.1: a list naming loopback stops it too.
+    auto acc = listen_on(ctx_, "127.0.0.1");
+    auto port = acc.local_endpoint().port();
+    auto r = dial(deny({"127.0.0.0/8"}), "0.0.0.0", port);
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(*r);
+    EXPECT_EQ(r->message(), "dial tcp 0.0.0.0:" + std::to_string(port) +
+                                ": denied by upstream_deny_cidrs: 0.0.0.0 (this host, as 127.0.0.1) in 127.0.0.0/8");
+    EXPECT_FALSE(has_pending_connection(acc));
+}
+
+TEST_F(DialerTest, EmbeddedIpv4IsDeniedBeforeAnyConnect) {
+    auto r = dial(deny({"169.254.169.254/32"}), "[64:ff9b::a9fe:a9fe]", 80);
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(*r);
+    EXPECT_EQ(r->message(), "dial tcp [64:ff9b::a9fe:a9fe]:80: denied by upstream_deny_cidrs: "
+                            "64:ff9b::a9fe:a9fe (embeds 169.254.169.254) in 169.254.169.254/32");
 }
 
 }  // namespace
