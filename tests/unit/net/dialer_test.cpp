@@ -68,8 +68,9 @@ protected:
     void TearDown() override { resolver_.reset(); }
 
     std::optional<result<dial_result>> dial(const core::deny_list& d, std::string host, std::uint16_t port,
-                                            std::chrono::milliseconds timeout = 2000ms) {
-        dialer dl(*resolver_, d, timeout);
+                                            std::chrono::milliseconds timeout = 2000ms,
+                                            const loop_guard* loops = nullptr) {
+        dialer dl(*resolver_, d, timeout, loops);
         std::optional<result<dial_result>> out;
         asio::co_spawn(ctx_, capture(dl.dial(std::move(host), port), &out), [](std::exception_ptr e) {
             if (e) std::rethrow_exception(e);
@@ -254,6 +255,46 @@ TEST_F(DialerTest, EmbeddedIpv4IsDeniedBeforeAnyConnect) {
     ASSERT_FALSE(*r);
     EXPECT_EQ(r->message(), "dial tcp [64:ff9b::a9fe:a9fe]:80: denied by upstream_deny_cidrs: "
                             "64:ff9b::a9fe:a9fe (embeds 169.254.169.254) in 169.254.169.254/32");
+    EXPECT_EQ(r->err().kind, error_kind::other);
+}
+
+TEST_F(DialerTest, OwnListenerIsALoopNotAConnect) {
+    // local.test => 127.0.0.1, where "our" listener is: refused before connecting, kind loop.
+    auto acc = listen_on(ctx_, "127.0.0.1");
+    auto port = acc.local_endpoint().port();
+    loop_guard loops;
+    loops.add("http", acc.local_endpoint());
+    auto r = dial(core::deny_list{}, "local.test", port, 2000ms, &loops);
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(*r);
+    EXPECT_EQ(r->err().kind, error_kind::loop_detected);
+    EXPECT_EQ(r->message(), "loop detected: 127.0.0.1:" + std::to_string(port) + " is this proxy's http listener");
+    EXPECT_FALSE(has_pending_connection(acc));
+}
+
+TEST_F(DialerTest, WildcardListenerCatchesLoopbackAndUnspecified) {
+    auto acc = listen_on(ctx_, "127.0.0.1");
+    auto port = acc.local_endpoint().port();
+    loop_guard loops;
+    loops.add("tunnel", tcp::endpoint(asio::ip::address_v6::any(), port));
+    for (const char* host : {"127.0.0.1", "0.0.0.0", "[::]", "[::1]", "a.test"}) {
+        auto r = dial(core::deny_list{}, host, port, 2000ms, &loops);
+        ASSERT_TRUE(r);
+        ASSERT_FALSE(*r) << host;
+        EXPECT_EQ(r->err().kind, error_kind::loop_detected) << host << ": " << r->message();
+    }
+    EXPECT_FALSE(has_pending_connection(acc));
+}
+
+TEST_F(DialerTest, OtherPortsAndAddressesStillConnect) {
+    auto acc = listen_on(ctx_, "127.0.0.1");
+    auto port = acc.local_endpoint().port();
+    loop_guard loops;
+    loops.add("http", tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port + 1)));
+    loops.add("https", tcp::endpoint(asio::ip::make_address("127.0.0.9"), port));  // same port, other address
+    auto r = dial(core::deny_list{}, "127.0.0.1", port, 2000ms, &loops);
+    ASSERT_TRUE(r && *r) << why(r);
+    EXPECT_TRUE(has_pending_connection(acc));
 }
 
 }  // namespace
