@@ -31,6 +31,7 @@
 #include "h2/client_pool.hpp"
 #include "net/dialer.hpp"
 #include "net/listener.hpp"
+#include "net/loop_guard.hpp"
 #include "net/resolver.hpp"
 #include "pipeline/registry.hpp"
 #include "tls/ca.hpp"
@@ -150,7 +151,7 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 }
 
 // Binds `spec` on every worker, on one port claimed first (port 0 = a free one).
-result<std::string> bind_everywhere(std::vector<std::unique_ptr<worker>>& workers, const listener_spec& spec,
+result<tcp::endpoint> bind_everywhere(std::vector<std::unique_ptr<worker>>& workers, const listener_spec& spec,
                                     bool transparent) {
     auto ep = net::parse_listen_address(spec.address);
     if (!ep) return make_error("listen " + spec.address + ": " + ep.message());
@@ -162,7 +163,21 @@ result<std::string> bind_everywhere(std::vector<std::unique_ptr<worker>>& worker
         if (!acc) return acc.err();
         w->acceptors.push_back(std::make_unique<tcp::acceptor>(std::move(*acc)));
     }
-    return endpoint_text(bound);
+    return bound;
+}
+
+const char* listener_name(listener_kind kind) {
+    switch (kind) {
+        case listener_kind::http: return "http";
+        case listener_kind::https: return "https";
+        case listener_kind::tunnel: return "tunnel";
+    }
+    return "proxy";
+}
+
+// The admin servers report "ip:port"; the loop guard wants the endpoint.
+void guard_admin_listener(net::loop_guard& loops, const char* name, const std::string& address) {
+    if (auto ep = net::parse_listen_address(address)) loops.add(name, *ep);
 }
 
 metrics::listener metrics_label(listener_kind kind) {
@@ -308,6 +323,9 @@ int run(const config::config& cfg, const run_options& opts) {
     asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
     asio::signal_set hup(signals_ctx, SIGHUP);
 
+    // Every listener of ours, so no dial connects back to one (filled below, before any worker
+    // thread starts; declared before `workers`, whose dialers point at it, so it outlives them).
+    net::loop_guard loops;
     std::vector<std::unique_ptr<worker>> workers;
     const auto connect_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(cfg.proxy.upstream_connect_timeout);
@@ -321,7 +339,7 @@ int run(const config::config& cfg, const run_options& opts) {
             return 1;
         }
         w->resolver = std::move(*res);
-        w->dialer = std::make_unique<net::dialer>(*w->resolver, rt->deny, connect_timeout);
+        w->dialer = std::make_unique<net::dialer>(*w->resolver, rt->deny, connect_timeout, &loops);
         w->pool = std::make_unique<http::upstream_pool>(*w->dialer, *shared->client_tls, up_timeouts);
         w->h2_pool = std::make_unique<h2::client_pool>(w->ioc.get_executor(), *w->pool, up_timeouts.idle);
         w->state = http::worker_state{w->dialer.get(), w->pool.get(), w->h2_pool.get()};
@@ -346,6 +364,7 @@ int run(const config::config& cfg, const run_options& opts) {
             return 1;
         }
         dns_server = std::move(*started);
+        loops.add("dns", dns_server->tcp_endpoint());
         for (const auto& w : dns_server->warnings()) log::warn("dns record ignored", {{"why", w}});
         log::info("dns server starting", {{"addr", dns_server->address()}});
     }
@@ -358,10 +377,12 @@ int run(const config::config& cfg, const run_options& opts) {
             std::fprintf(stderr, "error: %s\n", bound.message().c_str());
             return 1;
         }
+        loops.add(listener_name(spec.kind), *bound);
         for (auto& w : workers) start_accepting(*w, *w->acceptors[first_new], spec.kind, shared);
-        log::info(spec.start_msg, {{"addr", *bound}});
-        if (spec.kind == listener_kind::tunnel) tunnel_addr = *bound;
-        if (spec.kind == listener_kind::http && http_addr.empty()) http_addr = *bound;
+        const std::string bound_text = endpoint_text(*bound);
+        log::info(spec.start_msg, {{"addr", bound_text}});
+        if (spec.kind == listener_kind::tunnel) tunnel_addr = bound_text;
+        if (spec.kind == listener_kind::http && http_addr.empty()) http_addr = bound_text;
     }
     auto admin_started = start_admin(cfg, shared->policies);
     if (!admin_started) {
@@ -369,6 +390,8 @@ int run(const config::config& cfg, const run_options& opts) {
         return 1;
     }
     admin_servers admin = std::move(*admin_started);
+    guard_admin_listener(loops, "metrics", admin.metrics->address());
+    if (admin.management) guard_admin_listener(loops, "management", admin.management->address());
     if (rt->leaves) {
         metrics::set_gauge("iron_proxy_leaf_cert_cache_size", "MITM leaf certificates cached now.",
                            [leaves = rt->leaves] { return static_cast<double>(leaves->size()); });

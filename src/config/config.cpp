@@ -33,6 +33,7 @@
 #include <yaml-cpp/eventhandler.h>
 
 #include "config/yaml_util.hpp"
+#include "core/cidr.hpp"
 
 namespace iron::config {
 
@@ -46,9 +47,6 @@ namespace {
 
 using std::chrono::seconds;
 
-// Same list as core::default_upstream_deny_cidrs(); repeated so the config module builds alone.
-const std::vector<std::string> k_default_deny_cidrs = {"169.254.169.254/32", "fd00:ec2::254/128",
-                                                       "127.0.0.0/8", "::1/128"};
 constexpr std::int64_t k_default_max_request_body = 1048576;
 constexpr int k_max_leaf_expiry_hours = 8760 * 10;
 
@@ -488,7 +486,7 @@ private:
         dflt(p.client_idle_timeout, fresh.client_idle_timeout);
         dflt(p.upstream_connect_timeout, fresh.upstream_connect_timeout);
         dflt(p.upstream_idle_timeout, fresh.upstream_idle_timeout);
-        if (!deny_cidrs_given_) p.upstream_deny_cidrs = k_default_deny_cidrs;
+        if (!deny_cidrs_given_) p.upstream_deny_cidrs = core::default_upstream_deny_cidrs();
         if (cfg_.tls.mode.empty()) cfg_.tls.mode = "mitm";
         if (cfg_.tls.cert_cache_size == 0) cfg_.tls.cert_cache_size = 1000;
         if (cfg_.tls.leaf_cert_expiry_hours == 0) cfg_.tls.leaf_cert_expiry_hours = 72;

@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
+#include <initializer_list>
 
 namespace iron::core {
 namespace {
@@ -168,8 +170,84 @@ std::optional<std::string> deny_list::first_match(const ip_address& ip) const {
     return std::nullopt;
 }
 
-std::vector<std::string> default_upstream_deny_cidrs() {
-    return {"169.254.169.254/32", "fd00:ec2::254/128", "127.0.0.0/8", "::1/128"};
+namespace {
+
+ip_address v4_from(const std::uint8_t* four, std::uint8_t invert = 0) {
+    ip_address out;
+    std::memcpy(out.bytes.data(), v4_mapped_prefix.data(), v4_mapped_prefix.size());
+    for (int i = 0; i < 4; ++i) out.bytes[12 + i] = static_cast<std::uint8_t>(four[i] ^ invert);
+    out.is_v4 = true;
+    return out;
+}
+
+bool starts_with(const std::array<std::uint8_t, 16>& b, std::initializer_list<std::uint8_t> prefix) {
+    return std::equal(prefix.begin(), prefix.end(), b.begin());
+}
+
+const ip_address& v4_loopback() {
+    static const ip_address a = *ip_address::parse("127.0.0.1");
+    return a;
+}
+
+const ip_address& v6_loopback() {
+    static const ip_address a = *ip_address::parse("::1");
+    return a;
+}
+
+// The address itself, then what an unspecified address means; no embedding (an embedded IPv4
+// embeds nothing further).
+std::optional<upstream_denial> check_plain(const deny_list& deny, const ip_address& ip) {
+    if (auto p = deny.first_match(ip)) return upstream_denial{std::move(*p), ""};
+    if (!is_unspecified_target(ip)) return std::nullopt;
+    for (const ip_address* meant : {&v4_loopback(), &v6_loopback()}) {
+        if (auto p = deny.first_match(*meant)) return upstream_denial{std::move(*p), "this host, as " + meant->to_string()};
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+embedded_ipv4s decode_embedded_ipv4(const ip_address& ip) {
+    embedded_ipv4s out;
+    if (ip.is_v4) return out;
+    const auto& b = ip.bytes;
+    auto add = [&out](ip_address v4, const char* scheme) { out.items[out.count++] = embedded_ipv4{v4, scheme}; };
+    if (starts_with(b, {0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0})) {
+        add(v4_from(&b[12]), "NAT64");
+    } else if (starts_with(b, {0x00, 0x64, 0xff, 0x9b, 0x00, 0x01})) {
+        const std::uint8_t octets[4] = {b[6], b[7], b[9], b[10]};  // b[8] is the u octet
+        add(v4_from(octets), "local-use NAT64");
+    } else if (starts_with(b, {0x20, 0x02})) {
+        add(v4_from(&b[2]), "6to4");
+    } else if (starts_with(b, {0x20, 0x01, 0x00, 0x00})) {
+        add(v4_from(&b[4]), "Teredo server");
+        add(v4_from(&b[12], 0xff), "Teredo client");
+    }
+    return out;
+}
+
+bool is_unspecified_target(const ip_address& ip) {
+    if (ip.is_v4) return ip.bytes[12] == 0;  // 0.0.0.0/8
+    return std::all_of(ip.bytes.begin(), ip.bytes.end(), [](std::uint8_t x) { return x == 0; });
+}
+
+std::string upstream_denial::describe(const ip_address& ip) const {
+    std::string out = ip.to_string();
+    if (!reason.empty()) out += " (" + reason + ")";
+    return out + " in " + prefix;
+}
+
+std::optional<upstream_denial> check_upstream_address(const deny_list& deny, const ip_address& ip) {
+    if (deny.empty()) return std::nullopt;
+    if (auto d = check_plain(deny, ip)) return d;
+    for (const auto& e : decode_embedded_ipv4(ip)) {
+        if (auto d = check_plain(deny, e.v4)) {
+            std::string how = "embeds " + e.v4.to_string();
+            if (!d->reason.empty()) how += ": " + d->reason;
+            return upstream_denial{std::move(d->prefix), std::move(how)};
+        }
+    }
+    return std::nullopt;
 }
 
 }  // namespace iron::core

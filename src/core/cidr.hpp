@@ -1,5 +1,6 @@
 #pragma once
-// IP prefixes: parsing, matching and the upstream deny list (reference §4.7).
+// IP prefixes: parsing, matching, and the upstream deny list with the classification of upstream
+// addresses against it (what an address really reaches: an embedded IPv4, this host).
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -46,6 +47,51 @@ private:
     std::vector<cidr> prefixes_;
 };
 
-std::vector<std::string> default_upstream_deny_cidrs();
+// The list used when `proxy.upstream_deny_cidrs` is absent: cloud metadata, loopback, and the
+// unspecified addresses (a connect to 0.0.0.0 or :: reaches this host). Inline, so the config
+// module uses this one definition without linking the rest of core.
+inline std::vector<std::string> default_upstream_deny_cidrs() {
+    return {"169.254.169.254/32", "fd00:ec2::254/128", "127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128"};
+}
+
+// An IPv4 address carried inside an IPv6 one by a translation or tunnelling scheme. Packets to the
+// IPv6 form can end up at the IPv4 one (a NAT64 gateway, a 6to4 or Teredo relay), so the deny list
+// must see it. `scheme` names the layout, for tests and messages.
+struct embedded_ipv4 {
+    ip_address v4;
+    const char* scheme = "";
+};
+
+// At most two (Teredo carries its server's and its client's address), in a fixed array so the
+// check on every dialed address allocates nothing.
+struct embedded_ipv4s {
+    std::array<embedded_ipv4, 2> items{};
+    int count = 0;
+    const embedded_ipv4* begin() const { return items.data(); }
+    const embedded_ipv4* end() const { return items.data() + count; }
+};
+
+// Pure decoding, always applied whatever the deny list: NAT64 64:ff9b::/96 (last 32 bits), local-use
+// NAT64 64:ff9b:1::/48 (RFC 6052 /48 layout: bits 48..63 and 72..87, skipping the u octet),
+// 6to4 2002::/16 (bits 16..47), Teredo 2001::/32 (server at bits 32..63, client = last 32 bits
+// inverted). IPv4-mapped addresses are not here: they are IPv4 already (see ip_address).
+embedded_ipv4s decode_embedded_ipv4(const ip_address& ip);
+
+// 0.0.0.0/8 and ::: as a connect target the kernel makes them a connection to this host.
+bool is_unspecified_target(const ip_address& ip);
+
+// Why an upstream address may not be dialed: the deny-list entry it hit and, when that entry did
+// not match the address itself, what it matched instead ("embeds 169.254.169.254").
+struct upstream_denial {
+    std::string prefix;  // "169.254.169.254/32"
+    std::string reason;  // "" when the address itself is in the list
+    // "<ip> in <prefix>" or "<ip> (<reason>) in <prefix>", for "denied by upstream_deny_cidrs: ...".
+    std::string describe(const ip_address& ip) const;
+};
+
+// Whether `ip` may not be dialed under `deny`: the address itself, then, if it is an unspecified
+// address, what it means (127.0.0.1 and ::1, so a list naming loopback also stops 0.0.0.0), then
+// every embedded IPv4 (checked the same way). No I/O. An empty list denies nothing.
+std::optional<upstream_denial> check_upstream_address(const deny_list& deny, const ip_address& ip);
 
 }  // namespace iron::core

@@ -6,11 +6,17 @@
 
 namespace iron {
 
+// Most failures are told apart by nobody: they are logged and mapped to one status. The few a
+// caller must answer differently carry a kind (e.g. a dial that would reach the proxy itself).
+enum class error_kind : unsigned char { other, loop_detected };
+
 struct error {
     std::string message;
+    error_kind kind = error_kind::other;
 };
 
 inline error make_error(std::string message) { return error{std::move(message)}; }
+inline error make_error(error_kind kind, std::string message) { return error{std::move(message), kind}; }
 
 template <class T>
 class [[nodiscard]] result {

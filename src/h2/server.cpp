@@ -514,7 +514,8 @@ asio::awaitable<void> forward_h1(std::shared_ptr<stream_exchange> x, client_pool
             auto fresh = co_await x->conn->worker->pool->connect(x->st.ex.policy_host, port, true);
             if (!fresh) {
                 rec.error = fresh.message();
-                co_await reply_error(*x, 502, "bad gateway", audit::action::error);
+                const auto reply = http::reply_for_connect_failure(fresh.err());
+                co_await reply_error(*x, reply.status, reply.text, audit::action::error);
                 co_return;
             }
             up = std::move(*fresh);
@@ -639,7 +640,8 @@ asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
     auto route = co_await x->conn->worker->h2->get(st.ex.policy_host, port, x->conn->tls);
     if (!route) {
         rec.error = route.message();
-        co_await reply_error(*x, 502, "bad gateway", audit::action::error);
+        const auto reply = http::reply_for_connect_failure(route.err());
+        co_await reply_error(*x, reply.status, reply.text, audit::action::error);
         co_return;
     }
     if (route->h2)

@@ -558,7 +558,8 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
             acquired = co_await conn.worker->pool->connect(dial_host, port, upstream_tls);
         }
         if (!acquired) {
-            co_await reply_error(client, st, 502, "bad gateway", audit::action::error, false);
+            const auto reply = reply_for_connect_failure(acquired.err());
+            co_await reply_error(client, st, reply.status, reply.text, audit::action::error, false);
             st.rec.error = acquired.message();
             co_return next_step::close;
         }

@@ -14,6 +14,7 @@
 #include "h2/server.hpp"
 #include "http/respond.hpp"
 #include "http/session.hpp"
+#include "http/upstream.hpp"
 #include "net/dialer.hpp"
 #include "net/listener.hpp"
 #include "net/splice.hpp"
@@ -190,7 +191,7 @@ asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_i
     auto dialed = co_await conn.worker->dialer->dial(ex.policy_host, 443);
     if (!dialed) {
         rec.action = audit::action::error;
-        rec.status_code = 502;
+        rec.status_code = static_cast<int>(http::reply_for_connect_failure(dialed.err()).status);
         rec.error = dialed.message();
         emit();
         co_return;

@@ -92,13 +92,14 @@ asio::ip::address unmap(const asio::ip::address& a) {
     return a;
 }
 
-std::optional<std::string> denied_by(const core::deny_list& deny, const asio::ip::address& a) {
+std::optional<core::upstream_denial> denied_by(const core::deny_list& deny, const asio::ip::address& a) {
     if (deny.empty()) return std::nullopt;
-    return deny.first_match(to_core(unmap(a)));
+    return core::check_upstream_address(deny, to_core(unmap(a)));
 }
 
-dialer::dialer(resolver& r, const core::deny_list& deny, std::chrono::milliseconds connect_timeout)
-    : resolver_(r), deny_(deny), connect_timeout_(connect_timeout) {}
+dialer::dialer(resolver& r, const core::deny_list& deny, std::chrono::milliseconds connect_timeout,
+               const loop_guard* loops)
+    : resolver_(r), deny_(deny), connect_timeout_(connect_timeout), loops_(loops) {}
 
 asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_t port) {
     const auto deadline = steady::now() + connect_timeout_;
@@ -111,10 +112,10 @@ asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_
     std::string first_denial;
     for (const auto& a : *addrs) {
         tcp::endpoint ep(unmap(a), port);
-        if (auto prefix = denied_by(deny_, ep.address())) {
+        if (auto denial = denied_by(deny_, ep.address())) {
             if (first_denial.empty())
                 first_denial = "dial tcp " + endpoint_text(ep) + ": denied by upstream_deny_cidrs: " +
-                               ep.address().to_string() + " in " + *prefix;
+                               denial->describe(to_core(ep.address()));
             continue;
         }
         allowed.push_back(ep);
@@ -124,8 +125,12 @@ asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_
         co_return make_error("dial tcp: lookup " + host + ": no such host");
     }
 
-    std::string last_error;
+    std::string last_error, loop_error;
     for (std::size_t i = 0; i < allowed.size(); ++i) {
+        if (auto self = loops_ ? loops_->check(allowed[i]) : std::nullopt) {
+            if (loop_error.empty()) loop_error = std::move(*self);
+            continue;
+        }
         auto remaining = deadline - steady::now();
         if (remaining <= steady::duration::zero()) {
             if (last_error.empty()) last_error = "dial tcp " + endpoint_text(allowed[i]) + ": i/o timeout";
@@ -142,6 +147,7 @@ asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_
         }
         last_error = sock.message();
     }
+    if (!loop_error.empty()) co_return make_error(error_kind::loop_detected, std::move(loop_error));
     co_return make_error(std::move(last_error));
 }
 

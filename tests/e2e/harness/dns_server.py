@@ -25,6 +25,7 @@ DEFAULT_RECORDS = {
     "a.glob.test": ["127.0.0.2"],
     "unreach.test": ["127.0.0.2"],
     "loop.test": ["127.0.0.1"],
+    "zero.test": ["0.0.0.0"],  # the unspecified address: a connect to it lands on this host
 }
 
 

@@ -1,5 +1,6 @@
 // The config loader: schema, defaults, env overrides, strictness and validation messages (§2).
 #include "config/config.hpp"
+#include "core/cidr.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -103,7 +104,8 @@ TEST_F(ConfigTest, DefaultsWhenKeysAreAbsent) {
     EXPECT_EQ(c.proxy.max_response_body_bytes, 0);
     EXPECT_EQ(c.proxy.upstream_response_header_timeout, seconds(30));
     EXPECT_EQ(c.proxy.upstream_deny_cidrs,
-              (std::vector<std::string>{"169.254.169.254/32", "fd00:ec2::254/128", "127.0.0.0/8", "::1/128"}));
+              (std::vector<std::string>{"169.254.169.254/32", "fd00:ec2::254/128", "127.0.0.0/8", "::1/128",
+                                        "0.0.0.0/8", "::/128"}));
     EXPECT_EQ(c.proxy.client_handshake_timeout, seconds(10));
     EXPECT_EQ(c.proxy.client_header_timeout, seconds(30));
     EXPECT_EQ(c.proxy.client_idle_timeout, seconds(120));
@@ -305,7 +307,7 @@ TEST_F(ConfigTest, DenyCidrsAbsentEmptyNullOrCustom) {
     config c = load_ok(std::string(k_minimal) + "proxy:\n  upstream_deny_cidrs: []\n");
     EXPECT_TRUE(c.proxy.upstream_deny_cidrs.empty());
     c = load_ok(std::string(k_minimal) + "proxy:\n  upstream_deny_cidrs:\n");
-    EXPECT_EQ(c.proxy.upstream_deny_cidrs.size(), 4u);
+    EXPECT_EQ(c.proxy.upstream_deny_cidrs.size(), core::default_upstream_deny_cidrs().size());
     c = load_ok(std::string(k_minimal) + "proxy:\n  upstream_deny_cidrs: ['10.0.0.0/8', 'fe80::/10']\n");
     EXPECT_EQ(c.proxy.upstream_deny_cidrs, (std::vector<std::string>{"10.0.0.0/8", "fe80::/10"}));
 }
@@ -566,7 +568,7 @@ TEST_F(ConfigTest, EmbeddedDefaultLoads) {
     EXPECT_EQ(c.tls.ca_cert, "${IRON_STATE_DIR}/ca.crt");
     EXPECT_EQ(c.metrics.listen, "127.0.0.1:9090");
     EXPECT_EQ(c.log.level, "info");
-    EXPECT_EQ(c.proxy.upstream_deny_cidrs.size(), 4u);
+    EXPECT_EQ(c.proxy.upstream_deny_cidrs, core::default_upstream_deny_cidrs());
     ASSERT_EQ(c.transforms.size(), 1u);
     EXPECT_EQ(c.transforms[0].name, "allowlist");
     EXPECT_EQ(c.transforms[0].config["domains"].size(), 2u);

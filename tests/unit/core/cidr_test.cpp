@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace iron::core {
 namespace {
 
@@ -86,12 +90,15 @@ TEST(Cidr, Errors) {
 TEST(DenyList, DefaultsAndMatching) {
     auto dl = deny_list::parse(default_upstream_deny_cidrs());
     ASSERT_TRUE(dl) << dl.message();
-    EXPECT_EQ(dl->prefixes().size(), 4u);
+    EXPECT_EQ(dl->prefixes().size(), 6u);
     EXPECT_EQ(dl->first_match(ip("127.0.0.1")).value_or(""), "127.0.0.0/8");
     EXPECT_EQ(dl->first_match(ip("::ffff:127.0.0.1")).value_or(""), "127.0.0.0/8");
     EXPECT_EQ(dl->first_match(ip("169.254.169.254")).value_or(""), "169.254.169.254/32");
     EXPECT_EQ(dl->first_match(ip("fd00:ec2::254")).value_or(""), "fd00:ec2::254/128");
     EXPECT_EQ(dl->first_match(ip("::1")).value_or(""), "::1/128");
+    EXPECT_EQ(dl->first_match(ip("0.0.0.0")).value_or(""), "0.0.0.0/8");
+    EXPECT_EQ(dl->first_match(ip("0.1.2.3")).value_or(""), "0.0.0.0/8");
+    EXPECT_EQ(dl->first_match(ip("::")).value_or(""), "::/128");
     EXPECT_FALSE(dl->first_match(ip("10.0.0.1")));
     EXPECT_FALSE(dl->first_match(ip("169.254.169.253")));
     EXPECT_FALSE(dl->first_match(ip("2001:db8::1")));
@@ -117,6 +124,98 @@ TEST(DenyList, ParseTrimsAndPrefixesErrors) {
     auto bad = deny_list::parse({"x/8"});
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.message().rfind("proxy.upstream_deny_cidrs: invalid CIDR \"x/8\": ", 0), 0u);
+}
+
+TEST(EmbeddedIpv4, DecodesEachLayout) {
+    struct row {
+        const char* ip;
+        std::vector<std::pair<std::string, std::string>> want;  // (IPv4, scheme)
+    };
+    const std::vector<row> rows = {
+        {"64:ff9b::a9fe:a9fe", {{"169.254.169.254", "NAT64"}}},
+        {"64:ff9b::127.0.0.1", {{"127.0.0.1", "NAT64"}}},
+        {"64:ff9b::", {{"0.0.0.0", "NAT64"}}},
+        // RFC 6052 /48: octets at bits 48..63 and 72..87; the u octet (bits 64..71) is skipped.
+        {"64:ff9b:1:a9fe:a9:fe00::", {{"169.254.169.254", "local-use NAT64"}}},
+        {"64:ff9b:1:7f00:0:100::", {{"127.0.0.1", "local-use NAT64"}}},
+        {"2002:7f00:1::", {{"127.0.0.1", "6to4"}}},
+        {"2002:a9fe:a9fe:1234::5", {{"169.254.169.254", "6to4"}}},
+        // Teredo: server in bits 32..63, client = last 32 bits inverted (~127.0.0.1 = 80ff:fffe).
+        {"2001:0:a9fe:a9fe::80ff:fffe", {{"169.254.169.254", "Teredo server"}, {"127.0.0.1", "Teredo client"}}},
+        {"2001:0:102:304:0:0:5601:1bfe", {{"1.2.3.4", "Teredo server"}, {"169.254.228.1", "Teredo client"}}},
+        // No embedding.
+        {"2001:db8::1", {}},
+        {"2001:1::1", {}},      // not Teredo: 2001:0000::/32 only
+        {"64:ff9b:2::1", {}},   // neither NAT64 prefix
+        {"64:ff9b:0:0:0:1::1", {}},  // in 64:ff9b::/48 but not /96
+        {"2003::1", {}},
+        {"::1", {}},
+        {"127.0.0.1", {}},
+    };
+    for (const auto& r : rows) {
+        std::vector<std::pair<std::string, std::string>> got;
+        for (const auto& e : decode_embedded_ipv4(ip(r.ip))) {
+            EXPECT_TRUE(e.v4.is_v4) << r.ip;
+            got.emplace_back(e.v4.to_string(), e.scheme);
+        }
+        EXPECT_EQ(got, r.want) << r.ip;
+    }
+}
+
+TEST(UpstreamAddress, ClassifiedAgainstTheDenyList) {
+    struct row {
+        std::vector<std::string> deny;
+        const char* ip;
+        const char* want;  // describe() of the denial, or "" for allowed
+    };
+    const std::vector<std::string> defaults = default_upstream_deny_cidrs();
+    const std::vector<std::string> loopback_only = {"127.0.0.0/8"};
+    const std::vector<std::string> metadata_only = {"169.254.169.254/32"};
+    const std::vector<row> rows = {
+        // Plain matches keep the Go shape.
+        {defaults, "127.0.0.1", "127.0.0.1 in 127.0.0.0/8"},
+        {defaults, "10.0.0.1", ""},
+        {defaults, "2001:db8::1", ""},
+        // The unspecified addresses: in the defaults themselves ...
+        {defaults, "0.0.0.0", "0.0.0.0 in 0.0.0.0/8"},
+        {defaults, "0.1.2.3", "0.1.2.3 in 0.0.0.0/8"},
+        {defaults, "::", ":: in ::/128"},
+        // ... and, with a list that names loopback but not them, denied as what they reach.
+        {loopback_only, "0.0.0.0", "0.0.0.0 (this host, as 127.0.0.1) in 127.0.0.0/8"},
+        {loopback_only, "::", ":: (this host, as 127.0.0.1) in 127.0.0.0/8"},
+        {{"::1/128"}, "0.0.0.0", "0.0.0.0 (this host, as ::1) in ::1/128"},
+        {metadata_only, "0.0.0.0", ""},
+        {metadata_only, "::", ""},
+        // Embedded IPv4, whatever the list.
+        {defaults, "64:ff9b::a9fe:a9fe", "64:ff9b::a9fe:a9fe (embeds 169.254.169.254) in 169.254.169.254/32"},
+        {metadata_only, "64:ff9b::a9fe:a9fe", "64:ff9b::a9fe:a9fe (embeds 169.254.169.254) in 169.254.169.254/32"},
+        {defaults, "64:ff9b::7f00:2", "64:ff9b::7f00:2 (embeds 127.0.0.2) in 127.0.0.0/8"},
+        {defaults, "64:ff9b::", "64:ff9b:: (embeds 0.0.0.0) in 0.0.0.0/8"},
+        {loopback_only, "64:ff9b::", "64:ff9b:: (embeds 0.0.0.0: this host, as 127.0.0.1) in 127.0.0.0/8"},
+        {defaults, "64:ff9b:1:7f00:0:100::", "64:ff9b:1:7f00:0:100:: (embeds 127.0.0.1) in 127.0.0.0/8"},
+        {defaults, "2002:a9fe:a9fe::1", "2002:a9fe:a9fe::1 (embeds 169.254.169.254) in 169.254.169.254/32"},
+        {defaults, "2002:7f00:1::", "2002:7f00:1:: (embeds 127.0.0.1) in 127.0.0.0/8"},
+        {defaults, "2001:0:a9fe:a9fe::5678:1234", "2001:0:a9fe:a9fe::5678:1234 (embeds 169.254.169.254) in 169.254.169.254/32"},
+        {defaults, "2001:0:102:304::80ff:fffe", "2001:0:102:304::80ff:fffe (embeds 127.0.0.1) in 127.0.0.0/8"},
+        {defaults, "64:ff9b::808:808", ""},     // 8.8.8.8
+        {defaults, "2002:808:808::1", ""},
+        {defaults, "2001:0:808:808::f7f7:f7f7", ""},  // server and client 8.8.8.8
+        // An explicit list replaces the defaults; embeddings are checked against it.
+        {{"10.0.0.0/8"}, "127.0.0.1", ""},
+        {{"10.0.0.0/8"}, "2002:a00:1::", "2002:a00:1:: (embeds 10.0.0.1) in 10.0.0.0/8"},
+        // The IPv6 form listed itself wins over the embedding.
+        {{"2002::/16", "127.0.0.0/8"}, "2002:7f00:1::", "2002:7f00:1:: in 2002::/16"},
+        // An empty list denies nothing.
+        {{}, "0.0.0.0", ""},
+        {{}, "64:ff9b::7f00:1", ""},
+    };
+    for (const auto& r : rows) {
+        auto dl = deny_list::parse(r.deny);
+        ASSERT_TRUE(dl) << dl.message();
+        const ip_address a = ip(r.ip);
+        auto d = check_upstream_address(*dl, a);
+        EXPECT_EQ(d ? d->describe(a) : std::string(), r.want) << r.ip;
+    }
 }
 
 }  // namespace

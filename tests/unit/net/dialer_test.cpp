@@ -68,8 +68,9 @@ protected:
     void TearDown() override { resolver_.reset(); }
 
     std::optional<result<dial_result>> dial(const core::deny_list& d, std::string host, std::uint16_t port,
-                                            std::chrono::milliseconds timeout = 2000ms) {
-        dialer dl(*resolver_, d, timeout);
+                                            std::chrono::milliseconds timeout = 2000ms,
+                                            const loop_guard* loops = nullptr) {
+        dialer dl(*resolver_, d, timeout, loops);
         std::optional<result<dial_result>> out;
         asio::co_spawn(ctx_, capture(dl.dial(std::move(host), port), &out), [](std::exception_ptr e) {
             if (e) std::rethrow_exception(e);
@@ -220,13 +221,80 @@ TEST_F(DialerTest, ConnectTimesOut) {
 
 TEST(DialerPolicy, UnmapAndDeniedBy) {
     auto d = deny({"127.0.0.0/8", "fd00:ec2::254/128"});
+    auto prefix_of = [&d](const char* ip) -> std::optional<std::string> {
+        auto denial = denied_by(d, asio::ip::make_address(ip));
+        if (!denial) return std::nullopt;
+        return denial->prefix;
+    };
     EXPECT_EQ(unmap(asio::ip::make_address("::ffff:10.1.2.3")), asio::ip::make_address("10.1.2.3"));
     EXPECT_EQ(unmap(asio::ip::make_address("::1")), asio::ip::make_address("::1"));
-    EXPECT_EQ(denied_by(d, asio::ip::make_address("::ffff:127.9.9.9")), std::optional<std::string>("127.0.0.0/8"));
-    EXPECT_EQ(denied_by(d, asio::ip::make_address("fd00:ec2::254")), std::optional<std::string>("fd00:ec2::254/128"));
-    EXPECT_FALSE(denied_by(d, asio::ip::make_address("::1")));
-    EXPECT_FALSE(denied_by(d, asio::ip::make_address("10.0.0.1")));
+    EXPECT_EQ(prefix_of("::ffff:127.9.9.9"), std::optional<std::string>("127.0.0.0/8"));
+    EXPECT_EQ(prefix_of("fd00:ec2::254"), std::optional<std::string>("fd00:ec2::254/128"));
+    EXPECT_EQ(prefix_of("::ffff:0.0.0.0"), std::optional<std::string>("127.0.0.0/8"));  // this host
+    EXPECT_EQ(prefix_of("64:ff9b::7f00:1"), std::optional<std::string>("127.0.0.0/8"));  // NAT64
+    EXPECT_FALSE(prefix_of("::1"));
+    EXPECT_FALSE(prefix_of("10.0.0.1"));
     EXPECT_FALSE(denied_by(core::deny_list{}, asio::ip::make_address("127.0.0.1")));
+}
+
+TEST_F(DialerTest, UnspecifiedAddressIsDeniedAsThisHost) {
+    // A connect to 0.0.0.0 lands on 127.0.0.1: a list naming loopback stops it too.
+    auto acc = listen_on(ctx_, "127.0.0.1");
+    auto port = acc.local_endpoint().port();
+    auto r = dial(deny({"127.0.0.0/8"}), "0.0.0.0", port);
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(*r);
+    EXPECT_EQ(r->message(), "dial tcp 0.0.0.0:" + std::to_string(port) +
+                                ": denied by upstream_deny_cidrs: 0.0.0.0 (this host, as 127.0.0.1) in 127.0.0.0/8");
+    EXPECT_FALSE(has_pending_connection(acc));
+}
+
+TEST_F(DialerTest, EmbeddedIpv4IsDeniedBeforeAnyConnect) {
+    auto r = dial(deny({"169.254.169.254/32"}), "[64:ff9b::a9fe:a9fe]", 80);
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(*r);
+    EXPECT_EQ(r->message(), "dial tcp [64:ff9b::a9fe:a9fe]:80: denied by upstream_deny_cidrs: "
+                            "64:ff9b::a9fe:a9fe (embeds 169.254.169.254) in 169.254.169.254/32");
+    EXPECT_EQ(r->err().kind, error_kind::other);
+}
+
+TEST_F(DialerTest, OwnListenerIsALoopNotAConnect) {
+    // local.test => 127.0.0.1, where "our" listener is: refused before connecting, kind loop.
+    auto acc = listen_on(ctx_, "127.0.0.1");
+    auto port = acc.local_endpoint().port();
+    loop_guard loops;
+    loops.add("http", acc.local_endpoint());
+    auto r = dial(core::deny_list{}, "local.test", port, 2000ms, &loops);
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(*r);
+    EXPECT_EQ(r->err().kind, error_kind::loop_detected);
+    EXPECT_EQ(r->message(), "loop detected: 127.0.0.1:" + std::to_string(port) + " is this proxy's http listener");
+    EXPECT_FALSE(has_pending_connection(acc));
+}
+
+TEST_F(DialerTest, WildcardListenerCatchesLoopbackAndUnspecified) {
+    auto acc = listen_on(ctx_, "127.0.0.1");
+    auto port = acc.local_endpoint().port();
+    loop_guard loops;
+    loops.add("tunnel", tcp::endpoint(asio::ip::address_v6::any(), port));
+    for (const char* host : {"127.0.0.1", "0.0.0.0", "[::]", "[::1]", "a.test"}) {
+        auto r = dial(core::deny_list{}, host, port, 2000ms, &loops);
+        ASSERT_TRUE(r);
+        ASSERT_FALSE(*r) << host;
+        EXPECT_EQ(r->err().kind, error_kind::loop_detected) << host << ": " << r->message();
+    }
+    EXPECT_FALSE(has_pending_connection(acc));
+}
+
+TEST_F(DialerTest, OtherPortsAndAddressesStillConnect) {
+    auto acc = listen_on(ctx_, "127.0.0.1");
+    auto port = acc.local_endpoint().port();
+    loop_guard loops;
+    loops.add("http", tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port + 1)));
+    loops.add("https", tcp::endpoint(asio::ip::make_address("127.0.0.9"), port));  // same port, other address
+    auto r = dial(core::deny_list{}, "127.0.0.1", port, 2000ms, &loops);
+    ASSERT_TRUE(r && *r) << why(r);
+    EXPECT_TRUE(has_pending_connection(acc));
 }
 
 }  // namespace
