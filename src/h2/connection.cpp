@@ -29,6 +29,9 @@ constexpr std::size_t read_chunk_bytes = 16 * 1024;
 // most discard_grace; then the stream is reset.
 constexpr std::size_t discard_budget_bytes = 1024 * 1024;
 constexpr auto discard_grace = std::chrono::seconds(2);
+// Request heads nghttp2 may refuse on one connection before it is ended: a client that keeps
+// sending malformed requests is broken or probing, and each one costs an audit record.
+constexpr unsigned max_malformed_requests = 32;
 // After our GOAWAY when a deadline ends the connection: long enough to send it, short enough that
 // a peer that stopped reading cannot hold the connection.
 constexpr auto goaway_grace = std::chrono::seconds(1);
@@ -295,6 +298,20 @@ struct connection::callbacks {
         return static_cast<ssize_t>(n);
     }
 
+    // nghttp2 refused a HEADERS frame and reset its stream before any exchange saw it. A request
+    // head refused this way still gets its audit record; trailers of a running exchange don't
+    // (that exchange records itself).
+    static int on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int lib_error, void* user) {
+        connection& c = self(user);
+        if (c.role_ != role::server || frame->hd.type != NGHTTP2_HEADERS ||
+            frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+            return 0;
+        if (c.on_unserved_request_)
+            c.on_unserved_request_(400, std::string("malformed HTTP/2 request: ") + nghttp2_strerror(lib_error));
+        if (++c.malformed_requests_ >= max_malformed_requests) c.terminate(NGHTTP2_PROTOCOL_ERROR);
+        return 0;
+    }
+
     static int on_error(nghttp2_session*, int, const char* msg, size_t len, void*) {
         log::debug("http2 protocol error", {{"error", std::string(msg, len)}});
         return 0;
@@ -313,6 +330,7 @@ connection::connection(role r, asio::any_io_executor ex, std::unique_ptr<transpo
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, callbacks::on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, callbacks::on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, callbacks::on_stream_close);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, callbacks::on_invalid_frame_recv);
     nghttp2_session_callbacks_set_error_callback2(cbs, [](nghttp2_session* sess, int, const char* msg, size_t len,
                                                           void* user) { return callbacks::on_error(sess, 0, msg, len, user); });
 
@@ -358,7 +376,7 @@ void connection::update_idle() {
 void connection::head_deadline_expired() {
     if (dead_ || terminating_) return;
     log::debug("http2 peer too slow sending a frame or header block: closing");
-    if (request_head_open() && on_request_head_timeout_) on_request_head_timeout_();
+    if (request_head_open() && on_unserved_request_) on_unserved_request_(408, "timeout reading request header");
     terminate(NGHTTP2_ENHANCE_YOUR_CALM);
 }
 

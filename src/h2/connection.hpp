@@ -166,9 +166,13 @@ public:
     void on_request(request_handler h) { on_request_ = std::move(h); }
     // Called once when the connection is over (client pools forget it).
     void on_closed(std::function<void()> f) { on_closed_ = std::move(f); }
-    // Server role: called when the head deadline cuts the connection in the middle of a request's
-    // header block (the request that never arrived, for its audit record).
-    void on_request_head_timeout(std::function<void()> f) { on_request_head_timeout_ = std::move(f); }
+    // Server role: called for a request that never became an exchange, so that it still gets its
+    // one audit record — (408, "timeout reading request header") when the head deadline cuts the
+    // connection inside a request's header block; (400, "malformed HTTP/2 request: …") when
+    // nghttp2 refuses a request head (RFC 9113 §8.1.1: two `host` fields, a forbidden
+    // connection-specific field, a bad pseudo-header) and resets the stream itself.
+    using unserved_request_handler = std::function<void(unsigned status, std::string_view reason)>;
+    void on_unserved_request(unserved_request_handler f) { on_unserved_request_ = std::move(f); }
 
     // Runs the connection until either side ends it. `idle` ends it after that long with no open
     // stream; `head` when the peer leaves its opening (preface, SETTINGS), a header block or
@@ -224,7 +228,10 @@ private:
     std::vector<std::shared_ptr<stream>> new_requests_;
     request_handler on_request_;
     std::function<void()> on_closed_;
-    std::function<void()> on_request_head_timeout_;
+    unserved_request_handler on_unserved_request_;
+    // Request heads nghttp2 refused on this connection; past a bound the connection is ended
+    // (each costs the peer a few bytes and us an audit record).
+    unsigned malformed_requests_ = 0;
     event write_wanted_;
     bool dead_ = false;
     bool goaway_ = false;

@@ -678,12 +678,14 @@ void refuse_stream(connection& c, stream& s, const http::connection_info& info) 
 }
 
 // As HTTP/1.1 does for a request head cut by client_header_timeout: one record, no response.
-void audit_request_head_timeout(const http::connection_info& info) {
+// A request that never became an exchange (its head timed out or nghttp2 refused it): one
+// record with the connection's fields, as HTTP/1.1 writes for a head it could not read.
+void audit_unserved_request(const http::connection_info& info, unsigned status, std::string_view reason) {
     audit::record rec;
     http::fill_connection_fields(rec, info);
     rec.action = audit::action::reject;
-    rec.status_code = 408;
-    rec.error = "timeout reading request header";
+    rec.status_code = static_cast<int>(status);
+    rec.error = std::string(reason);
     rec.finish();
     info.shared->audit->emit(rec);
 }
@@ -707,7 +709,8 @@ asio::awaitable<void> serve_h2(Stream& client, http::connection_info& conn, net:
         auto x = std::make_shared<stream_exchange>(self, std::move(st), info);
         asio::co_spawn(self->executor(), run_stream(std::move(x), in_flight), asio::detached);
     });
-    c->on_request_head_timeout([info] { audit_request_head_timeout(*info); });
+    c->on_unserved_request(
+        [info](unsigned status, std::string_view reason) { audit_unserved_request(*info, status, reason); });
     co_await c->run(conn.shared->proxy.client_idle_timeout, conn.shared->proxy.client_header_timeout);
     c->on_request(nullptr);
 }
