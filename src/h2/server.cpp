@@ -271,6 +271,12 @@ asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared
                 x->client->finish(up->trailers());
                 break;
             }
+            if (got == stream::read_status::reset && x->client->closed()) {
+                // The client left first: its on_close cancelled this upstream stream.
+                rec.action = audit::action::client_cancel;
+                rec.error = client_left_error(*x);
+                break;
+            }
             if (got == stream::read_status::reset) {
                 // Propagate the origin's reset (gRPC cancels this way) rather than a clean end.
                 rec.action = audit::action::error;

@@ -116,3 +116,27 @@ def test_upstream_cut_mid_upload_is_an_error_with_the_bytes(proxy, raw_tls, raw_
     assert rec["audit"]["action"] == "error" and rec["audit"]["status_code"] == 502, (r, rec)
     n = relayed(rec, r"writing request body: .+ after (\d+) request bytes")
     assert 100000 <= n < 8 * MIB, rec
+
+
+@pytest.mark.parametrize("direction", ["download", "upload"])
+def test_client_leaving_an_h2_origin_exchange_is_audited_with_the_bytes(proxy_factory, h2_upstream, ca_cert,
+                                                                        direction, tmp_path):
+    p = proxy_factory.start(https_listen=f"127.0.0.1:{h2_upstream.port}")
+    port = h2_upstream.port
+    kw = dict(resolve=f"allowed.test:{port}:127.0.0.1", cacert=ca_cert, output="/dev/null")
+    if direction == "download":
+        path, extra = f"/bytes/{1024 * MIB}", ["--limit-rate", "4M"]
+    else:
+        body = tmp_path / "upload.bin"
+        body.write_bytes(b"u" * (8 * MIB))
+        path, extra = "/sink", ["--data-binary", f"@{body}", "--limit-rate", "1M"]
+    r = clients.curl(f"https://allowed.test:{port}{path}", extra=["--http2", "--max-time", "1", *extra], **kw)
+    assert r.exit_code == 28, r
+    rec = the_record(p, path)
+    assert rec["audit"]["action"] == "client_cancel" and rec["audit"]["status_code"] == 200, rec
+    if direction == "download":
+        n = relayed(rec, r"writing response body: client closed the stream after (\d+) response bytes")
+        assert r.size_download <= n < 1024 * MIB, (r, rec)
+    else:
+        n = relayed(rec, r"reading request body: client closed the stream after (\d+) request bytes")
+        assert 0 < n < 8 * MIB, rec
