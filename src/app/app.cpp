@@ -12,6 +12,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -19,6 +20,8 @@
 #include <boost/json/array.hpp>
 
 #include "admin/routes.hpp"
+#include "app/drain.hpp"
+#include "config/yaml_util.hpp"
 #include "admin/server.hpp"
 #include "audit/sink.hpp"
 #include "core/cidr.hpp"
@@ -115,7 +118,13 @@ result<runtime> build_runtime(const config::config& cfg) {
 
 // One thread's world. Everything here is touched only from its own thread once running.
 struct worker {
+    // Before `ioc`, so it outlives the coroutine frames the io_context destroys (their
+    // connections unregister from it, their exchanges ask it whether they were cut).
+    net::live_connections connections;
     asio::io_context ioc{1};
+    // Keeps the loop running once the drain closed its listeners and it has nothing else to do:
+    // the drain still posts to it, and only ioc.stop() ends it.
+    asio::executor_work_guard<asio::io_context::executor_type> keep_running{ioc.get_executor()};
     std::unique_ptr<net::resolver> resolver;
     std::unique_ptr<net::dialer> dialer;
     std::unique_ptr<http::upstream_pool> pool;
@@ -199,6 +208,12 @@ asio::awaitable<void> counted_session(handler_fn handler, listener_kind kind, tc
         ~open_guard() { metrics::connection_closed(which); }
     } guard(metrics_label(kind));
     co_await handler(std::move(s), std::move(peer), std::move(shared), state);
+}
+
+std::vector<drain_worker> drain_view(std::vector<std::unique_ptr<worker>>& workers) {
+    std::vector<drain_worker> out;
+    for (auto& w : workers) out.push_back(drain_worker{&w->ioc, &w->connections, &w->acceptors});
+    return out;
 }
 
 void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::shared_ptr<const http::shared_state> shared) {
@@ -342,7 +357,7 @@ int run(const config::config& cfg, const run_options& opts) {
         w->dialer = std::make_unique<net::dialer>(*w->resolver, rt->deny, connect_timeout, &loops);
         w->pool = std::make_unique<http::upstream_pool>(*w->dialer, *shared->client_tls, up_timeouts);
         w->h2_pool = std::make_unique<h2::client_pool>(w->ioc.get_executor(), *w->pool, up_timeouts.idle);
-        w->state = http::worker_state{w->dialer.get(), w->pool.get(), w->h2_pool.get()};
+        w->state = http::worker_state{w->dialer.get(), w->pool.get(), w->h2_pool.get(), &w->connections};
         workers.push_back(std::move(w));
     }
 
@@ -431,24 +446,24 @@ int run(const config::config& cfg, const run_options& opts) {
     wait_hup();
     signals.async_wait([&](const boost::system::error_code&, int sig) {
         metrics::set_ready(false);  // /readyz: take this instance out of rotation first
-        log::info("shutting down", {{"signal", sig}});
+        log::info("shutting down",
+                  {{"signal", sig}, {"shutdown_timeout", config::format_go_duration(cfg.proxy.shutdown_timeout)}});
         hup.cancel();
     });
     signals_ctx.run();
+    const drain_result drained = drain(drain_view(workers), signals_ctx, signals, cfg.proxy.shutdown_timeout);
+    // The DNS server answered throughout the drain: a client that looks a name up meanwhile gets
+    // a quick "connection refused" from the closed listeners, not a resolver timeout.
     if (dns_server) dns_server->stop();
-    for (auto& w : workers) {
-        asio::post(w->ioc, [&w] {
-            for (auto& acc : w->acceptors) {
-                boost::system::error_code ec;
-                acc->close(ec);
-            }
-        });
-    }
     for (auto& w : workers) w->ioc.stop();
-    for (auto& w : workers) w->thread.join();
-    admin.stop();  // last: /healthz keeps answering while the proxy drains
+    for (auto& w : workers) w->thread.join();  // each writes its last audit batch as its loop returns
+    admin.stop();  // last: /readyz answers 503 while the proxy drains
     metrics::clear_gauges();
-    return 0;
+    log::info("shutdown complete", {{"cut_connections", drained.cut}});
+    // A second signal means "now": the exit status says the shutdown was not graceful, the way a
+    // shell reports a process the signal killed. A drain that hit its timeout still exits 0: the
+    // stop was the one asked for, and what it cut is in the audit log.
+    return drained.second_signal ? 128 + drained.second_signal : 0;
 }
 
 result<std::string> prepare_state_dir() {

@@ -6,7 +6,7 @@
 //   proxy.http_listens            list of extra plain-HTTP listeners, merged after proxy.http_listen
 //   proxy.upstream_ca_file        extra PEM bundle trusted for upstream TLS
 //   proxy.client_handshake_timeout / client_header_timeout / client_idle_timeout
-//   proxy.upstream_connect_timeout / upstream_idle_timeout
+//   proxy.upstream_connect_timeout / upstream_idle_timeout / shutdown_timeout
 //                                 Go durations; "" / "0" ⇒ default, negative ⇒ error
 //   log.audit_path                audit JSON lines go to this file (0600) instead of stderr
 //   proxy.oversize_body           "reject" (default) | "forward": a request body larger than
@@ -116,6 +116,7 @@ public:
         cfg_.proxy.client_idle_timeout = duration(0);
         cfg_.proxy.upstream_connect_timeout = duration(0);
         cfg_.proxy.upstream_idle_timeout = duration(0);
+        cfg_.proxy.shutdown_timeout = duration(0);
         cfg_.tls.mode.clear();
         cfg_.tls.cert_cache_size = 0;
         cfg_.tls.leaf_cert_expiry_hours = 0;
@@ -268,7 +269,7 @@ private:
             {"http_listen", "http_listens", "https_listen", "tunnel_listen", "max_request_body_bytes",
              "max_response_body_bytes", "upstream_response_header_timeout", "upstream_deny_cidrs", "upstream_proxy",
              "upstream_ca_file", "client_handshake_timeout", "client_header_timeout", "client_idle_timeout",
-             "upstream_connect_timeout", "upstream_idle_timeout", "oversize_body", "transparent"}));
+             "upstream_connect_timeout", "upstream_idle_timeout", "shutdown_timeout", "oversize_body", "transparent"}));
         auto& p = cfg_.proxy;
         std::string http_listen;
         std::vector<std::string> http_listens;
@@ -295,6 +296,7 @@ private:
             else if (key == "client_idle_timeout") IRON_CFG_TRY(read_duration(f, k, p.client_idle_timeout));
             else if (key == "upstream_connect_timeout") IRON_CFG_TRY(read_duration(f, k, p.upstream_connect_timeout));
             else if (key == "upstream_idle_timeout") IRON_CFG_TRY(read_duration(f, k, p.upstream_idle_timeout));
+            else if (key == "shutdown_timeout") IRON_CFG_TRY(read_duration(f, k, p.shutdown_timeout));
             else if (key == "oversize_body") IRON_CFG_TRY(read_string(f, k, p.oversize_body));
             else if (key == "transparent") {
                 if (is_absent(f)) continue;
@@ -486,6 +488,7 @@ private:
         dflt(p.client_idle_timeout, fresh.client_idle_timeout);
         dflt(p.upstream_connect_timeout, fresh.upstream_connect_timeout);
         dflt(p.upstream_idle_timeout, fresh.upstream_idle_timeout);
+        dflt(p.shutdown_timeout, fresh.shutdown_timeout);
         if (!deny_cidrs_given_) p.upstream_deny_cidrs = core::default_upstream_deny_cidrs();
         if (cfg_.tls.mode.empty()) cfg_.tls.mode = "mitm";
         if (cfg_.tls.cert_cache_size == 0) cfg_.tls.cert_cache_size = 1000;
@@ -557,6 +560,7 @@ private:
         IRON_CFG_TRY(positive("proxy.client_idle_timeout", c.proxy.client_idle_timeout));
         IRON_CFG_TRY(positive("proxy.upstream_connect_timeout", c.proxy.upstream_connect_timeout));
         IRON_CFG_TRY(positive("proxy.upstream_idle_timeout", c.proxy.upstream_idle_timeout));
+        IRON_CFG_TRY(positive("proxy.shutdown_timeout", c.proxy.shutdown_timeout));
         if (c.tls.cert_cache_size < 0) {
             return fail_at("tls.cert_cache_size",
                            "tls.cert_cache_size must not be negative; got " + std::to_string(c.tls.cert_cache_size));

@@ -60,6 +60,9 @@ struct proxy_config {
     duration client_idle_timeout = std::chrono::seconds(120);
     duration upstream_connect_timeout = std::chrono::seconds(30);
     duration upstream_idle_timeout = std::chrono::seconds(90);
+    // On SIGTERM/SIGINT, exchanges and tunnels in flight get this long to finish before they are
+    // cut (and audited as cut); the Go proxy's shutdown budget is 10 s as well.
+    duration shutdown_timeout = std::chrono::seconds(10);
 };
 
 struct tls_config {

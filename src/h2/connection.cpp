@@ -274,6 +274,7 @@ struct connection::callbacks {
         if (n > 0) {
             std::memcpy(buf, s->out_.data() + s->out_offset_, n);
             s->out_offset_ += n;
+            s->body_sent_ += n;
             if (s->out_offset_ == s->out_.size()) {
                 s->out_.clear();
                 s->out_offset_ = 0;

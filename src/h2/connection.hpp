@@ -100,6 +100,8 @@ public:
 
     bool closed() const { return closed_; }
     std::uint32_t close_error() const { return close_error_; }
+    // Body bytes of ours that went into DATA frames so far (what a cut stream's record reports).
+    std::uint64_t body_bytes_sent() const { return body_sent_; }
     // Runs once when the stream closes, however it closes (the peer's reset, the connection
     // dying, or the normal end): how a client's cancel reaches the upstream side at once. Runs
     // at once if the stream is already closed.
@@ -132,6 +134,7 @@ private:
     bool out_has_body_ = false;
     header_block out_trailers_;
     event out_room_;
+    std::uint64_t body_sent_ = 0;
 
     bool closed_ = false;
     std::uint32_t close_error_ = 0;

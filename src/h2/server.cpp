@@ -25,6 +25,7 @@
 #include "http/respond.hpp"
 #include "http/response_filtering.hpp"
 #include "http/upstream.hpp"
+#include "net/live_connections.hpp"
 
 namespace iron::h2 {
 
@@ -45,7 +46,7 @@ using client_tls = net::tls_stream<net::client_socket>;
 struct stream_exchange {
     stream_exchange(std::shared_ptr<connection> c, std::shared_ptr<stream> s,
                     std::shared_ptr<http::connection_info> info)
-        : client_conn(std::move(c)), client(std::move(s)), conn(std::move(info)), st(*conn->shared) {}
+        : client_conn(std::move(c)), client(std::move(s)), conn(std::move(info)), st(*conn) {}
 
     std::shared_ptr<connection> client_conn;
     std::shared_ptr<stream> client;
@@ -57,6 +58,11 @@ struct stream_exchange {
 };
 
 const http::shared_state& shared_of(const stream_exchange& x) { return *x.conn->shared; }
+
+// The record's error when the client's stream closed while its response was being relayed.
+std::string client_left_error(const stream_exchange& x) {
+    return "writing response body: client closed the stream" + http::bytes_note(x.client->body_bytes_sent(), "response");
+}
 
 // A proxy-made response (error text or a transform's verdict) on the client's stream.
 asio::awaitable<void> send_simple(stream_exchange& x, const bhttp::response<bhttp::string_body>& res) {
@@ -136,6 +142,7 @@ asio::awaitable<void> pump_request_h2(std::shared_ptr<stream_exchange> x, std::s
     std::string piece = outgoing_prefix(*x);
     bool ok = true;
     if (!piece.empty()) ok = co_await up->write(piece);
+    if (ok) x->st.request_body_bytes += piece.size();
     while (ok && !(x->body_prefix_is_whole && x->st.ex.request_body.present)) {
         auto status = co_await x->client->read(piece);
         if (status == stream::read_status::end) break;
@@ -146,6 +153,7 @@ asio::awaitable<void> pump_request_h2(std::shared_ptr<stream_exchange> x, std::s
         }
         ok = co_await up->write(piece);
         if (!ok) ps->upstream_failed = true;
+        else x->st.request_body_bytes += piece.size();
         if (ps->on_progress) ps->on_progress();
     }
     if (ok) {
@@ -260,6 +268,9 @@ asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared
         if (x->client->closed()) {
             rec.action = audit::action::client_cancel;
             rec.status_code = 200;
+            if (!x->client->peer_done())  // the client left mid-upload
+                rec.error = "reading request body: client closed the stream" +
+                            http::bytes_note(x->st.request_body_bytes, "request");
         } else if (upload_stalled) {
             rec.error = "timeout reading request body";
             co_await reply_error(*x, 408, "request timeout", audit::action::reject);
@@ -308,10 +319,17 @@ asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared
                 x->client->finish(http::filtered_trailers(x->st.ex, up->trailers()));
                 break;
             }
+            if (got == stream::read_status::reset && x->client->closed()) {
+                // The client left first: its on_close cancelled this upstream stream.
+                rec.action = audit::action::client_cancel;
+                rec.error = client_left_error(*x);
+                break;
+            }
             if (got == stream::read_status::reset) {
                 // Propagate the origin's reset (gRPC cancels this way) rather than a clean end.
                 rec.action = audit::action::error;
-                rec.error = "upstream reset the stream mid-body (http2 error " + std::to_string(up->close_error()) + ")";
+                rec.error = "upstream reset the stream mid-body (http2 error " + std::to_string(up->close_error()) + ")" +
+                            http::bytes_note(x->client->body_bytes_sent(), "response");
                 x->client_conn->reset(*x->client, up->close_error() ? up->close_error() : std::uint32_t{NGHTTP2_INTERNAL_ERROR});
                 break;
             }
@@ -319,6 +337,7 @@ asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared
             const std::string_view data = filter ? std::string_view(filtered) : std::string_view(piece);
             if (!co_await x->client->write(data)) {
                 rec.action = audit::action::client_cancel;
+                rec.error = client_left_error(*x);
                 up_conn->reset(*up, NGHTTP2_CANCEL);
                 break;
             }
@@ -334,6 +353,16 @@ struct h1_outcome {
     std::string error;
     bool reusable = false;
 };
+
+// The client's stream closed while the upstream was busy: its on_close closed the upstream
+// connection, which is why the upstream operation failed. That is the client leaving (`error`
+// says how far it got), not an upstream error.
+bool client_left(const stream_exchange& x, h1_outcome& out, std::string error) {
+    if (!x.client->closed()) return false;
+    out.what = h1_outcome::kind::client_gone;
+    out.error = std::move(error);
+    return true;
+}
 
 // The fields after the first `head_fields` (an HTTP/1.1 chunked body's trailers) as HTTP/2
 // trailers.
@@ -391,6 +420,7 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
             out.error = "writing request: " + ec.message();
             co_return out;
         }
+        x.st.request_body_bytes += prefix.size();
     }
     std::string piece;
     // A client whose body stops moving for client_idle_timeout is cut: its stream is reset (the
@@ -406,7 +436,8 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
         body_dog.disarm();
         if (got == stream::read_status::reset) {
             out.what = h1_outcome::kind::client_gone;
-            if (body_stalled) out.error = "timeout reading request body";
+            out.error = body_stalled ? "timeout reading request body" : "reading request body: client closed the stream";
+            out.error += http::bytes_note(x.st.request_body_bytes, "request");
             co_return out;
         }
         const bool last = got == stream::read_status::end;
@@ -417,11 +448,15 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
         auto [ec, n] = co_await bhttp::async_write(upstream, sr, as_tuple(use_awaitable));
         if (ec == bhttp::error::need_buffer) ec = {};
         if (ec) {
+            if (client_left(x, out, "reading request body: client closed the stream" +
+                                        http::bytes_note(x.st.request_body_bytes, "request")))
+                co_return out;
             out.what = h1_outcome::kind::failed;
-            out.error = "writing request body: " + ec.message();
+            out.error = "writing request body: " + ec.message() + http::bytes_note(x.st.request_body_bytes, "request");
             co_return out;
         }
         if (last) break;
+        x.st.request_body_bytes += piece.size();
     }
 
     // Response head, skipping interim responses.
@@ -439,6 +474,7 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
             co_return out;
         }
         if (ec) {
+            if (client_left(x, out, "")) co_return out;  // cancelled before the response: no error
             out.what = reused && !parser->got_some() && prefix.empty() && !more_to_read ? h1_outcome::kind::stale
                                                                                     : h1_outcome::kind::failed;
             out.error = "reading response: " + ec.message();
@@ -481,8 +517,10 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
             auto [ec, n] = co_await bhttp::async_read_some(upstream, up.buffer, rp, as_tuple(use_awaitable));
             if (ec == bhttp::error::need_buffer) ec = {};
             if (ec) {
+                if (client_left(x, out, client_left_error(x))) co_return out;
                 out.what = h1_outcome::kind::failed;
-                out.error = "reading response body: " + (dog.fired() ? std::string("timeout") : ec.message());
+                out.error = "reading response body: " + (dog.fired() ? std::string("timeout") : ec.message()) +
+                            http::bytes_note(x.client->body_bytes_sent(), "response");
                 x.st.rec.action = audit::action::error;
                 x.client_conn->reset(*x.client, NGHTTP2_INTERNAL_ERROR);
                 co_return out;
@@ -496,6 +534,7 @@ asio::awaitable<h1_outcome> forward_h1_on(stream_exchange& x, Upstream& upstream
             if (piece.empty()) continue;
             if (!co_await x.client->write(piece)) {
                 out.what = h1_outcome::kind::client_gone;
+                out.error = client_left_error(x);
                 co_return out;
             }
         }
@@ -551,7 +590,7 @@ asio::awaitable<void> forward_h1(std::shared_ptr<stream_exchange> x, client_pool
             case h1_outcome::kind::client_gone:
                 up->close();
                 rec.action = audit::action::client_cancel;
-                if (!r.error.empty()) rec.error = r.error;
+                rec.error = r.error;
                 if (rec.status_code == 0) rec.status_code = 200;
                 x->client_conn->reset(*x->client, NGHTTP2_CANCEL);
                 co_return;
@@ -650,13 +689,22 @@ asio::awaitable<void> serve_stream(std::shared_ptr<stream_exchange> x) {
         co_await forward_h1(x, std::move(*route), port);
 }
 
-asio::awaitable<void> run_stream(std::shared_ptr<stream_exchange> x, std::shared_ptr<std::size_t> in_flight) {
+// The exchanges of one client connection still running. The connection's handler waits for
+// them, so it stays registered (graceful shutdown waits for it) until the last one is audited.
+struct exchange_count {
+    explicit exchange_count(asio::any_io_executor ex) : none_left(std::move(ex)) {}
+    std::size_t n = 0;
+    event none_left;
+};
+
+asio::awaitable<void> run_stream(std::shared_ptr<stream_exchange> x, std::shared_ptr<exchange_count> in_flight) {
     co_await serve_stream(x);
     x->client->on_close(nullptr);
     // A request still sending after its response ended is drained, then reset, by the
     // connection (connection.cpp, on_frame_send).
+    x->st.response_body_bytes = x->client->body_bytes_sent();
     x->st.emit();
-    --*in_flight;
+    if (--in_flight->n == 0) in_flight->none_left.notify();
 }
 
 // A client resetting streams as fast as it opens them (CVE-2023-44487, "rapid reset") frees its
@@ -696,23 +744,29 @@ template <class Stream>
 asio::awaitable<void> serve_h2(Stream& client, http::connection_info& conn, net::watchdog& dog) {
     dog.disarm();
     auto info = std::make_shared<http::connection_info>(conn);
-    auto in_flight = std::make_shared<std::size_t>(0);
+    auto in_flight = std::make_shared<exchange_count>(client.get_executor());
     settings s;
     auto c = std::make_shared<connection>(connection::role::server, client.get_executor(),
                                           std::make_unique<stream_transport<Stream&>>(client), s);
     c->on_request([info, in_flight](std::shared_ptr<connection> self, std::shared_ptr<stream> st) {
-        if (*in_flight >= max_exchanges_per_connection) {
+        if (in_flight->n >= max_exchanges_per_connection) {
             refuse_stream(*self, *st, *info);
             return;
         }
-        ++*in_flight;
+        ++in_flight->n;
         auto x = std::make_shared<stream_exchange>(self, std::move(st), info);
         asio::co_spawn(self->executor(), run_stream(std::move(x), in_flight), asio::detached);
     });
     c->on_unserved_request(
         [info](unsigned status, std::string_view reason) { audit_unserved_request(*info, status, reason); });
+    // Shutting down: GOAWAY; streams in flight finish, then the connection closes by itself.
+    if (conn.live) conn.live->on_drain([weak = std::weak_ptr<connection>(c)] {
+        if (auto self = weak.lock()) self->shutdown();
+    });
     co_await c->run(conn.shared->proxy.client_idle_timeout, conn.shared->proxy.client_header_timeout);
     c->on_request(nullptr);
+    if (conn.live) conn.live->on_drain(nullptr);
+    while (in_flight->n > 0) co_await in_flight->none_left.wait();
 }
 
 template asio::awaitable<void> serve_h2<client_tls>(client_tls&, http::connection_info&, net::watchdog&);

@@ -18,6 +18,8 @@
 
 namespace iron::net {
 class dialer;
+class live_connection;
+class live_connections;
 }
 namespace iron::h2 {
 class client_pool;
@@ -73,6 +75,7 @@ struct worker_state {
     net::dialer* dialer = nullptr;
     upstream_pool* pool = nullptr;
     h2::client_pool* h2 = nullptr;  // upstreams for HTTP/2 clients (h2 when the origin speaks it)
+    net::live_connections* live = nullptr;  // this worker's client connections (graceful shutdown)
 };
 
 // One client connection.
@@ -84,6 +87,7 @@ struct connection_info {
     bool tls = false;
     std::optional<audit::tunnel_info> tunnel;  // set for connections inside a CONNECT tunnel
     std::string original_dst;  // proxy.transparent: where the client meant to go ("ip:port")
+    net::live_connection* live = nullptr;  // its entry for graceful shutdown (null: never drains)
 };
 
 }  // namespace iron::http

@@ -7,6 +7,18 @@
 
 namespace iron::http {
 
+std::string bytes_note(std::uint64_t n, const char* what) {
+    return " after " + std::to_string(n) + " " + what + " bytes";
+}
+
+void exchange_state::note_cut_at_shutdown() {
+    rec.action = audit::action::error;
+    if (response_body_bytes == 0 && request_body_bytes > 0)
+        rec.error = "cut at shutdown" + bytes_note(request_body_bytes, "request") + ", before any response byte";
+    else
+        rec.error = "cut at shutdown" + bytes_note(response_body_bytes, "response");
+}
+
 void fill_connection_fields(audit::record& rec, const connection_info& conn) {
     rec.remote_addr = conn.remote_addr;
     rec.sni = conn.sni;

@@ -11,6 +11,7 @@
 #include "audit/sink.hpp"
 #include "http/context.hpp"
 #include "http/messages.hpp"
+#include "net/live_connections.hpp"
 #include "pipeline/exchange.hpp"
 
 namespace iron::http {
@@ -19,6 +20,12 @@ namespace iron::http {
 inline constexpr std::size_t relay_chunk_bytes = 32 * 1024;
 // The largest HTTP/1.1 header block read from a client or an origin.
 inline constexpr std::uint32_t max_header_bytes = 64 * 1024;
+
+// Graceful shutdown has begun: the exchange in flight is the connection's last.
+inline bool draining(const connection_info& conn) { return conn.live && conn.live->draining(); }
+
+// " after N <what> bytes": how far a cut transfer got, for the audit record's error.
+std::string bytes_note(std::uint64_t n, const char* what);
 
 // Everything one exchange carries from its first byte to its audit record.
 struct exchange_state {
@@ -29,9 +36,17 @@ struct exchange_state {
     std::shared_ptr<const request_policy> policy;
     const pipeline::pipeline* pipeline;  // policy->pipeline, kept alive by `policy`
     bool emitted = false;
+    // The worker's client connections: once graceful shutdown has cut them, an exchange still
+    // running was cut, and its record says so (see emit()). The registry outlives every frame.
+    const net::live_connections* connections = nullptr;
+    std::uint64_t request_body_bytes = 0;   // body bytes relayed upstream
+    std::uint64_t response_body_bytes = 0;  // body bytes relayed to the client
 
     explicit exchange_state(const shared_state& sh)
         : sink(*sh.audit), policy(sh.policies->get()), pipeline(policy->pipeline.get()) {}
+    explicit exchange_state(const connection_info& conn) : exchange_state(*conn.shared) {
+        if (conn.worker) connections = conn.worker->live;
+    }
     exchange_state(const exchange_state&) = delete;
     exchange_state& operator=(const exchange_state&) = delete;
     // The one audit record; the destructor guarantees it on paths that never reach emit().
@@ -41,9 +56,13 @@ struct exchange_state {
         emitted = true;
         // Response filters report what they did to the body once it is over (or cut short).
         if (!ex.response_filters.empty()) ex.response_filters.annotate(rec.response_transforms);
+        if (connections && connections->cut_done()) note_cut_at_shutdown();
         rec.finish();
         sink.emit(rec);
     }
+    // The shutdown timeout cut this exchange: action error, the status the client was sent (if
+    // any) stays, and the error says how far the transfer got.
+    void note_cut_at_shutdown();
 };
 
 // remote_addr, sni, mode and tunnel of the record, from the client connection.

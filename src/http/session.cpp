@@ -74,18 +74,40 @@ void return_relay_buffer(std::optional<std::vector<char>>& slot) {
 
 enum class relay_status { ok, read_failed, write_failed };
 
+void close_upstream(void* up) { static_cast<upstream_conn*>(up)->close(); }
+
+// While a session waits for its next request, a drain closes the connection unless part of that
+// request already arrived (then it is served, with Connection: close).
+class pending_input_watch {
+public:
+    pending_input_watch(net::live_connection* live, const beast::flat_buffer& buffer) : live_(live) {
+        if (live_) live_->watch_pending_input(&has_bytes, &buffer);
+    }
+    ~pending_input_watch() {
+        if (live_) live_->watch_pending_input(nullptr, nullptr);
+    }
+    pending_input_watch(const pending_input_watch&) = delete;
+    pending_input_watch& operator=(const pending_input_watch&) = delete;
+
+private:
+    static bool has_bytes(const void* b) { return static_cast<const beast::flat_buffer*>(b)->size() > 0; }
+    net::live_connection* live_;
+};
+
 // Streams a message body from `in` (already past its header) to `out` (header already written),
 // piece by piece as it arrives: nothing is buffered beyond one relay chunk, so SSE and large
-// downloads flow through with bounded memory. Deadlines are re-armed for every piece.
+// downloads flow through with bounded memory. Deadlines are re-armed for every piece. `relayed`
+// grows by the body bytes written to `out` (what a cut transfer's record reports).
 template <bool is_request, class In, class Out>
 asio::awaitable<relay_status> relay_body(In& in, beast::flat_buffer& in_buf,
                                          body_parser<is_request>& p, Out& out, body_serializer<is_request>& sr,
                                          std::vector<char>& buf, net::watchdog& in_dog,
                                          net::watchdog::clock::duration in_idle, net::watchdog& out_dog,
                                          net::watchdog::clock::duration out_idle, std::string& error,
-                                         pipeline::response_filter_chain* filter = nullptr) {
+                                         std::uint64_t& relayed, pipeline::response_filter_chain* filter = nullptr) {
     std::string filtered;  // the filter's output for the current piece (unused without one)
     do {
+        std::size_t piece = 0;
         if (!p.is_done()) {
             p.get().body().data = buf.data();
             p.get().body().size = buf.size();
@@ -105,6 +127,7 @@ asio::awaitable<relay_status> relay_body(In& in, beast::flat_buffer& in_buf,
             p.get().body().data = p.get().body().size ? buf.data() : nullptr;
             p.get().body().more = !p.is_done();
             if (filter) filter_piece(*filter, p.get().body(), filtered);
+            piece = p.get().body().size;  // what goes out: counted as relayed once written
         } else {
             p.get().body().data = nullptr;
             p.get().body().size = 0;
@@ -116,6 +139,7 @@ asio::awaitable<relay_status> relay_body(In& in, beast::flat_buffer& in_buf,
             error = out_dog.fired() ? "timeout writing body" : wec.message();
             co_return relay_status::write_failed;
         }
+        relayed += piece;
     } while (!p.is_done() && !sr.is_done());
     co_return relay_status::ok;
 }
@@ -180,7 +204,9 @@ asio::awaitable<void> relay_websocket(Client& client, Upstream& upstream, forwar
         client.lowest_layer().close(ignored);
         up.close();
     });
-    co_await net::splice(client, upstream, both, a.conn.shared->proxy.client_idle_timeout);
+    const auto totals = co_await net::splice(client, upstream, both, a.conn.shared->proxy.client_idle_timeout);
+    a.st.request_body_bytes = totals.a_to_b;
+    a.st.response_body_bytes = totals.b_to_a;
 }
 
 // Sends the (already transformed) request head and body upstream, reads the response head, runs
@@ -229,19 +255,20 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
             out.error = "writing request body: " + ec.message();
             co_return out;
         }
+        a.st.request_body_bytes += a.buffered_body->size();
     }
     if (body_pending) {
         std::string err;
         auto rs = co_await relay_body(client, a.client_buf, a.parser, upstream, req_sr, relay_buffer(a.buf),
-                                      a.client_dog, client_idle, up_dog, up_idle, err);
+                                      a.client_dog, client_idle, up_dog, up_idle, err, a.st.request_body_bytes);
         if (rs == relay_status::read_failed) {
             out.what = forward_result::kind::client_gone;
-            out.error = "reading request body: " + err;
+            out.error = "reading request body: " + err + bytes_note(a.st.request_body_bytes, "request");
             co_return out;
         }
         if (rs == relay_status::write_failed) {
             out.what = forward_result::kind::upstream_failed;
-            out.error = "writing request body: " + err;
+            out.error = "writing request body: " + err + bytes_note(a.st.request_body_bytes, "request");
             co_return out;
         }
     }
@@ -312,7 +339,8 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
     const bool no_body = rp->is_done() || req.method() == bhttp::verb::head;
     replace_fields(res.base(), st.ex.response_headers);
     remove_hop_by_hop(res.base());
-    bool client_keep_alive = a.client_wants_keep_alive;
+    // Shutting down: this response is the connection's last, and says so.
+    const bool client_keep_alive = a.client_wants_keep_alive && !draining(a.conn);
     res.version(11);
     if (chunked) {
         res.chunked(true);
@@ -348,16 +376,16 @@ asio::awaitable<forward_result> forward(Client& client, Upstream& upstream, forw
         }
         std::string err;
         auto rs = co_await relay_body(upstream, a.up.buffer, *rp, client, res_sr, relay_buffer(a.buf), up_dog,
-                                      up_idle, a.client_dog, client_idle, err, filter);
+                                      up_idle, a.client_dog, client_idle, err, st.response_body_bytes, filter);
         if (rs == relay_status::read_failed) {
             out.what = forward_result::kind::upstream_failed;
-            out.error = "reading response body: " + err;
+            out.error = "reading response body: " + err + bytes_note(st.response_body_bytes, "response");
             out.client_keep_alive = false;
             co_return out;
         }
         if (rs == relay_status::write_failed) {
             out.what = forward_result::kind::client_gone;
-            out.error = "writing response body: " + err;
+            out.error = "writing response body: " + err + bytes_note(st.response_body_bytes, "response");
             co_return out;
         }
     }
@@ -418,7 +446,7 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
     auto [rec_ec, rn] = co_await bhttp::async_read_header(client, cbuf, parser, as_tuple(use_awaitable));
     if (rec_ec) {
         if (!parser.got_some()) co_return next_step::close;  // idle close between requests: no request
-        exchange_state st(sh);
+        exchange_state st(conn);
         fill_connection_fields(st.rec, conn);
         if (dog.fired()) {
             st.rec.action = audit::action::reject;
@@ -430,9 +458,10 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
         co_return next_step::close;
     }
     dog.expires_after(sh.proxy.client_idle_timeout);
+    net::live_connection::work_scope in_flight(conn.live);  // a drain lets this exchange finish
 
     auto& req = parser.get();
-    exchange_state st(sh);
+    exchange_state st(conn);
     fill_connection_fields(st.rec, conn);
     st.ex.method = std::string(req.method_string());
     st.rec.method = st.ex.method;
@@ -450,7 +479,7 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
     }
     st.ex.host = host;
     st.rec.host = host;
-    const bool keep_alive = req.keep_alive();
+    const bool keep_alive = req.keep_alive() && !draining(conn);
 
     // Framing and Host lines first: nothing below may trust Beast's reading of an ambiguous head.
     if (auto bad = check_request_head(request_head_of(req.base(), req.version()))) {
@@ -564,6 +593,7 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
             co_return next_step::close;
         }
         std::unique_ptr<upstream_conn> up = std::move(*acquired);
+        net::live_connection::cut_hook cut_closes_upstream(conn.live, &close_upstream, up.get());
         forward_args args{parser, cbuf, *up, st, conn, dog, buf, reused, expect_continue, keep_alive,
                           body.present ? &outgoing_body : nullptr, websocket};
         // Plain if/else, not std::visit with a lambda: GCC 12 mis-handles lambda temporaries
@@ -600,6 +630,7 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
             case forward_result::kind::client_gone:
                 up->close();
                 st.rec.action = audit::action::client_cancel;
+                if (!fr.error.empty()) st.rec.error = fr.error;  // how far it got, if it left mid-transfer
                 if (!fr.response_started) st.rec.status_code = 200;
                 co_return next_step::close;
         }
@@ -614,10 +645,11 @@ template <class Stream>
 asio::awaitable<void> serve_http(Stream& client, connection_info& conn, net::watchdog& dog) {
     beast::flat_buffer buffer;
     std::optional<std::vector<char>> relay;  // lent while an exchange relays a body
+    pending_input_watch watch(conn.live, buffer);
     for (bool first = true;; first = false) {
         auto step = co_await serve_exchange(client, buffer, conn, dog, first, relay);
         return_relay_buffer(relay);
-        if (step == next_step::close) break;
+        if (step == next_step::close || draining(conn)) break;
         // A request body made the read buffer grow to a relay chunk: give that back between
         // exchanges (nothing is lost: it is empty unless the client pipelined).
         if (buffer.size() == 0 && buffer.capacity() > 4096) buffer.shrink_to_fit();

@@ -12,11 +12,13 @@
 #include "core/host_glob.hpp"
 #include "core/log.hpp"
 #include "h2/server.hpp"
+#include "http/exchange.hpp"
 #include "http/respond.hpp"
 #include "http/session.hpp"
 #include "http/upstream.hpp"
 #include "net/dialer.hpp"
 #include "net/listener.hpp"
+#include "net/live_connections.hpp"
 #include "net/splice.hpp"
 #include "net/tls_stream.hpp"
 #include "tls/client_hello.hpp"
@@ -107,6 +109,7 @@ asio::awaitable<void> serve_tls(net::client_socket sock, http::connection_info c
     if (ec) {
         std::string why = dog.fired() ? "timeout" : ec.message();
         if (conn.sni.empty() && !dog.fired()) why = "client hello missing sni or handshake failed: " + why;
+        if (http::draining(conn)) why = "closed at shutdown";  // the drain closes connections with no request
         log::debug("tls handshake failed", {{"remote_addr", conn.remote_addr}, {"error", why}});
         audit_connection_failure(conn, conn.sni, "tls handshake: " + why);
         co_return;
@@ -123,6 +126,11 @@ asio::awaitable<void> serve_tls(net::client_socket sock, http::connection_info c
     // Best-effort close_notify, bounded so a stuck peer cannot hold the connection.
     dog.expires_after(std::chrono::seconds(2));
     co_await tls.async_shutdown(as_tuple(use_awaitable));
+}
+
+void close_socket(void* s) {
+    boost::system::error_code ignored;
+    static_cast<asio::ip::tcp::socket*>(s)->close(ignored);
 }
 
 // Reads (and keeps, for replay upstream) the ClientHello: at most 16 KiB within 5 s (§4.10).
@@ -207,7 +215,14 @@ asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_i
             upstream.close(ignored);
         });
         dog.disarm();
-        co_await net::splice(sock, upstream, relay_dog, conn.shared->proxy.client_idle_timeout);
+        // A drain waits for the relay; a cut closes both sides, and the record says so.
+        net::live_connection::work_scope relaying(conn.live);
+        net::live_connection::cut_hook cut_closes_upstream(conn.live, &close_socket, &upstream);
+        const auto totals = co_await net::splice(sock, upstream, relay_dog, conn.shared->proxy.client_idle_timeout);
+        if (conn.live && conn.live->cut()) {
+            rec.action = audit::action::error;
+            rec.error = "cut at shutdown" + http::bytes_note(totals.b_to_a, "response");
+        }
     }
     emit();
 }
@@ -221,7 +236,10 @@ asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn,
         first = co_await peek_first_byte(sock, peek_dog, conn.shared->proxy.client_handshake_timeout);
     }
     if (first < 0) {
-        if (conn.tunnel) audit_connection_failure(conn, conn.tunnel->target, "tunnel closed before any request");
+        if (conn.tunnel)
+            audit_connection_failure(conn, conn.tunnel->target,
+                                     http::draining(conn) ? "tunnel closed at shutdown before any request"
+                                                          : "tunnel closed before any request");
         co_return;
     }
     if (first == 0x16) {
@@ -252,6 +270,8 @@ asio::awaitable<void> serve_http_listener(asio::ip::tcp::socket sock, asio::ip::
                                           std::shared_ptr<const http::shared_state> shared, http::worker_state* worker) {
     http::connection_info conn{std::move(shared), worker, remote_address(peer), "", false, std::nullopt, ""};
     if (conn.shared->proxy.transparent) conn.original_dst = net::original_destination(sock);
+    net::live_connection live(worker ? worker->live : nullptr, sock.native_handle());
+    conn.live = &live;
     net::client_socket client(std::move(sock));
     net::watchdog dog = net::closing_watchdog(client);
     co_await serve_plain(client, conn, dog);
@@ -261,6 +281,8 @@ asio::awaitable<void> serve_https_listener(asio::ip::tcp::socket sock, asio::ip:
                                            std::shared_ptr<const http::shared_state> shared, http::worker_state* worker) {
     http::connection_info conn{std::move(shared), worker, remote_address(peer), "", false, std::nullopt, ""};
     if (conn.shared->proxy.transparent) conn.original_dst = net::original_destination(sock);
+    net::live_connection live(worker ? worker->live : nullptr, sock.native_handle());
+    conn.live = &live;
     co_await serve(net::client_socket(std::move(sock)), std::move(conn), accept_plain::no);
 }
 

@@ -9,10 +9,12 @@
 #include <boost/beast/http.hpp>
 
 #include "core/host_glob.hpp"
+#include "http/exchange.hpp"
 #include "http/messages.hpp"
 #include "http/respond.hpp"
 #include "intercept/intercept.hpp"
 #include "net/client_socket.hpp"
+#include "net/live_connections.hpp"
 #include "net/watchdog.hpp"
 #include "tunnel/socks5.hpp"
 
@@ -195,6 +197,8 @@ asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
     if (ec) {
         if (dog.fired()) {
             hs.reject(408, "timeout reading tunnel request");
+        } else if (http::draining(hs.conn)) {
+            hs.reject(400, "tunnel request cut short: closed at shutdown");
         } else {
             hs.reject(400, "malformed tunnel request: " + ec.message());
             co_await http::write_error_text(hs.sock, 400, "malformed request", false);
@@ -237,6 +241,10 @@ asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
 asio::awaitable<void> serve_tunnel_listener(asio::ip::tcp::socket raw, asio::ip::tcp::endpoint peer,
                                             std::shared_ptr<const http::shared_state> shared, http::worker_state* worker) {
     http::connection_info conn{shared, worker, intercept::remote_address(peer), "", false, std::nullopt, ""};
+    // Registered for graceful shutdown: the handshake counts as idle (closed at once by a drain),
+    // what follows in the tunnel is drained like any other connection.
+    net::live_connection live(worker ? worker->live : nullptr, raw.native_handle());
+    conn.live = &live;
     handshake hs{std::move(conn), net::client_socket(std::move(raw)), {}, {}, false};
     hs.rec.remote_addr = hs.conn.remote_addr;
     hs.rec.mode = shared->tls_mode;

@@ -111,6 +111,7 @@ TEST_F(ConfigTest, DefaultsWhenKeysAreAbsent) {
     EXPECT_EQ(c.proxy.client_idle_timeout, seconds(120));
     EXPECT_EQ(c.proxy.upstream_connect_timeout, seconds(30));
     EXPECT_EQ(c.proxy.upstream_idle_timeout, seconds(90));
+    EXPECT_EQ(c.proxy.shutdown_timeout, seconds(10));
     EXPECT_EQ(c.tls.mode, "mitm");
     EXPECT_EQ(c.tls.cert_cache_size, 1000);
     EXPECT_EQ(c.tls.leaf_cert_expiry_hours, 72);
@@ -171,6 +172,7 @@ proxy:
   client_idle_timeout: 3s
   upstream_connect_timeout: 4s
   upstream_idle_timeout: 500ms
+  shutdown_timeout: 2m
 tls:
   mode: mitm
   ca_cert: /x/ca.crt
@@ -214,6 +216,7 @@ log:
     EXPECT_EQ(c.proxy.client_idle_timeout, seconds(3));
     EXPECT_EQ(c.proxy.upstream_connect_timeout, seconds(4));
     EXPECT_EQ(c.proxy.upstream_idle_timeout, std::chrono::milliseconds(500));
+    EXPECT_EQ(c.proxy.shutdown_timeout, std::chrono::minutes(2));
     EXPECT_EQ(c.tls.ca_cert, "/x/ca.crt");
     EXPECT_EQ(c.tls.ca_key, "/x/ca.key");
     EXPECT_EQ(c.tls.cert_cache_size, 50);
@@ -394,6 +397,13 @@ TEST_F(ConfigTest, TlsNumbersAreRangeChecked) {
 TEST_F(ConfigTest, ExtensionTimeoutsMustBePositive) {
     expect_error(std::string(k_minimal) + "proxy:\n  client_idle_timeout: -1s\n",
                  ":7:24: proxy.client_idle_timeout must be positive; got -1s");
+    expect_error(std::string(k_minimal) + "proxy:\n  shutdown_timeout: -500ms\n",
+                 ":7:21: proxy.shutdown_timeout must be positive; got -500ms");
+    // "0" and "" keep the default, as for the other durations.
+    EXPECT_EQ(load_ok(std::string(k_minimal) + "proxy:\n  shutdown_timeout: \"0\"\n").proxy.shutdown_timeout,
+              std::chrono::seconds(10));
+    EXPECT_EQ(load_ok(std::string(k_minimal) + "proxy:\n  shutdown_timeout: \"\"\n").proxy.shutdown_timeout,
+              std::chrono::seconds(10));
 }
 
 TEST_F(ConfigTest, ManagementApiKeyEnv) {
