@@ -272,7 +272,7 @@ asio::awaitable<void> forward_h2(std::shared_ptr<stream_exchange> x, std::shared
                 rec.error = "reading request body: client closed the stream" +
                             http::bytes_note(x->st.request_body_bytes, "request");
         } else if (upload_stalled) {
-            rec.error = "timeout reading request body";
+            rec.error = "timeout reading request body" + http::bytes_note(x->st.request_body_bytes, "request");
             co_await reply_error(*x, 408, "request timeout", audit::action::reject);
         } else if (late) {
             rec.error = "timeout awaiting response headers";
