@@ -11,14 +11,13 @@
 #include "audit/sink.hpp"
 #include "http/context.hpp"
 #include "http/messages.hpp"
+#include "http/request_parser.hpp"  // max_header_bytes
 #include "pipeline/exchange.hpp"
 
 namespace iron::http {
 
 // Bodies relayed to or from an HTTP/1.1 peer move in pieces of this size.
 inline constexpr std::size_t relay_chunk_bytes = 32 * 1024;
-// The largest HTTP/1.1 header block read from a client or an origin.
-inline constexpr std::uint32_t max_header_bytes = 64 * 1024;
 
 // Everything one exchange carries from its first byte to its audit record.
 struct exchange_state {
