@@ -1,6 +1,6 @@
 #include "tunnel/connect_target.hpp"
 
-#include <cstdlib>
+#include <charconv>
 
 #include "core/host_glob.hpp"
 #include "tunnel/socks5.hpp"
@@ -17,9 +17,11 @@ std::optional<connect_target> parse_connect_target(std::string_view target) {
     auto hp = core::split_host_port(target);
     if (hp.host.empty()) return std::nullopt;
     if (hp.port.empty()) hp.port = "443";
-    char* end = nullptr;
-    long port = std::strtol(hp.port.c_str(), &end, 10);
-    if (*end != '\0' || port <= 0 || port > 65535) return std::nullopt;
+    // Decimal digits only, as for a Host port (strtol took "+443", which was then audited as is).
+    unsigned port = 0;
+    const char* end = hp.port.data() + hp.port.size();
+    auto [p, ec] = std::from_chars(hp.port.data(), end, port);
+    if (ec != std::errc{} || p != end || port == 0 || port > 65535) return std::nullopt;
     connect_target out;
     out.host = core::normalize_host(hp.host);
     bool v6 = hp.host.find(':') != std::string::npos;

@@ -21,7 +21,8 @@ struct connect_target {
 };
 
 // CONNECT's request-target is authority-form ("host:port", "[v6]:port"); a missing port means
-// 443. nullopt for anything else (a path, userinfo, an empty host, a port outside 1..65535).
+// 443. nullopt for anything else (a path, userinfo, an empty host, a port that is not decimal
+// digits for 1..65535).
 std::optional<connect_target> parse_connect_target(std::string_view target);
 
 }  // namespace iron::tunnel
