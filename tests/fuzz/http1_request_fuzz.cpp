@@ -3,9 +3,10 @@
 //
 // Each request goes through the parser session.cpp uses (http/request_parser.hpp: same type, same
 // header and body limits), fed the way Beast's async_read_header / async_read_some feed it (reads
-// of a fuzzer-chosen size appended to one buffer), then through the proxy's checks on the head
-// (parse_request_target, check_target_and_host, the SNI comparison), the header rewriting done
-// before forwarding (hop-by-hop removal, WebSocket upgrade, header list round trip), and the body
+// of a fuzzer-chosen size appended to one buffer), then through serve_exchange's checks on the
+// head (the framing and Host guard check_request_head, parse_request_target, check_target_and_host,
+// the SNI comparison), the header rewriting done before forwarding (absolute-form authority as
+// Host, hop-by-hop removal, WebSocket upgrade, header list round trip), and the body
 // (Content-Length or chunked, with chunk extensions and trailers) is decoded into a relay buffer.
 // Up to 8 pipelined requests per input, like serve_http's keep-alive loop.
 //
@@ -13,8 +14,9 @@
 //
 // Checked beyond "no crash, no leak, no UB": a head that passes the checks has a port std::stoi
 // accepts (session.cpp dials with it); the head the proxy writes upstream parses again with the
-// same framing (chunked, or the same Content-Length); a decoded body is never longer than what was
-// sent.
+// same framing (chunked, or the same Content-Length), passes check_request_head itself and has
+// exactly one Host, the host policy saw; a decoded body is never longer than what was sent, and
+// exactly its Content-Length.
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
@@ -26,7 +28,9 @@
 
 #include "core/host_glob.hpp"
 #include "fuzz_support.hpp"
+#include "http1_feed.hpp"
 #include "http/messages.hpp"
+#include "http/request_guard.hpp"
 #include "http/request_parser.hpp"
 
 namespace {
@@ -37,28 +41,6 @@ using iron::http::request_parser;
 
 using iron::fuzz::require;
 using client_bytes = iron::fuzz::peer_bytes;
-
-enum class step { ok, closed };
-
-// Beast's read_some loop: put what is buffered, read more on need_more, put_eof at end of stream.
-step put_some(request_parser& parser, std::string& buf, client_bytes& client) {
-    boost::beast::error_code ec;
-    for (;;) {
-        if (!buf.empty()) {
-            const auto used = parser.put(buffer(buf), ec);
-            buf.erase(0, used);
-            if (ec != bhttp::error::need_more) break;
-        }
-        if (!client.read(buf)) {
-            if (!parser.got_some()) return step::closed;
-            ec = {};
-            parser.put_eof(ec);
-            break;
-        }
-    }
-    if (ec == bhttp::error::need_buffer) ec = {};
-    return ec ? step::closed : step::ok;
-}
 
 // The head as the proxy would forward it (serve_exchange, after the pipeline let it through):
 // hop-by-hop fields removed, WebSocket upgrade kept, Host set, origin-form target, keep-alive.
@@ -83,8 +65,10 @@ std::string outgoing_head(bhttp::request<bhttp::buffer_body, iron::http::proxy_f
     return out.str();
 }
 
-// The forwarded head must parse again, with the framing the proxy meant.
-void check_outgoing(const std::string& head, bool chunked_in, std::optional<std::uint64_t> length) {
+// The forwarded head must parse again, with the framing the proxy meant, pass the proxy's own
+// framing checks, and name exactly one host: the one policy saw.
+void check_outgoing(const std::string& head, const std::string& host, bool chunked_in,
+                    std::optional<std::uint64_t> length) {
     bhttp::request_parser<bhttp::empty_body> again;
     again.header_limit(iron::http::max_header_bytes * 2);  // the proxy may add a few fields
     again.body_limit(boost::none);                         // as the origin would: any length
@@ -93,6 +77,11 @@ void check_outgoing(const std::string& head, bool chunked_in, std::optional<std:
     const auto used = again.put(buffer(head), ec);
     require(!ec && again.is_header_done() && used == head.size());
     require(again.chunked() == chunked_in);
+    require(!iron::http::check_request_head(iron::http::request_head_of(again.get().base(), 11)));
+    int hosts = 0;
+    for (const auto& f : again.get().base())
+        if (f.name() == bhttp::field::host) ++hosts;
+    require(hosts == 1 && again.get()[bhttp::field::host] == host);
     if (!chunked_in) {
         const auto again_length = again.content_length();
         require(again_length.has_value() == length.has_value());
@@ -104,14 +93,14 @@ void check_outgoing(const std::string& head, bool chunked_in, std::optional<std:
 bool serve_one(std::string& buf, client_bytes& client, std::size_t relay_size) {
     request_parser parser;
     iron::http::limit_client_request(parser);
-    parser.eager(false);  // async_read_header stops at the end of the head
-    while (!parser.is_header_done())
-        if (put_some(parser, buf, client) == step::closed) return false;  // 400 (or idle close)
+    if (iron::fuzz::read_head(parser, buf, client) == iron::fuzz::fed::closed) return false;  // 400 or idle close
 
+    // serve_exchange's checks, in its order.
     auto& req = parser.get();
     const auto target = iron::http::parse_request_target(req.target());
     std::string host(req[bhttp::field::host]);
     if (target && !target->authority.empty()) host = target->authority;
+    if (iron::http::check_request_head(iron::http::request_head_of(req.base(), req.version()))) return false;
     std::optional<std::string> decoded;
     if (iron::http::check_target_and_host(host, target, decoded)) return false;
     const auto hp = iron::core::split_host_port(host);
@@ -126,29 +115,19 @@ bool serve_one(std::string& buf, client_bytes& client, std::size_t relay_size) {
             std::abort();  // a port the checks let through must not throw where session.cpp dials
         }
     }
-    // Hook: the request-framing guard (src/http/request_guard.*, not merged yet) runs here, on the
-    // parsed head, before anything is forwarded: call it and return false when it rejects. Then
-    // check_outgoing can also require what the guard promises, e.g. that the forwarded head has
-    // exactly one Host and that it names the host policy saw (`host` above).
+    if (!target->authority.empty()) req.set(bhttp::field::host, target->authority);
 
     const bool chunked_in = parser.chunked();
     std::optional<std::uint64_t> length;
     if (const auto cl = parser.content_length()) length = *cl;
     const bool keep_alive = req.keep_alive();
-    check_outgoing(outgoing_head(req, host, *target, chunked_in), chunked_in, length);
+    check_outgoing(outgoing_head(req, host, *target, chunked_in), host, chunked_in, length);
 
-    // The body, relayed piece by piece through a buffer of relay_size bytes.
-    std::string relay(relay_size, '\0');
-    std::uint64_t body_bytes = 0;
     const std::size_t sent = buf.size() + client.rest.size();
-    while (!parser.is_done()) {
-        req.body().data = relay.data();
-        req.body().size = relay.size();
-        if (put_some(parser, buf, client) == step::closed) return false;
-        body_bytes += relay.size() - req.body().size;
-    }
-    require(body_bytes <= sent);
-    if (length) require(body_bytes == *length);
+    const long long body = iron::fuzz::relay_body(parser, buf, client, relay_size);
+    if (body < 0) return false;
+    require(static_cast<std::uint64_t>(body) <= sent);
+    if (length) require(static_cast<std::uint64_t>(body) == *length);
     return keep_alive;
 }
 

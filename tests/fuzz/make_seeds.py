@@ -53,6 +53,22 @@ def http1_seeds():
     seed("ipv6-host", crlf("OPTIONS /x HTTP/1.1\nHost: [::1]:8443\n\n"))
 
 
+# --- http1_response: [read size - 1][relay size - 1][flags: bit 0 = HEAD request] origin bytes -----
+def http1_response_seeds():
+    def seed(name, raw, read=255, relay=63, head=False):
+        write("http1_response", name, bytes([read, relay, 1 if head else 0]) + raw)
+
+    seed("content-length", crlf("HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 5\n\n") + b"hello")
+    seed("chunked-trailers", crlf("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nTrailer: X-Sum\n\n"
+                                  "5;a=b\nhello\n0\nX-Sum: 1\n\n"), read=4, relay=3)
+    seed("close-delimited", crlf("HTTP/1.0 200 OK\nConnection: close\n\n") + b"until the end")
+    seed("interim-then-final", crlf("HTTP/1.1 100 Continue\n\nHTTP/1.1 103 Early Hints\nLink: </a>\n\n"
+                                    "HTTP/1.1 204 No Content\nX-Drop: 1\nConnection: X-Drop\n\n"))
+    seed("head-response", crlf("HTTP/1.1 200 OK\nContent-Length: 1000\nKeep-Alive: timeout=5\n\n"), head=True)
+    seed("switching-protocols", crlf("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\n"
+                                     "Connection: Upgrade\n\n"))
+
+
 # --- tunnel_connect / socks5: [read size - 1] client bytes ------------------------------------------
 def socks_request(cmd, atyp, addr, port):
     if atyp == 3:
@@ -152,14 +168,16 @@ def secrets_seeds():
     seed("helpers", 0, ["ptok", "s3cr&t =", "a=ptok&b=p%74ok&c&d=x+ptok", "key", "v a+l", "{{ .Value }}"])
     seed("helpers-basic", 0, ["ptok", "real", "Basic " + base64.b64encode(b"user:ptok").decode(), "",
                               "", '{{- base64 "u:" .Value -}}'])
-    seed("replace-everywhere", 1, ["/v1/ptok/x%20y", "key=ptok&a=b&p%74ok=1", "body ptok ptok",
+    seed("stream-replacer", 1, ["\x07", "secret", "ptok", "sec", "[S]", "cret-2", "#",
+                                "x secret y secsecret cret-2 secre"])
+    seed("replace-everywhere", 2, ["/v1/ptok/x%20y", "key=ptok&a=b&p%74ok=1", "body ptok ptok",
                                    "Authorization", "Bearer ptok", "X-Api-Key", "ptok",
                                    "Cookie", "s=ptok", "X-Keep-Me", "1", "X-Dropped", "ptok"])
-    seed("replace-basic", 1, ["/", "", "", "Authorization",
+    seed("replace-basic", 6, ["/", "", "", "Authorization",
                               "Basic " + base64.b64encode(b"user:ptok").decode()])
-    seed("inject", 2, ["/x", "key=old&key=dup&z", "", "Authorization", "Bearer old"])
-    seed("crlf-secret", 3, ["/ptok", "q=ptok", "", "X-Api-Key", "ptok"])
-    seed("required-header", 4, ["/", "", "", "X-Required", "reqtok"])
+    seed("inject", 3, ["/x", "key=old&key=dup&z", "", "Authorization", "Bearer old"])
+    seed("crlf-secret", 4, ["/ptok", "q=ptok", "", "X-Api-Key", "ptok"])
+    seed("required-header", 5, ["/", "", "", "X-Required", "reqtok"])
 
 
 # --- config: YAML text ----------------------------------------------------------------------------
@@ -261,6 +279,7 @@ def dns_seeds():
 
 if __name__ == "__main__":
     http1_seeds()
+    http1_response_seeds()
     tunnel_seeds()
     client_hello_seeds()
     h2_seeds()

@@ -1,18 +1,27 @@
-// libFuzzer target: the secrets scanner/replacer (transforms/secrets_scan.cpp) and the `secrets`
-// transform built on it, run the way the proxy runs it: a pipeline of annotate → body_capture →
-// secrets (replace in headers, query, path and body; inject into a header and a query parameter)
-// → header_allowlist, built from YAML once, over a request made from the input.
+// libFuzzer target: the secrets scanner/replacer (transforms/secrets_scan.cpp), the streaming
+// replacer of response redaction (core/stream_replace.cpp) and the `secrets` transform built on
+// them, run the way the proxy runs it: a pipeline of annotate → body_capture → secrets (replace
+// in headers, query, path and body; inject into a header and a query parameter; redact_responses)
+// → header_allowlist, built from YAML once, over a request made from the input, then over a
+// response that reflects the request as it went upstream.
 //
-// Input: byte 0 picks the mode: 0 = pure helpers (NUL-separated token, replacement, subject,
-// key, value, formatter text); 1..255 = a request (low 2 bits pick its host, then NUL-separated
-// raw path, raw query, body, then header name/value pairs).
+// Input: byte 0 picks the mode, the rest are NUL-separated fields:
+//   0      pure helpers: token, replacement, subject, key, value, formatter text;
+//   1      stream replacer: piece size, then from/to pairs, the last field is the stream;
+//   2..255 a request: (byte 0 - 2) & 3 picks its host, (byte 0 >> 2) + 1 is the response piece
+//          size; fields: raw path, raw query, body, then header name/value pairs.
 //
 // Checked, pure helpers: base64 and both percent-escapes round-trip; swap_encoded counts what it
 // replaces and a search never changes its input; set_query_param leaves exactly one parameter with
-// the key, holding the value. Request: a real secret never appears in the audit record (traces,
-// annotations, body capture) nor in a synthetic response, and the request that goes upstream has
-// no CR/LF/NUL in a header value nor a byte outside visible ASCII in its path or query.
+// the key, holding the value. Stream replacer: however the stream is cut, the output and count are
+// the whole-text ones; it holds back less than the longest pattern; and no pattern survives when
+// no replacement can form one. Request: a real secret never appears in the audit record (traces,
+// annotations, body capture) nor in a synthetic response; the request that goes upstream has no
+// CR/LF/NUL in a header value nor a byte outside visible ASCII in its path or query; the reflected
+// response reaches the client without any real secret, in its headers or its body.
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +30,7 @@
 #include "audit/record.hpp"
 #include "config/config.hpp"
 #include "core/host_glob.hpp"
+#include "core/stream_replace.hpp"
 #include "core/log.hpp"
 #include "fuzz_support.hpp"
 #include "pipeline/registry.hpp"
@@ -34,6 +44,9 @@ using iron::fuzz::require;
 
 // Every real secret below contains this, so a leak shows however the rest was escaped.
 constexpr std::string_view k_marker = "ZQXJ7f3e9a1c";
+// The real values of the pipeline below (what a reflecting origin would send back).
+constexpr std::string_view k_secrets[] = {"ZQXJ7f3e9a1c/ s&=+%\"\\:@\u20ac?#", "ZQXJ7f3e9a1c-inject",
+                                          "ZQXJ7f3e9a1c q&", "ZQXJ7f3e9a1c\r\nX-Evil: 1", "ZQXJ7f3e9a1c-required"};
 
 // Secrets with bytes that need escaping in a path, a query and JSON; one with CR/LF, which must
 // never be written into a header.
@@ -48,6 +61,7 @@ constexpr const char* k_pipeline_yaml = R"(transforms:
       rules: [{host: "*"}]
   - name: secrets
     config:
+      redact_responses: true
       secrets:
         - source: {type: control_plane, value: "ZQXJ7f3e9a1c/ s&=+%\"\\:@\u20ac?#"}
           rules: [{host: replace.test}]
@@ -145,11 +159,65 @@ void fuzz_helpers(const std::vector<std::string_view>& f) {
     if (auto fmt = iron::transforms::formatter::parse(at(5))) (void)fmt->render(value);
 }
 
+void fuzz_stream_replacer(const std::vector<std::string_view>& f) {
+    if (f.size() < 2) return;
+    const std::size_t piece = f[0].empty() ? 1 : static_cast<unsigned char>(f[0][0]) % 64 + 1;
+    std::vector<iron::core::replacement_set::rule> rules;
+    for (std::size_t i = 1; i + 2 < f.size() && rules.size() < 8; i += 2)
+        rules.push_back({std::string(f[i]), std::string(f[i + 1])});
+    const std::string_view in = f.back();
+    const auto set = std::make_shared<const iron::core::replacement_set>(rules);
+
+    std::string whole;
+    const std::size_t count = set->replace(in, whole);
+    iron::core::stream_replacer r(set);
+    std::string streamed;
+    for (std::size_t at = 0; at < in.size(); at += piece) {
+        r.feed(in.substr(at, piece), streamed);
+        require(r.held() < std::max<std::size_t>(set->max_from(), 1));
+    }
+    r.finish(streamed);
+    require(streamed == whole && r.replacements() == count);
+
+    // The redaction contract, where it can be checked simply: when no replacement is empty or
+    // shares a byte with any pattern, no pattern can be formed anew, so none may remain.
+    bool clean = true;
+    for (const auto& rule : set->rules())
+        for (const auto& other : set->rules())
+            clean = clean && !rule.to.empty() && rule.to.find_first_of(other.from) == std::string::npos;
+    if (clean)
+        for (const auto& rule : set->rules()) require(whole.find(rule.from) == std::string::npos);
+}
+
+// An origin that sends the request back: its header values as response headers, everything in the
+// body. With redact_responses, none of the real values may reach the client.
+void reflect_response(iron::pipeline::exchange& ex, iron::audit::record& rec, std::size_t piece) {
+    std::string body = ex.raw_path + "?" + ex.raw_query + "\n" + ex.request_body.data;
+    ex.status = 200;
+    for (const auto& h : ex.request_headers.entries()) {
+        body += h.name + ": " + h.value + "\n";
+        ex.response_headers.add("X-Echo-" + h.name, h.value);
+    }
+    const auto decided = the_pipeline().run_response(ex, rec.response_transforms);
+    if (decided.outcome.what != iron::pipeline::verdict::kind::next) return;
+    std::string to_client;
+    for (const auto& h : ex.response_headers.entries()) to_client += h.value + "\n";
+    if (ex.response_filters.rewrites_body()) {
+        for (std::size_t at = 0; at < body.size(); at += piece)
+            ex.response_filters.feed(std::string_view(body).substr(at, piece), to_client);
+        ex.response_filters.finish(to_client);
+    } else {
+        to_client += body;
+    }
+    ex.response_filters.annotate(rec.response_transforms);
+    for (std::string_view secret : k_secrets) require(to_client.find(secret) == std::string::npos);
+}
+
 void fuzz_request(unsigned selector, const std::vector<std::string_view>& f) {
     static constexpr const char* hosts[] = {"replace.test", "inject.test", "crlf.test", "other.test"};
     iron::pipeline::exchange ex;
     ex.method = "POST";
-    ex.host = hosts[selector & 3];
+    ex.host = hosts[(selector - 2) & 3];
     ex.policy_host = ex.host;
     ex.raw_path = f.size() > 0 ? std::string(f[0]) : "/";
     ex.raw_query = f.size() > 1 ? std::string(f[1]) : "";
@@ -181,6 +249,9 @@ void fuzz_request(unsigned selector, const std::vector<std::string_view>& f) {
     if (decided.outcome.what != iron::pipeline::verdict::kind::next) return;
     for (const auto& h : ex.request_headers.entries()) require(!scan::has_header_breaking_bytes(h.value));
     require(visible_ascii(ex.raw_path) && visible_ascii(ex.raw_query));
+
+    reflect_response(ex, rec, (selector >> 2) + 1);
+    require(iron::audit::serialize(rec).find(k_marker) == std::string::npos);
 }
 
 }  // namespace
@@ -198,6 +269,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     iron::fuzz::for_each_field(rest, '\0', [&](std::string_view f) { fields.push_back(f); });
     if (data[0] == 0) {
         fuzz_helpers(fields);
+    } else if (data[0] == 1) {
+        fuzz_stream_replacer(fields);
     } else if (rest.find(k_marker) == std::string_view::npos) {  // the input itself must not carry the marker
         fuzz_request(data[0], fields);
     }
