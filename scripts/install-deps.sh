@@ -10,6 +10,8 @@ PACKAGES=(
   # libraries (Boost 1.81, not 1.74: the two -dev packages conflict)
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev libyaml-cpp-dev libnghttp2-dev libldns-dev libc-ares-dev
+  # fuzz targets (scripts/fuzz.sh): clang with the libFuzzer and sanitizer runtimes
+  clang-14 libclang-rt-14-dev
   # unit tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # e2e clients and fixtures

@@ -1,7 +1,5 @@
 #include "http/exchange.hpp"
 
-#include <charconv>
-
 #include "core/host_glob.hpp"
 #include "core/log.hpp"
 
@@ -28,21 +26,14 @@ void fill_connection_fields(audit::record& rec, const connection_info& conn) {
 
 std::optional<std::string> check_request(exchange_state& st, const connection_info& conn,
                                          const std::optional<request_target>& target) {
-    if (!target) return "malformed request target";
-    if (st.ex.host.empty()) return "missing Host header";
-    auto decoded = decode_path(target->path);
-    if (!decoded) return "malformed path";
-    st.ex.path = *decoded;
-    st.rec.path = *decoded;
-    if (has_dot_segment(*decoded)) return "path contains dot segments";
-    auto hp = core::split_host_port(st.ex.host);
-    if (hp.host.empty()) return "missing Host header";
-    if (!hp.port.empty()) {
-        unsigned port = 0;
-        auto [p, ec] = std::from_chars(hp.port.data(), hp.port.data() + hp.port.size(), port);
-        if (ec != std::errc{} || p != hp.port.data() + hp.port.size() || port == 0 || port > 65535)
-            return "invalid port in Host header";
+    std::optional<std::string> decoded;
+    auto bad = check_target_and_host(st.ex.host, target, decoded);
+    if (decoded) {
+        st.ex.path = *decoded;
+        st.rec.path = *decoded;
     }
+    if (bad) return bad;
+    auto hp = core::split_host_port(st.ex.host);
     if (conn.tls && core::normalize_host(hp.host) != core::normalize_host(conn.sni)) {
         log::warn("SNI/Host mismatch", {{"sni", conn.sni}, {"host", st.ex.host}});
         return "SNI and Host header mismatch";

@@ -12,14 +12,14 @@
 #include "http/context.hpp"
 #include "http/messages.hpp"
 #include "net/live_connections.hpp"
+
+#include "http/request_parser.hpp"  // max_header_bytes
 #include "pipeline/exchange.hpp"
 
 namespace iron::http {
 
 // Bodies relayed to or from an HTTP/1.1 peer move in pieces of this size.
 inline constexpr std::size_t relay_chunk_bytes = 32 * 1024;
-// The largest HTTP/1.1 header block read from a client or an origin.
-inline constexpr std::uint32_t max_header_bytes = 64 * 1024;
 
 // Graceful shutdown has begun: the exchange in flight is the connection's last.
 inline bool draining(const connection_info& conn) { return conn.live && conn.live->draining(); }

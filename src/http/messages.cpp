@@ -1,12 +1,14 @@
 #include "http/messages.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <iterator>
 #include <vector>
 
 #include <boost/container/small_vector.hpp>
 
 #include "core/headers.hpp"
+#include "core/host_glob.hpp"
 
 namespace iron::http {
 
@@ -73,6 +75,24 @@ bool has_dot_segment(std::string_view path) {
         start = end + 1;
     }
     return false;
+}
+
+std::optional<std::string> check_target_and_host(std::string_view host, const std::optional<request_target>& target,
+                                                 std::optional<std::string>& decoded_path) {
+    if (!target) return "malformed request target";
+    if (host.empty()) return "missing Host header";
+    decoded_path = decode_path(target->path);
+    if (!decoded_path) return "malformed path";
+    if (has_dot_segment(*decoded_path)) return "path contains dot segments";
+    auto hp = core::split_host_port(host);
+    if (hp.host.empty()) return "missing Host header";
+    if (!hp.port.empty()) {
+        unsigned port = 0;
+        auto [p, ec] = std::from_chars(hp.port.data(), hp.port.data() + hp.port.size(), port);
+        if (ec != std::errc{} || p != hp.port.data() + hp.port.size() || port == 0 || port > 65535)
+            return "invalid port in Host header";
+    }
+    return std::nullopt;
 }
 
 namespace {

@@ -30,6 +30,13 @@ std::optional<std::string> decode_path(std::string_view raw);
 // Any '/'-separated segment exactly "." or ".." (checked on the decoded path, so %2e%2e counts).
 bool has_dot_segment(std::string_view decoded_path);
 
+// The checks of a request that look at nothing but its head (no connection state, no I/O), as
+// check_request (http/exchange.hpp) applies them: target form, Host present, path decodable and
+// free of dot segments, Host port valid. Returns the 400 message, or nothing when they pass.
+// `decoded_path` is set as soon as the path decodes, so a later rejection is audited with it.
+std::optional<std::string> check_target_and_host(std::string_view host, const std::optional<request_target>& target,
+                                                 std::optional<std::string>& decoded_path);
+
 // The functions below take Beast's default fields and proxy_fields (the fields of the proxy's
 // HTTP/1.1 parsers, http/field_allocator.hpp) alike.
 

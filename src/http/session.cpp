@@ -17,6 +17,7 @@
 #include "http/field_allocator.hpp"
 #include "http/messages.hpp"
 #include "http/request_guard.hpp"
+#include "http/request_parser.hpp"
 #include "http/respond.hpp"
 #include "http/response_filtering.hpp"
 #include "http/upstream.hpp"
@@ -35,7 +36,6 @@ using asio::use_awaitable;
 namespace {
 
 // Header fields come from per-thread recycled blocks (http/field_allocator.hpp).
-using request_parser = bhttp::request_parser<bhttp::buffer_body, field_allocator<char>>;
 using response_parser = bhttp::response_parser<bhttp::buffer_body, field_allocator<char>>;
 template <bool is_request>
 using body_parser = bhttp::parser<is_request, bhttp::buffer_body, field_allocator<char>>;
@@ -439,8 +439,7 @@ asio::awaitable<next_step> serve_exchange(Client& client, beast::flat_buffer& cb
                                           net::watchdog& dog, bool first, std::optional<std::vector<char>>& buf) {
     const shared_state& sh = *conn.shared;
     request_parser parser;
-    parser.header_limit(max_header_bytes);
-    parser.body_limit(boost::none);  // bodies stream through; never buffered here
+    limit_client_request(parser);
 
     dog.expires_after(first ? sh.proxy.client_header_timeout : sh.proxy.client_idle_timeout);
     auto [rec_ec, rn] = co_await bhttp::async_read_header(client, cbuf, parser, as_tuple(use_awaitable));

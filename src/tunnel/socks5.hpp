@@ -10,6 +10,9 @@
 namespace iron::tunnel::socks5 {
 
 inline constexpr std::uint8_t version = 0x05;
+// The tunnel listener stops waiting for a complete greeting or request once it holds more than
+// this many bytes.
+inline constexpr std::size_t max_handshake_bytes = 1024;
 
 enum class status { need_more, ok, invalid };
 

@@ -16,6 +16,7 @@
 #include "net/client_socket.hpp"
 #include "net/live_connections.hpp"
 #include "net/watchdog.hpp"
+#include "tunnel/connect_target.hpp"
 #include "tunnel/socks5.hpp"
 
 namespace iron::tunnel {
@@ -27,30 +28,6 @@ using asio::as_tuple;
 using asio::use_awaitable;
 
 namespace {
-
-constexpr std::size_t max_socks_handshake_bytes = 1024;
-
-struct connect_target {
-    std::string host;       // normalised, no brackets: what policy matches
-    std::string authority;  // "host:port" as audited (IPv6 bracketed)
-};
-
-// CONNECT's request-target is authority-form; a missing port means 443 (§5.2).
-std::optional<connect_target> parse_connect_target(std::string_view target) {
-    if (target.empty() || target.find('/') != std::string_view::npos || target.find('@') != std::string_view::npos)
-        return std::nullopt;
-    auto hp = core::split_host_port(target);
-    if (hp.host.empty()) return std::nullopt;
-    if (hp.port.empty()) hp.port = "443";
-    char* end = nullptr;
-    long port = std::strtol(hp.port.c_str(), &end, 10);
-    if (*end != '\0' || port <= 0 || port > 65535) return std::nullopt;
-    connect_target out;
-    out.host = core::normalize_host(hp.host);
-    bool v6 = hp.host.find(':') != std::string::npos;
-    out.authority = (v6 ? "[" + hp.host + "]" : hp.host) + ":" + hp.port;
-    return out;
-}
 
 // The per-connection state of the tunnel handshake, and its one audit record.
 struct handshake {
@@ -137,7 +114,7 @@ asio::awaitable<void> enter_tunnel(handshake& hs, const connect_target& target, 
 asio::awaitable<void> serve_socks5(handshake& hs) {
     socks5::greeting g;
     while ((g = socks5::parse_greeting(hs.buffered())).state == socks5::status::need_more) {
-        if (hs.buf.size() > max_socks_handshake_bytes || !co_await read_more(hs)) {
+        if (hs.buf.size() > socks5::max_handshake_bytes || !co_await read_more(hs)) {
             hs.reject(400, "socks5: incomplete greeting");
             co_return;
         }
@@ -158,7 +135,7 @@ asio::awaitable<void> serve_socks5(handshake& hs) {
 
     socks5::request req;
     while ((req = socks5::parse_request(hs.buffered())).state == socks5::status::need_more) {
-        if (hs.buf.size() > max_socks_handshake_bytes || !co_await read_more(hs)) {
+        if (hs.buf.size() > socks5::max_handshake_bytes || !co_await read_more(hs)) {
             hs.reject(400, "socks5: incomplete request");
             co_return;
         }
@@ -192,7 +169,7 @@ asio::awaitable<void> serve_socks5(handshake& hs) {
 
 asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
     bhttp::request_parser<bhttp::empty_body> parser;
-    parser.header_limit(64 * 1024);
+    parser.header_limit(max_connect_head_bytes);
     auto [ec, n] = co_await bhttp::async_read_header(hs.sock, hs.buf, parser, as_tuple(use_awaitable));
     if (ec) {
         if (dog.fired()) {
@@ -259,7 +236,7 @@ asio::awaitable<void> serve_tunnel_listener(asio::ip::tcp::socket raw, asio::ip:
         }
         co_return;  // connected and left without a byte: no request, no record
     }
-    if (static_cast<std::uint8_t>(hs.buffered()[0]) == socks5::version) {
+    if (detect_handshake(static_cast<unsigned char>(hs.buffered()[0])) == handshake_protocol::socks5) {
         co_await serve_socks5(hs);
         dog.disarm();
     } else {

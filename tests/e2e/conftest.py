@@ -12,7 +12,7 @@ from harness import certs  # noqa: E402
 from harness.configs import TestBed, make_config  # noqa: E402
 from harness.dns_server import TestDNSServer  # noqa: E402
 from harness.paths import BINARY, MISSING_BINARY_MESSAGE  # noqa: E402
-from harness.proxy import ProxyProcess, kill_all_groups, run_binary  # noqa: E402
+from harness.proxy import ProxyProcess, kill_all_groups, run_binary, sanitizer_reports  # noqa: E402
 from harness.h2_upstream import H2UpstreamServer, h2_server_context  # noqa: E402
 from harness.upstream import UpstreamServer, bind_paired, server_tls_context  # noqa: E402
 
@@ -77,6 +77,18 @@ def pytest_runtest_makereport(item, call):
         for p in getattr(item, "_iron_proxies", []):
             text = p.stderr_text()
             rep.sections.append((f"iron-proxy {p.name} stderr (tail)", text[-6000:] or "(empty)"))
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_report():
+    """Fails the test if a proxy it ran printed an ASan/LSan/UBSan report (a sanitizer build, e.g.
+    IRON_PROXY_BIN=build-asan/iron-proxy). Autouse fixtures are set up first, so this check runs
+    after every other fixture's teardown has stopped the proxies and read their last lines."""
+    before = len(sanitizer_reports())
+    yield
+    found = sanitizer_reports()[before:]
+    if found:
+        pytest.fail("sanitizer report in iron-proxy output:\n" + "\n".join(found[:20]), pytrace=False)
 
 
 # --- the binary -------------------------------------------------------------------------------------

@@ -131,3 +131,22 @@ def test_upstream_sink_counts_upload(http_upstream, tmp_path, chunked):
     assert r.json() == {"length": 3_000_001}
     [rec] = http_upstream.requests_for("/sink")
     assert rec["body_length"] == 3_000_001 and rec["body"] == ""
+
+
+def test_sanitizer_reports_are_recognised():
+    """The lines conftest.py's no_sanitizer_report fixture fails a test on (sanitizer builds)."""
+    from harness.proxy import is_sanitizer_line
+    for line in [
+        "==12345==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010",
+        "==77==ERROR: LeakSanitizer: detected memory leaks",
+        "../src/http/messages.cpp:42:17: runtime error: signed integer overflow",
+        "SUMMARY: UndefinedBehaviorSanitizer: undefined-behavior ../src/a.cpp:1:2 in",
+        "SUMMARY: AddressSanitizer: 64 byte(s) leaked in 1 allocation(s).",
+    ]:
+        assert is_sanitizer_line(line), line
+    for line in [
+        '{"level":"INFO","msg":"iron-proxy ready"}',
+        '{"msg":"request","audit":{"path":"/runtime error: x"}}',
+        "error: cfg.yaml:5:7: proxy.upstream_deny_cidrs[0]: invalid CIDR",
+    ]:
+        assert not is_sanitizer_line(line), line

@@ -89,6 +89,18 @@ def test_connect_without_port_defaults_to_443(proxy):
     assert rec["audit"]["host"] == "denied.test:443"
 
 
+@pytest.mark.parametrize("port", ["+443", "-1", "443x", "0"])
+def test_connect_port_must_be_decimal_digits(proxy, port):
+    """A CONNECT port is digits for 1..65535, as a Host port is: "allowed.test:+443" was once let
+    through (strtol took the sign) and audited with that authority. Found by tunnel_connect_fuzz."""
+    sock, status, head = clients.connect_tunnel(proxy.addr("tunnel"), f"allowed.test:{port}")
+    sock.close()
+    assert status == 400, head
+    [rec] = proxy.wait_audit(1)
+    a = audit.check_shape(rec)
+    assert a["method"] == "CONNECT" and a["action"] == "reject" and a["status_code"] == 400
+
+
 def test_non_connect_request_gets_405_and_is_audited(proxy, http_upstream):
     target = f"allowed.test:{http_upstream.port}"
     sock = socket.create_connection(proxy.addr("tunnel"), timeout=10)

@@ -2,17 +2,9 @@
 // so any input must give either no reply or a well-formed response to the same ID within the
 // transport's size limit — and never a crash, leak or undefined behaviour.
 //
-// Not part of the CMake build (it needs clang's -fsanitize=fuzzer). Build and run from the repo
-// root:
-//
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-//       tests/fuzz/dns_codec_fuzz.cpp src/dns/codec.cpp src/core/host_glob.cpp \
-//       $(pkg-config --cflags --libs ldns) -o /tmp/dns_codec_fuzz
-//   mkdir -p /tmp/dns-corpus && /tmp/dns_codec_fuzz -max_total_time=300 -max_len=2048 /tmp/dns-corpus
-//
-// (codec.cpp needs only the config *structs* and host globbing, so no other sources are linked.)
-// Seed the corpus with real queries, e.g. captured with `dig +qr`, or let libFuzzer start cold:
-// the header and label formats are simple enough for it to find.
+// Input: one DNS message as received over UDP or TCP (the TCP length prefix already removed).
+// Built by scripts/fuzz.sh with the other targets (tests/fuzz/CMakeLists.txt); the reply is
+// checked by decoding it again with ldns, an independent implementation.
 // ldns/common.h #defines bool, true and false (as _Bool, 1 and 0) unless stdbool.h came first.
 #include <stdbool.h>
 #include <ldns/ldns.h>

@@ -53,6 +53,31 @@ class ProxyStartError(AssertionError):
     pass
 
 
+# Reports of a sanitizer build (scripts/test.sh's ASan + UBSan phase runs the suite against one):
+# ASan/LSan errors, and UBSan's "file:line:col: runtime error: …" (which does not stop the process
+# unless UBSAN_OPTIONS says so). Any line of a proxy's output that matches is recorded here, and
+# conftest.py fails the test during which it appeared, even when the test itself passed.
+_SANITIZER_LINE = re.compile(
+    r"==\d+==\s*ERROR: \w+Sanitizer|^SUMMARY: \w+Sanitizer|:\d+:\d+: runtime error: ")
+_SANITIZER_REPORTS: list[str] = []
+
+
+def is_sanitizer_line(line: str) -> bool:
+    return _SANITIZER_LINE.search(line) is not None
+
+
+def note_sanitizer_lines(who: str, text: str):
+    for line in text.splitlines():
+        if is_sanitizer_line(line):
+            with _LIVE_LOCK:
+                _SANITIZER_REPORTS.append(f"{who}: {line.strip()}")
+
+
+def sanitizer_reports() -> list[str]:
+    with _LIVE_LOCK:
+        return list(_SANITIZER_REPORTS)
+
+
 def parse_json_lines(lines):
     out = []
     for line in lines:
@@ -125,6 +150,7 @@ class ProxyProcess:
                 if sink is self.stderr_lines:
                     log.write(line + "\n")
                     log.flush()
+                note_sanitizer_lines(f"iron-proxy {self.name} ({self._log_file})", line)
                 with self._lines_cv:
                     sink.append(line)
                     self._lines_cv.notify_all()
@@ -319,4 +345,5 @@ def run_binary(args, *, timeout=20, env=None, cwd=None):
         except (ProcessLookupError, PermissionError):
             pass
         _unregister(proc.pid)
+    note_sanitizer_lines(f"iron-proxy {' '.join(args)}", (out or "") + "\n" + (err or ""))
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

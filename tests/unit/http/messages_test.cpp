@@ -52,6 +52,27 @@ TEST(DotSegments, Detected) {
     EXPECT_FALSE(has_dot_segment("/.well-known/x"));
 }
 
+TEST(CheckTargetAndHost, AcceptsAndDecodes) {
+    std::optional<std::string> decoded;
+    EXPECT_FALSE(check_target_and_host("allowed.test:8443", parse_request_target("/a%20b?q"), decoded));
+    EXPECT_EQ(decoded, "/a b");
+    EXPECT_FALSE(check_target_and_host("[::1]", parse_request_target("/"), decoded));
+}
+
+TEST(CheckTargetAndHost, RejectsInOrder) {
+    std::optional<std::string> decoded;
+    EXPECT_EQ(check_target_and_host("h", parse_request_target("*"), decoded), "malformed request target");
+    EXPECT_EQ(check_target_and_host("", parse_request_target("/"), decoded), "missing Host header");
+    EXPECT_EQ(check_target_and_host("h", parse_request_target("/%zz"), decoded), "malformed path");
+    EXPECT_FALSE(decoded);
+    EXPECT_EQ(check_target_and_host("h", parse_request_target("/a/%2e%2e/b"), decoded), "path contains dot segments");
+    EXPECT_EQ(decoded, "/a/../b");  // decoded before the dot check, so the rejection is audited with it
+    EXPECT_EQ(check_target_and_host(":80", parse_request_target("/"), decoded), "missing Host header");
+    for (const char* host : {"h:0", "h:65536", "h:+80", "h:8x"})
+        EXPECT_EQ(check_target_and_host(host, parse_request_target("/"), decoded), "invalid port in Host header")
+            << host;
+}
+
 TEST(HopByHop, RemovesStandardAndConnectionNamedHeaders) {
     bhttp::fields f;
     f.insert("Connection", "keep-alive, X-Secret-Hop");

@@ -1,0 +1,40 @@
+#include "tunnel/connect_target.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace iron::tunnel;
+
+TEST(ConnectTarget, HostAndPort) {
+    auto t = parse_connect_target("Allowed.Test.:8443");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->host, "allowed.test");
+    EXPECT_EQ(t->authority, "Allowed.Test.:8443");
+}
+
+TEST(ConnectTarget, MissingPortIs443AndIpv6IsBracketed) {
+    EXPECT_EQ(parse_connect_target("allowed.test")->authority, "allowed.test:443");
+    auto v6 = parse_connect_target("[::1]:8443");
+    ASSERT_TRUE(v6);
+    EXPECT_EQ(v6->host, "::1");
+    EXPECT_EQ(v6->authority, "[::1]:8443");
+}
+
+TEST(ConnectTarget, RejectsWhatIsNotAnAuthority) {
+    for (const char* bad : {"", "/", "allowed.test/x", "user@allowed.test:443", ":443", "allowed.test:0",
+                            "allowed.test:65536", "allowed.test:x", "allowed.test:443x"})
+        EXPECT_FALSE(parse_connect_target(bad)) << bad;
+}
+
+// Found by tunnel_connect_fuzz: strtol accepted a sign, so "CONNECT allowed.test:+60" was allowed
+// and audited with the authority "allowed.test:+60". A port is decimal digits, as in a Host header.
+TEST(ConnectTarget, PortIsDigitsOnly) {
+    EXPECT_FALSE(parse_connect_target("allowed.test:+60"));
+    EXPECT_FALSE(parse_connect_target("allowed.test:-1"));
+    EXPECT_FALSE(parse_connect_target("allowed.test: 60"));
+}
+
+TEST(ConnectTarget, FirstByteTellsSocks5FromConnect) {
+    EXPECT_EQ(detect_handshake(0x05), handshake_protocol::socks5);
+    EXPECT_EQ(detect_handshake('C'), handshake_protocol::http_connect);
+    EXPECT_EQ(detect_handshake(0x16), handshake_protocol::http_connect);
+}
