@@ -11,9 +11,8 @@
 #include "audit/sink.hpp"
 #include "http/context.hpp"
 #include "http/messages.hpp"
-#include "net/live_connections.hpp"
-
 #include "http/request_parser.hpp"  // max_header_bytes
+#include "net/live_connections.hpp"
 #include "pipeline/exchange.hpp"
 
 namespace iron::http {
