@@ -38,3 +38,14 @@ TEST(ConnectTarget, FirstByteTellsSocks5FromConnect) {
     EXPECT_EQ(detect_handshake('C'), handshake_protocol::http_connect);
     EXPECT_EQ(detect_handshake(0x16), handshake_protocol::http_connect);
 }
+
+// Found by tunnel_connect_fuzz (CI smoke, seed 1): "CONNECT [:\xff…ed.." was accepted with the
+// unclosed bracket in the host, and a host ending in ".." normalised to another host on a second
+// pass. A CONNECT host is RFC 3986 reg-name or IP-literal characters with no empty label.
+TEST(ConnectTarget, HostIsPlainCharactersWithoutEmptyLabels) {
+    for (const char* bad : {"[:\xff\xff" "ed..", "[::1", "allowed.test..:443", "a..b:443", "allow\xa0" "ed.test:443",
+                            "allowed test:443", "allowed.test\r:443", "[::1]]:443"})
+        EXPECT_FALSE(parse_connect_target(bad)) << bad;
+    for (const char* good : {"allowed.test.:443", "my_host-1.test:80", "[fe80::1%25eth0]:443", "127.0.0.1:8080"})
+        EXPECT_TRUE(parse_connect_target(good)) << good;
+}
