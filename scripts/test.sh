@@ -24,6 +24,11 @@ ASAN_E2E_FILES=(
   tests/e2e/test_secrets.py tests/e2e/test_canary.py tests/e2e/test_dns.py tests/e2e/test_config.py
   tests/e2e/test_upstream_errors.py
 )
+# Tests that bound the proxy's RSS measure the sanitizer's shadow memory under ASan, not the proxy
+# (the rapid-reset test grew 21 MiB against its 16 MiB bound there): they run in the normal phase only.
+ASAN_E2E_DESELECT=(
+  --deselect tests/e2e/test_http2.py::test_rapid_reset_is_bounded_and_other_clients_are_served
+)
 # Sanitizer reports stop the process (UBSan too) and name every frame; LSan checks leaks at exit.
 SANITIZER_ENV=(
   ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1
@@ -100,7 +105,7 @@ if [[ ${IRON_TEST_ASAN:-1} != 0 ]]; then
     asan_e2e=0
     env "${SANITIZER_ENV[@]}" IRON_PROXY_BIN="$PWD/build-asan/iron-proxy" IRON_E2E_TEST_TIMEOUT=300 \
       timeout --foreground -k 30 1200 "$PYTHON" -m pytest -q -m "not slow" -p no:cacheprovider \
-      "${timeout_args[@]}" "${ASAN_E2E_FILES[@]}" || asan_e2e=$?
+      "${timeout_args[@]}" "${ASAN_E2E_DESELECT[@]}" "${ASAN_E2E_FILES[@]}" || asan_e2e=$?
     phase_done asan-e2e "$asan_e2e"
   else
     phase_done asan-build 1
