@@ -367,13 +367,10 @@ class RawUpstream:
         self.sock.close()
 
 
-@pytest.mark.parametrize("order", ["te-first", "cl-first"])
-def test_response_with_both_framings_never_reaches_the_client_ambiguous(proxy_factory, order):
-    """An origin answering with Transfer-Encoding: chunked and Content-Length: the client gets
-    either an error or a response framed one way only (chunked, the length dropped)."""
-    te, cl = b"Transfer-Encoding: chunked\r\n", b"Content-Length: 3\r\n"
-    framing = te + cl if order == "te-first" else cl + te
-    up = RawUpstream(b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n5\r\nhello\r\n0\r\n\r\n")
+def fetch_raw_response(proxy_factory, response: bytes):
+    """A proxy, and what a plain-listener client receives when the origin answers `response`:
+    (proxy, (status, fields, body))."""
+    up = RawUpstream(response)
     try:
         p = proxy_factory.start()
         sock = socket.create_connection(("127.0.0.1", p.http_port), timeout=10)
@@ -385,6 +382,17 @@ def test_response_with_both_framings_never_reaches_the_client_ambiguous(proxy_fa
     finally:
         up.close()
     status, fields, body = parse_response(data)
+    return p, (status, fields, body)
+
+
+@pytest.mark.parametrize("order", ["te-first", "cl-first"])
+def test_response_with_both_framings_never_reaches_the_client_ambiguous(proxy_factory, order):
+    """An origin answering with Transfer-Encoding: chunked and Content-Length: the client gets
+    either an error or a response framed one way only (chunked, the length dropped)."""
+    te, cl = b"Transfer-Encoding: chunked\r\n", b"Content-Length: 3\r\n"
+    framing = te + cl if order == "te-first" else cl + te
+    p, (status, fields, body) = fetch_raw_response(
+        proxy_factory, b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n5\r\nhello\r\n0\r\n\r\n")
     assert status in (200, 502), data
     if status == 200:
         assert header_values(fields, "content-length") == [], fields
@@ -400,18 +408,8 @@ def test_response_with_bad_transfer_coding_before_length_is_502(proxy_factory, c
     rest in the pooled connection; a client behind the proxy could read it otherwise. The proxy
     refuses the response (502, audited as an error) instead of relaying either reading."""
     framing = f"Transfer-Encoding: {coding}\r\nContent-Length: 3\r\n".encode()
-    up = RawUpstream(b"HTTP/1.1 200 OK\r\n" + framing + b"\r\nabcGET /smuggled HTTP/1.1\r\n\r\n")
-    try:
-        p = proxy_factory.start()
-        sock = socket.create_connection(("127.0.0.1", p.http_port), timeout=10)
-        try:
-            sock.sendall(f"GET /r HTTP/1.1\r\nHost: allowed.test:{up.port}\r\nConnection: close\r\n\r\n".encode())
-            data = read_until_closed(sock, 5)
-        finally:
-            sock.close()
-    finally:
-        up.close()
-    status, fields, body = parse_response(data)
+    p, (status, fields, body) = fetch_raw_response(
+        proxy_factory, b"HTTP/1.1 200 OK\r\n" + framing + b"\r\nabcGET /smuggled HTTP/1.1\r\n\r\n")
     assert status == 502, data
     [rec] = p.wait_audit(1)
     assert rec["audit"]["status_code"] == 502, rec
