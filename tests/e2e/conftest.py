@@ -14,6 +14,7 @@ from harness.dns_server import TestDNSServer  # noqa: E402
 from harness.paths import BINARY, MISSING_BINARY_MESSAGE  # noqa: E402
 from harness.proxy import ProxyProcess, kill_all_groups, run_binary, sanitizer_reports  # noqa: E402
 from harness.h2_upstream import H2UpstreamServer, h2_server_context  # noqa: E402
+from harness.raw_upstream import RawUpstream  # noqa: E402
 from harness.upstream import UpstreamServer, bind_paired, server_tls_context  # noqa: E402
 
 DEFAULT_TEST_TIMEOUT = int(os.environ.get("IRON_E2E_TEST_TIMEOUT", "120"))
@@ -262,3 +263,22 @@ def proxy(proxy_factory, https_upstream):
 @pytest.fixture
 def ca_cert(proxy_ca):
     return proxy_ca[0]
+
+
+# --- scripted upstreams (harness/raw_upstream.py): paced, cut and 101 responses --------------------
+
+@pytest.fixture
+def raw_tls(upstream_pki):
+    """TLS upstream on 127.0.0.2:P (127.0.0.1:P free for the HTTPS listener)."""
+    srv = bind_paired(lambda p: RawUpstream("127.0.0.2", p, upstream_pki.server_context()), "127.0.0.1")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def raw_plain():
+    """Plain-HTTP upstream on 127.0.0.2, a free port."""
+    srv = RawUpstream("127.0.0.2", 0, None).start()
+    yield srv
+    srv.stop()

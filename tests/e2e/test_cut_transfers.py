@@ -8,26 +8,9 @@ import re
 import pytest
 
 from harness import clients
-from harness.raw_upstream import RawUpstream
-from harness.upstream import bind_paired
 
 MIB = 1024 * 1024
 ROUTES = ["https-h1", "https-h2", "tunnel-h1", "http"]
-
-
-@pytest.fixture
-def raw_tls(upstream_pki):
-    srv = bind_paired(lambda p: RawUpstream("127.0.0.2", p, upstream_pki.server_context()), "127.0.0.1")
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def raw_plain():
-    srv = RawUpstream("127.0.0.2", 0, None).start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

@@ -17,26 +17,9 @@ import pytest
 from harness import clients
 from harness.h2_client import H2Client
 from harness.raw_upstream import RawUpstream
-from harness.upstream import bind_paired
 
 MIB = 1024 * 1024
 CUT = re.compile(r"^cut at shutdown after (\d+) response bytes$")
-
-
-@pytest.fixture
-def raw_tls(upstream_pki):
-    """TLS upstream on 127.0.0.2:P (127.0.0.1:P free for the HTTPS listener)."""
-    srv = bind_paired(lambda p: RawUpstream("127.0.0.2", p, upstream_pki.server_context()), "127.0.0.1")
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def raw_plain():
-    srv = RawUpstream("127.0.0.2", 0, None).start()
-    yield srv
-    srv.stop()
 
 
 def start_proxy(proxy_factory, upstream, shutdown_timeout=None):
