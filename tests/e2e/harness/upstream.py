@@ -145,7 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/sprinkle/"):
             self._sprinkle(int(path.split("/")[2]), max(int(qs.get("every", ["65543"])[0]), 64))
         elif path == "/reflect-sse":
-            self._sse_reflect(min(int(qs.get("n", ["5"])[0]), 50), min(float(qs.get("every", ["0.2"])[0]), 2.0))
+            self._sse(min(int(qs.get("n", ["5"])[0]), 50), min(float(qs.get("every", ["0.2"])[0]), 2.0),
+                      prefix=f"{self._auth()} t=")
         elif path == "/ws-reflect":
             self._ws_reflect()
         elif path == "/close":
@@ -154,8 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, f"hello from {self.server.name}\n".encode())
 
-    def _sse(self, n, every):
-        """n Server-Sent Events, one every `every` seconds, each carrying its send time."""
+    def _sse(self, n, every, prefix=""):
+        """n Server-Sent Events, one every `every` seconds, each carrying its send time (after
+        `prefix`: /reflect-sse puts the Authorization header there)."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -163,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         for i in range(n):
             time.sleep(every)
-            event = f"id: {i}\ndata: {time.time():.6f}\n\n".encode()
+            event = f"id: {i}\ndata: {prefix}{time.time():.6f}\n\n".encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
@@ -246,20 +248,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(piece)
             left -= len(piece)
             offset = (offset + len(piece)) % len(block)
-
-    def _sse_reflect(self, n, every):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for i in range(n):
-            time.sleep(every)
-            event = f"id: {i}\ndata: {self._auth()} t={time.time():.6f}\n\n".encode()
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
 
     def _ws_reflect(self):
         self.send_response(101, "Switching Protocols")
