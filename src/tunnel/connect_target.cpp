@@ -48,6 +48,7 @@ std::optional<connect_target> parse_connect_target(std::string_view target) {
     if (ec != std::errc{} || p != end || port == 0 || port > 65535) return std::nullopt;
     connect_target out;
     out.host = core::normalize_host(hp.host);
+    if (out.host.empty()) return std::nullopt;  // "." alone names no host (found by the fuzz smoke)
     bool v6 = hp.host.find(':') != std::string::npos;
     out.authority = (v6 ? "[" + hp.host + "]" : hp.host) + ":" + hp.port;
     return out;

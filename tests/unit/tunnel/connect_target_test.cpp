@@ -44,7 +44,7 @@ TEST(ConnectTarget, FirstByteTellsSocks5FromConnect) {
 // pass. A CONNECT host is RFC 3986 reg-name or IP-literal characters with no empty label.
 TEST(ConnectTarget, HostIsPlainCharactersWithoutEmptyLabels) {
     for (const char* bad : {"[:\xff\xff" "ed..", "[::1", "allowed.test..:443", "a..b:443", "allow\xa0" "ed.test:443",
-                            "allowed test:443", "allowed.test\r:443", "[::1]]:443"})
+                            "allowed test:443", "allowed.test\r:443", "[::1]]:443", ".", ".:443"})
         EXPECT_FALSE(parse_connect_target(bad)) << bad;
     for (const char* good : {"allowed.test.:443", "my_host-1.test:80", "[fe80::1%25eth0]:443", "127.0.0.1:8080"})
         EXPECT_TRUE(parse_connect_target(good)) << good;
