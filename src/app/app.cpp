@@ -27,7 +27,7 @@
 #include "core/cidr.hpp"
 #include "core/log.hpp"
 #include "dns/server.hpp"
-#include "http/context.hpp"
+#include "runtime/state.hpp"
 #include "http/upstream.hpp"
 #include "intercept/intercept.hpp"
 #include "metrics/metrics.hpp"
@@ -63,31 +63,31 @@ void warn_unsupported(const config::config& cfg) {
     for (const auto& what : cfg.not_yet_supported) log::warn("not yet supported", {{"feature", what}});
 }
 
-std::shared_ptr<const http::request_policy> make_policy(const config::config& cfg,
+std::shared_ptr<const runtime::request_policy> make_policy(const config::config& cfg,
                                                        std::shared_ptr<const pipeline::pipeline> pipe) {
-    auto p = std::make_shared<http::request_policy>();
+    auto p = std::make_shared<runtime::request_policy>();
     p->pipeline = std::move(pipe);
     p->max_request_body_bytes = cfg.proxy.max_request_body_bytes;
     p->forward_oversize_body = cfg.proxy.oversize_body == "forward";
     return p;
 }
 
-struct runtime {
-    std::shared_ptr<http::shared_state> shared;
+struct proxy_runtime {
+    std::shared_ptr<runtime::shared_state> shared;
     std::shared_ptr<tls::leaf_cache> leaves;
     core::deny_list deny;
 };
 
-result<runtime> build_runtime(const config::config& cfg) {
+result<proxy_runtime> build_runtime(const config::config& cfg) {
     if (auto r = refuse_unsupported(cfg); !r) return r.err();
-    runtime rt;
-    auto shared = std::make_shared<http::shared_state>();
+    proxy_runtime rt;
+    auto shared = std::make_shared<runtime::shared_state>();
     shared->proxy = cfg.proxy;
     shared->tls_mode = cfg.tls.mode;
 
     auto pipe = pipeline::build_pipeline(cfg.transforms, cfg.source);
     if (!pipe) return pipe.err();
-    shared->policies = std::make_shared<http::policy_slot>(make_policy(cfg, std::move(*pipe)));
+    shared->policies = std::make_shared<runtime::policy_slot>(make_policy(cfg, std::move(*pipe)));
 
     auto deny = core::deny_list::parse(cfg.proxy.upstream_deny_cidrs);
     if (!deny) return deny.err();
@@ -129,7 +129,7 @@ struct worker {
     std::unique_ptr<net::dialer> dialer;
     std::unique_ptr<http::upstream_pool> pool;
     std::unique_ptr<h2::client_pool> h2_pool;  // after `pool`, which it borrows
-    http::worker_state state;
+    runtime::worker_state state;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::thread thread;
 };
@@ -142,8 +142,8 @@ struct listener_spec {
     const char* start_msg;
 };
 
-using handler_fn = asio::awaitable<void> (*)(tcp::socket, tcp::endpoint, std::shared_ptr<const http::shared_state>,
-                                             http::worker_state*);
+using handler_fn = asio::awaitable<void> (*)(tcp::socket, tcp::endpoint, std::shared_ptr<const runtime::shared_state>,
+                                             runtime::worker_state*);
 
 handler_fn handler_for(listener_kind kind) {
     switch (kind) {
@@ -201,7 +201,7 @@ metrics::listener metrics_label(listener_kind kind) {
 // Counts the connection as open for exactly as long as its handler runs (the guard also runs when
 // shutdown destroys the frame without resuming it).
 asio::awaitable<void> counted_session(handler_fn handler, listener_kind kind, tcp::socket s, tcp::endpoint peer,
-                                      std::shared_ptr<const http::shared_state> shared, http::worker_state* state) {
+                                      std::shared_ptr<const runtime::shared_state> shared, runtime::worker_state* state) {
     struct open_guard {
         metrics::listener which;
         explicit open_guard(metrics::listener l) : which(l) { metrics::connection_opened(l); }
@@ -216,9 +216,9 @@ std::vector<drain_worker> drain_view(std::vector<std::unique_ptr<worker>>& worke
     return out;
 }
 
-void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::shared_ptr<const http::shared_state> shared) {
+void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::shared_ptr<const runtime::shared_state> shared) {
     handler_fn handler = handler_for(kind);
-    http::worker_state* state = &w.state;
+    runtime::worker_state* state = &w.state;
     asio::co_spawn(
         w.ioc,
         net::accept_loop(acc,
@@ -243,7 +243,7 @@ void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::sha
 // before anything changes; then one atomic swap (requests in flight keep their snapshot).
 // The pipeline and the request-body limits change; listeners, DNS, TLS, deny CIDRs, timeouts
 // and the log level stay as started (§11).
-result<void> reload_policy(const std::string& path, http::policy_slot& slot) {
+result<void> reload_policy(const std::string& path, runtime::policy_slot& slot) {
     auto cfg = config::load_file(path);
     if (!cfg) return cfg.err();
     if (auto r = refuse_unsupported(*cfg); !r) return r.err();
@@ -264,7 +264,7 @@ struct admin_servers {
     }
 };
 
-result<admin_servers> start_admin(const config::config& cfg, std::shared_ptr<http::policy_slot> slot) {
+result<admin_servers> start_admin(const config::config& cfg, std::shared_ptr<runtime::policy_slot> slot) {
     admin_servers out;
     auto m = admin::server::start(cfg.metrics.listen, admin::metrics_routes());
     if (!m) return make_error("metrics.listen: " + m.message());
@@ -357,7 +357,7 @@ int run(const config::config& cfg, const run_options& opts) {
         w->dialer = std::make_unique<net::dialer>(*w->resolver, rt->deny, connect_timeout, &loops);
         w->pool = std::make_unique<http::upstream_pool>(*w->dialer, *shared->client_tls, up_timeouts);
         w->h2_pool = std::make_unique<h2::client_pool>(w->ioc.get_executor(), *w->pool, up_timeouts.idle);
-        w->state = http::worker_state{w->dialer.get(), w->pool.get(), w->h2_pool.get(), &w->connections};
+        w->state = runtime::worker_state{w->dialer.get(), w->pool.get(), w->h2_pool.get(), &w->connections};
         workers.push_back(std::move(w));
     }
 
