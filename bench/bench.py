@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Whole-proxy benchmark: iron-proxy vs Squid vs mitmproxy vs a direct connection.
+"""Whole-proxy benchmark: iron-proxy vs the Go iron-proxy vs Squid vs mitmproxy vs a direct
+connection; or two iron-proxy builds side by side (A/B: --binary OLD --binary NEW).
 
 Run it through bench/run.sh, which installs the packages, builds the proxy, raises the fd limit,
 puts everything in a private network namespace (loopback only) and cleans up. This driver:
 
   * makes the certificates (proxy CA: ECDSA P-256 from `iron-proxy generate-ca`, shared by all
-    three proxies; upstream CA + server cert for nginx: ECDSA P-256 via openssl),
+    the proxies; upstream CA + server cert for nginx: ECDSA P-256 via openssl),
   * starts nginx (TLS on 127.0.0.1:443, /1k and /10m, keep-alive) once,
   * per run and per target (rotating the order each run): starts the proxy fresh, warms it up,
     and measures with hey (CONNECT through the proxy, TLS to the MITM leaf, keep-alive):
@@ -19,10 +20,8 @@ Every wait is bounded; every process started here is in its own session and is k
 (the session ids are also appended to WORK/pgids so run.sh's trap can kill them).
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -30,12 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-from bench_report import table, medians, targets_block
-from bench_targets import TARGET_NAMES, TARGETS
+from bench_report import markdown, medians
+from bench_targets import DEFAULT_TARGETS, binary_id, caller_path, iron_builds, plan_targets
 from benchlib import (BENCH, LIVE, Server, clean_env, install_signal_handlers, kill_session, make_certs, render, run,
                       session_cpu_seconds, session_kib, track, wait_port)
 
-ROOT = BENCH.parent
 HOST = "localhost"  # resolves to 127.0.0.1 from /etc/hosts for every proxy (c-ares, squid, python)
 
 # ----------------------------------------------------------------------------------------------
@@ -202,7 +200,7 @@ def idle_test(cfg, target):
 
 def measure(cfg, target, run_index, do_idle):
     res = {"target": target.key, "run": run_index}
-    log = lambda msg: print(f"  [{TARGET_NAMES[target.key]:>10} run {run_index + 1}] {msg}", flush=True)
+    log = lambda msg: print(f"  [{target.name:>14} run {run_index + 1}] {msg}", flush=True)
     try:
         target.start()
         if target.proxy and not wait_port(target.port, 30):
@@ -260,7 +258,7 @@ def measure(cfg, target, run_index, do_idle):
     return res
 
 
-def versions(cfg):
+def versions(cfg, specs):
     def first(cmd):
         try:
             r = run(cmd, 20)
@@ -271,55 +269,55 @@ def versions(cfg):
     def deb(p):
         return first(["dpkg-query", "-W", "-f", "${Version}", p])
 
-    return {
-        "iron-proxy": first([str(cfg.binary), "version"]),
-        "nginx": deb("nginx"), "squid-openssl": deb("squid-openssl"), "mitmproxy": deb("mitmproxy"),
-        "hey": deb("hey"), "openssl": first(["openssl", "version"]),
-    }
+    out = {s.name: binary_id(s.binary) for s in specs if s.binary}
+    out.update({"nginx": deb("nginx"), "squid-openssl": deb("squid-openssl"), "mitmproxy": deb("mitmproxy"),
+                "hey": deb("hey"), "openssl": first(["openssl", "version"])})
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True, type=Path)
-    ap.add_argument("--binary", default=str(ROOT / "build" / "iron-proxy"), type=Path)
+    ap.add_argument("--binary", action="append", metavar="[LABEL=]PATH",
+                    help="the iron-proxy build to measure (default build/iron-proxy). Give it twice for an A/B "
+                         "run: the first is `old`, the second `new` unless labelled (LABEL=PATH), each its own "
+                         "column `iron@LABEL`, with a new ÷ old ratio column")
+    ap.add_argument("--go-binary", help="the Go iron-proxy for the `go` target (default: shared/goiron/"
+                                        "iron-proxy-go above the repository, or iron-proxy-go on PATH)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=int, default=3, help="seconds per hey phase")
     ap.add_argument("--idle-conns", type=int, default=10000)
     ap.add_argument("--idle-runs", type=int, default=1, help="runs that include the idle test (0 = skip)")
     ap.add_argument("--idle-open-seconds", type=int, default=150)
     ap.add_argument("--probe-requests", type=int, default=3000)
-    ap.add_argument("--targets", default="direct,iron,squid,mitm")
+    ap.add_argument("--targets", default=DEFAULT_TARGETS,
+                    help="comma list of direct, iron (every --binary build), iron@LABEL (one build), squid, "
+                         "mitm, go (default %(default)s)")
     ap.add_argument("--squid-workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--nginx-workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--upstream-port", type=int, default=443)
     ap.add_argument("--netns", action="store_true", help="we are in a fresh network namespace: bring lo up")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "latest.md")
     cfg = ap.parse_args()
-    install_signal_handlers()
-    started = time.monotonic()
+    cfg.out = caller_path(cfg.out)
+    return cfg
 
-    targets = [t.strip() for t in cfg.targets.split(",") if t.strip()]
-    for t in targets:
-        if t not in TARGETS:
-            raise SystemExit(f"unknown target {t!r}; choose from {', '.join(TARGETS)}")
-    if cfg.netns:
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
-    cfg.work = cfg.work.resolve()
-    (cfg.work / "logs").mkdir(parents=True, exist_ok=True)
-    (cfg.work / "nginx" / "tmp").mkdir(parents=True, exist_ok=True)
+
+def choose_ports(cfg):
     cfg.ports = {"upstream": cfg.upstream_port, "iron": 18888, "iron_http": 18080, "iron_https": 18443,
-                 "squid": 13128, "mitm": 18081}
+                 "go": 18889, "go_http": 18082, "go_https": 18444, "squid": 13128, "mitm": 18081}
     if not cfg.netns:  # on the shared loopback: take free ports for the proxies
-        for k in ("iron", "iron_http", "iron_https", "squid", "mitm"):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                cfg.ports[k] = s.getsockname()[1]
-    cfg.certs = make_certs(cfg.work, cfg.binary)
-    make_www(cfg.work)
+        for k in cfg.ports:
+            if k != "upstream":
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", 0))
+                    cfg.ports[k] = s.getsockname()[1]
 
+
+def start_nginx(cfg):
     render("nginx.conf.in", cfg.work / "nginx" / "nginx.conf",
            {"WORK": cfg.work, "NGINX_WORKERS": cfg.nginx_workers, "UPSTREAM_ADDR": f"127.0.0.1:{cfg.upstream_port}"})
     nginx = Server("nginx", ["nginx", "-c", str(cfg.work / "nginx" / "nginx.conf"), "-p", str(cfg.work / "nginx"),
@@ -330,58 +328,56 @@ def main():
     ok, why = curl_ok(cfg, None)
     if not ok:
         raise SystemExit(f"nginx does not serve /1k: {why}")
+    return nginx
 
-    print(f"bench: {cfg.runs} run(s) × {targets}, {cfg.duration} s per phase, "
-          f"{cfg.idle_conns} idle conns on {cfg.idle_runs} run(s); work dir {cfg.work}", flush=True)
+
+def run_all(cfg, specs):
+    """Every run measures every target once, a fresh process each time; the order rotates by one
+    target per run, so no target (and neither build of an A/B run) always goes first."""
     results = []
     for run_index in range(cfg.runs):
-        order = targets[run_index % len(targets):] + targets[:run_index % len(targets)]
-        for key in order:
-            t = TARGETS[key](cfg)
-            results.append(measure(cfg, t, run_index, do_idle=run_index < cfg.idle_runs and key != "direct"))
+        shift = run_index % len(specs)
+        for spec in specs[shift:] + specs[:shift]:
+            do_idle = run_index < cfg.idle_runs and spec.key != "direct"
+            results.append(measure(cfg, spec.make(cfg), run_index, do_idle))
+    return results
+
+
+def main():
+    cfg = parse_args()
+    install_signal_handlers()
+    started = time.monotonic()
+    specs, skipped = plan_targets(cfg)
+    for why in skipped:
+        print(f"bench: target skipped: {why}", flush=True)
+    if not specs:
+        raise SystemExit("bench: no target left to measure")
+    if cfg.netns:
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
+    cfg.work = cfg.work.resolve()
+    (cfg.work / "logs").mkdir(parents=True, exist_ok=True)
+    (cfg.work / "nginx" / "tmp").mkdir(parents=True, exist_ok=True)
+    choose_ports(cfg)
+    # One CA and one upstream certificate for every target (both builds of an A/B run included).
+    first_iron = next((s.binary for s in specs if s.key.startswith("iron")), None)
+    cfg.certs = make_certs(cfg.work, first_iron or iron_builds(cfg.binary)[0][1])
+    make_www(cfg.work)
+    nginx = start_nginx(cfg)
+
+    print(f"bench: {cfg.runs} run(s) × {[s.key for s in specs]}, {cfg.duration} s per phase, "
+          f"{cfg.idle_conns} idle conns on {cfg.idle_runs} run(s); work dir {cfg.work}", flush=True)
+    results = run_all(cfg, specs)
     nginx.stop()
 
-    med = medians(results, targets)
     elapsed = time.monotonic() - started
-    ver = versions(cfg)
-    tbl = table(cfg, med, targets)
-    tgt = targets_block(med)
-    errors = [f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1}: {r['error']}" for r in results if r.get("error")]
-    for r in results:
-        for k in ("ka1", "ka32", "newconn", "big", "h2"):
-            if (r.get(k) or {}).get("invalid"):
-                errors.append(f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1} {k}: {r[k]['invalid']}")
-        if (r.get("idle") or {}).get("error") or (r.get("idle") or {}).get("failed"):
-            errors.append(f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1} idle: {r['idle']}")
-        if r.get("died"):
-            errors.append(f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1}: the proxy exited during the run")
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    md = [
-        f"# iron-proxy benchmark — {now}",
-        "",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}; client (hey), "
-        f"proxy and upstream (nginx, {cfg.nginx_workers} workers) share it. "
-        f"{cfg.runs} runs × {cfg.duration} s per phase, medians; idle test with {cfg.idle_conns:,} connections on "
-        f"{min(cfg.idle_runs, cfg.runs)} run(s). Squid workers: {cfg.squid_workers}; iron-proxy: one thread per core; "
-        f"mitmproxy: one process (Python asyncio). Total wall time {elapsed / 60:.1f} min.",
-        "",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()),
-        "",
-        tbl,
-        "",
-        "Ratios are plain quotients of the medians (left ÷ right); check the `better` column for the direction.",
-        "",
-    ]
-    if tgt:
-        md += [tgt, ""]
-    if errors:
-        md += ["Problems during the run:", *errors, ""]
-    text = "\n".join(md)
+    ver = versions(cfg, specs)
+    text = markdown(cfg, specs, skipped, results, ver, elapsed)
     print("\n" + text)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     cfg.out.write_text(text)
-    cfg.out.with_suffix(".json").write_text(json.dumps({"versions": ver, "results": results,
-                                                        "medians": med}, indent=1, default=str))
+    cfg.out.with_suffix(".json").write_text(json.dumps(
+        {"versions": ver, "targets": {s.key: s.name for s in specs}, "skipped": skipped,
+         "results": results, "medians": medians(results, [s.key for s in specs])}, indent=1, default=str))
     print(f"bench: wrote {cfg.out} and {cfg.out.with_suffix('.json')} in {elapsed:.0f} s")
 
 

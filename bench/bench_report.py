@@ -1,7 +1,9 @@
-"""The benchmark's report: one table of medians over the runs, ratio columns, and the issue-6 checks."""
+"""The benchmark's report: one table of medians over the runs with ratio columns (a new ÷ old column
+per extra build in an A/B run), the issue-6 checks, the A/B limits, notes and problems, as Markdown."""
+import datetime
+import os
+import platform
 import statistics
-
-from bench_targets import TARGET_NAMES
 
 # report
 
@@ -93,35 +95,49 @@ def ratio(a, b):
     return f"{a / b:.2f}×"
 
 
-def table(cfg, med, targets):
-    proxies = [t for t in targets if t != "direct"]
-    cols = [TARGET_NAMES[t] for t in targets]
-    rcols = []
-    if "direct" in targets:
-        rcols += [(f"{TARGET_NAMES[t]} ÷ direct", t, "direct") for t in proxies]
-    if "iron" in targets:
-        rcols += [(f"iron-proxy ÷ {TARGET_NAMES[t]}", "iron", t) for t in proxies if t != "iron"]
-    head = ["metric", "better"] + cols + [c[0] for c in rcols]
+def is_iron(spec):
+    return spec.key == "iron" or spec.key.startswith("iron@")
+
+
+def ratio_columns(specs):
+    """(heading, left key, right key, kind): A/B first (each later build ÷ the first), then every
+    proxy ÷ direct, then the last iron-proxy build ÷ every other proxy."""
+    irons = [s for s in specs if is_iron(s)]
+    proxies = [s for s in specs if s.key != "direct"]
+    cols = [(f"{s.name} ÷ {irons[0].name}", s.key, irons[0].key, "ab") for s in irons[1:]]
+    if any(s.key == "direct" for s in specs):
+        cols += [(f"{s.name} ÷ direct", s.key, "direct", "direct") for s in proxies]
+    if irons:
+        main = irons[-1]
+        cols += [(f"{main.name} ÷ {s.name}", main.key, s.key, "other") for s in proxies if not is_iron(s)]
+    return cols
+
+
+def value_cell(cfg, med, t, key, fmt):
+    if t == "direct" and key in ("cpu_per_10k", "peak_rss", "idle_rss", "idle_kib", "added_p50"):
+        return "n/a" if key != "added_p50" else "0"
+    x = med[t].get(key)
+    s = fmt.format(x) if x is not None else "–"
+    if key == "h2_rps" and x is not None and med[t].get("h2_version") != "2":
+        s += f" (HTTP/{med[t].get('h2_version') or '?'})"
+    if key in ("idle_rss", "idle_kib") and x is not None:
+        opened = med[t].get("idle_opened", 0)
+        if opened < cfg.idle_conns:
+            s += f" (only {opened:.0f} opened)"
+    return s
+
+
+def table(cfg, med, specs):
+    rcols = ratio_columns(specs)
+    head = ["metric", "better"] + [s.title for s in specs] + [c[0] for c in rcols]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     for key, label, better, vs_direct, fmt in ROWS:
         if key.startswith("idle"):
             label = label.replace("N", f"{cfg.idle_conns:,}")
         cells = [label, {"hi": "higher", "lo": "lower"}.get(better, "")]
-        for t in targets:
-            x = med[t].get(key)
-            if t == "direct" and key in ("cpu_per_10k", "peak_rss", "idle_rss", "idle_kib", "added_p50"):
-                cells.append("n/a" if key != "added_p50" else "0")
-                continue
-            s = fmt.format(x) if x is not None else "–"
-            if key == "h2_rps" and x is not None and med[t].get("h2_version") != "2":
-                s += f" (HTTP/{med[t].get('h2_version') or '?'})"
-            if key in ("idle_rss", "idle_kib") and x is not None:
-                opened = med[t].get("idle_opened", 0)
-                if opened < cfg.idle_conns:
-                    s += f" (only {opened:.0f} opened)"
-            cells.append(s)
-        for _, a, b in rcols:
-            if better is None or (b == "direct" and not vs_direct):
+        cells += [value_cell(cfg, med, s.key, key, fmt) for s in specs]
+        for _, a, b, kind in rcols:
+            if better is None or (kind == "direct" and not vs_direct):
                 cells.append("")
             else:
                 cells.append(ratio(med[a].get(key), med[b].get(key)))
@@ -129,18 +145,20 @@ def table(cfg, med, targets):
     return "\n".join(lines)
 
 
-def targets_block(med):
-    if not all(t in med for t in ("iron", "squid", "mitm", "direct")):
-        return ""
-    i, s, m = med["iron"], med["squid"], med["mitm"]
+def check(label, ok, detail):
+    return f"- {'PASS' if ok else 'MISS'} — {label}: {detail}"
 
-    def check(label, ok, detail):
-        return f"- {'PASS' if ok else 'MISS'} — {label}: {detail}"
+
+def targets_block(med, specs):
+    irons = [s for s in specs if is_iron(s)]
+    if not irons or not all(t in med for t in ("squid", "mitm", "direct")):
+        return ""
+    i, s, m = med[irons[-1].key], med["squid"], med["mitm"]
 
     def r(a, b):
         return a / b if a and b else 0
 
-    out = ["Issue 6 targets (medians of this run):"]
+    out = [f"Issue 6 targets ({irons[-1].name}, medians of this run):"]
     out.append(check("keep-alive c=32 ≥ 2× Squid", r(i.get("ka32_rps"), s.get("ka32_rps")) >= 2,
                      f"{r(i.get('ka32_rps'), s.get('ka32_rps')):.2f}×"))
     out.append(check("keep-alive c=32 ≥ 8× mitmproxy", r(i.get("ka32_rps"), m.get("ka32_rps")) >= 8,
@@ -157,3 +175,81 @@ def targets_block(med):
     out.append(check("≤ 40 KiB RSS per idle MITM connection", k is not None and k <= 40,
                      f"{k:.1f} KiB" if k is not None else "not measured"))
     return "\n".join(out)
+
+
+# Issue 12's limits for a rewrite: proxy CPU per request and bulk throughput within 5% of the old
+# build, memory per idle MITM connection not higher.
+AB_LIMITS = [
+    ("cpu_per_10k", "proxy CPU s per 10k req (c=32 keep-alive) ≤ 1.05× old", lambda q: q <= 1.05),
+    ("big_mibs", "10 MiB download MiB/s ≥ 0.95× old", lambda q: q >= 0.95),
+    ("idle_kib", "KiB per idle MITM conn ≤ old", lambda q: q <= 1.0),
+]
+
+
+def ab_block(med, specs, runs):
+    irons = [s for s in specs if is_iron(s)]
+    if len(irons) < 2:
+        return ""
+    old = irons[0]
+    out = []
+    for new in irons[1:]:
+        out.append(f"A/B limits ({new.name} ÷ {old.name}, medians of {runs} run(s); differences of a few per "
+                   f"cent need 5+ runs on a quiet machine):")
+        for key, label, ok in AB_LIMITS:
+            a, b = med[new.key].get(key), med[old.key].get(key)
+            if a is None or not b:
+                out.append(check(label, False, "not measured"))
+            else:
+                out.append(check(label, ok(a / b), f"{a / b:.3f}× ({a:.2f} vs {b:.2f})"))
+    return "\n".join(out)
+
+
+def problems(results, names):
+    out = [f"- {names[r['target']]} run {r['run'] + 1}: {r['error']}" for r in results if r.get("error")]
+    for r in results:
+        who = f"- {names[r['target']]} run {r['run'] + 1}"
+        for k in ("ka1", "ka32", "newconn", "big", "h2"):
+            if (r.get(k) or {}).get("invalid"):
+                out.append(f"{who} {k}: {r[k]['invalid']}")
+        if (r.get("idle") or {}).get("error") or (r.get("idle") or {}).get("failed"):
+            out.append(f"{who} idle: {r['idle']}")
+        if r.get("died"):
+            out.append(f"{who}: the proxy exited during the run")
+    return out
+
+
+def setup_line(cfg, specs, elapsed):
+    keys = {s.key for s in specs}
+    who = ["iron-proxy: one thread per core"]
+    if "squid" in keys:
+        who.append(f"Squid workers: {cfg.squid_workers}")
+    if "mitm" in keys:
+        who.append("mitmproxy: one process (Python asyncio)")
+    if "go" in keys:
+        who.append("iron-proxy-go: Go's default GOMAXPROCS (one per core)")
+    return (f"Machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}; client (hey), "
+            f"proxy and upstream (nginx, {cfg.nginx_workers} workers) share it. "
+            f"{cfg.runs} runs × {cfg.duration} s per phase, medians; idle test with {cfg.idle_conns:,} connections "
+            f"on {min(cfg.idle_runs, cfg.runs)} run(s). {'; '.join(who)}. Total wall time {elapsed / 60:.1f} min.")
+
+
+def markdown(cfg, specs, skipped, results, ver, elapsed):
+    med = medians(results, [s.key for s in specs])
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    md = [f"# iron-proxy benchmark — {now}", "", setup_line(cfg, specs, elapsed), "",
+          "Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()), "",
+          table(cfg, med, specs), "",
+          "Ratios are plain quotients of the medians (left ÷ right); check the `better` column for the direction."]
+    if sum(is_iron(s) for s in specs) > 1:
+        md.append("The iron-proxy builds ran from one config file with one CA, in the same rotating order as the "
+                  "other targets.")
+    md += [s.note for s in specs if s.note] + [""]
+    for block in (ab_block(med, specs, cfg.runs), targets_block(med, specs)):
+        if block:
+            md += [block, ""]
+    if skipped:
+        md += ["Targets skipped:", *[f"- {why}" for why in skipped], ""]
+    errors = problems(results, {s.key: s.name for s in specs})
+    if errors:
+        md += ["Problems during the run:", *errors, ""]
+    return "\n".join(md)
