@@ -22,11 +22,17 @@ LIVE = {}  # sid -> name
 
 
 def kill_session(sid, sig):
-    for pid in session_pids(sid):
+    """Send `sig` once to every process of the session. Once: iron-proxy (like many servers) reads
+    a second SIGTERM as "stop draining, exit now", so the group signal is only the fallback for
+    processes /proc no longer lists."""
+    pids = session_pids(sid)
+    for pid in pids:
         try:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+    if pids:
+        return
     try:
         os.killpg(sid, sig)
     except (ProcessLookupError, PermissionError):
