@@ -1,6 +1,6 @@
 #pragma once
 // Builds a pipeline from config entries through an explicit table of transform factories.
-// Unknown names are errors: `unknown transform "x": unknown transform: "x"` (reference §2.2).
+// Unknown names are errors: `unknown transform "x": unknown transform: "x"` (Go's message).
 #include <memory>
 #include <string>
 #include <vector>
