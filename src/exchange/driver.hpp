@@ -38,8 +38,7 @@
 
 #include "exchange/failure.hpp"
 #include "exchange/phases.hpp"
-#include "http/respond.hpp"
-#include "http/response_filtering.hpp"
+#include "pipeline/response_filter.hpp"
 
 namespace iron::exchange {
 
@@ -92,7 +91,9 @@ boost::asio::awaitable<std::optional<failure>> relay_response(Down& down, Up& up
         if (piece.failed) co_return piece.failed;
         std::string_view out = piece.data;
         if (filter) {
-            http::filter_piece(*filter, piece.data, piece.last, filtered);
+            filtered.clear();
+            filter->feed(piece.data, filtered);
+            if (piece.last) filter->finish(filtered);
             out = filtered;
         }
         if (auto f = co_await down.send_body(st, out, piece.last)) co_return f;

@@ -2,7 +2,6 @@
 
 #include "core/host_glob.hpp"
 #include "core/log.hpp"
-#include "http/respond.hpp"
 
 namespace iron::exchange {
 
@@ -34,7 +33,7 @@ std::optional<pipeline::verdict> run_request_phase(exchange_state& st) {
     auto decided = st.pipeline->run_request(st.ex, st.rec.request_transforms);
     if (st.ex.body_capture) st.rec.body_capture = st.ex.body_capture;
     if (decided.outcome.what == pipeline::verdict::kind::next) return std::nullopt;
-    http::apply_verdict_to_record(st.rec, decided, /*request_phase=*/true);
+    record_verdict(st.rec, decided, /*request_phase=*/true);
     return std::move(decided.outcome);
 }
 
@@ -43,7 +42,7 @@ std::optional<pipeline::verdict> run_response_phase(exchange_state& st, int stat
     st.ex.response_headers = std::move(headers);
     auto decided = st.pipeline->run_response(st.ex, st.rec.response_transforms);
     if (decided.outcome.what == pipeline::verdict::kind::next) return std::nullopt;
-    http::apply_verdict_to_record(st.rec, decided, /*request_phase=*/false);
+    record_verdict(st.rec, decided, /*request_phase=*/false);
     return std::move(decided.outcome);
 }
 
@@ -58,6 +57,30 @@ upstream_target upstream_for(const exchange_state& st, bool tls) {
 failure dial_failure(const error& e) {
     const auto kind = e.kind == error_kind::loop_detected ? failure_kind::loop : failure_kind::dial_failed;
     return {kind == failure_kind::loop ? source::proxy : source::upstream, kind, e.message, 0};
+}
+
+void record_verdict(audit::record& rec, const pipeline::phase_result& decided, bool request_phase) {
+    using kind = pipeline::verdict::kind;
+    const auto& v = decided.outcome;
+    switch (v.what) {
+        case kind::next:
+            return;
+        case kind::reject:
+            rec.action = audit::action::reject;
+            rec.status_code = v.status;
+            if (request_phase) rec.rejected_by = decided.decided_by;
+            return;
+        case kind::stub:
+            rec.action = audit::action::stub;
+            rec.status_code = v.status;
+            if (request_phase) rec.stubbed_by = decided.decided_by;
+            return;
+        case kind::error:
+            rec.action = audit::action::error;
+            rec.status_code = 502;
+            rec.error = v.error;  // already "transform <name> request: <msg>" (pipeline.cpp)
+            return;
+    }
 }
 
 void record_failure(exchange_state& st, const failure& f, const settlement& s) {

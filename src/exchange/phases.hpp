@@ -11,6 +11,7 @@
 #include "core/result.hpp"
 #include "exchange/failure.hpp"
 #include "http/messages.hpp"
+#include "pipeline/pipeline.hpp"
 #include "pipeline/transform.hpp"
 #include "runtime/exchange_state.hpp"
 
@@ -45,6 +46,10 @@ struct upstream_target {
     bool tls = false;
 };
 upstream_target upstream_for(const exchange_state& st, bool tls);
+
+// Fills action, status_code and rejected_by / stubbed_by (request phase) or error from a verdict
+// that ended a phase (tunnel handshakes and sni-only connections record theirs this way too).
+void record_verdict(audit::record& rec, const pipeline::phase_result& decided, bool request_phase);
 
 // A failed dial: 508 when it would have reached this proxy itself, else 502.
 failure dial_failure(const error& e);

@@ -20,6 +20,7 @@
 #include "h2/client_pool.hpp"
 #include "h2/connection.hpp"
 #include "h2/headers.hpp"
+#include "http/response_filtering.hpp"
 #include "http/upstream.hpp"
 #include "http/upstream_h1.hpp"
 #include "runtime/exchange_state.hpp"

@@ -181,7 +181,7 @@ asio::awaitable<void> serve_sni_only(net::client_socket sock, runtime::connectio
     const auto policy = conn.shared->policies->get();  // kept alive for the call, whatever a reload does
     auto decided = policy->pipeline->run_connect(ex, rec.request_transforms);
     if (decided.outcome.what != pipeline::verdict::kind::next) {
-        http::apply_verdict_to_record(rec, decided, true);
+        exchange::record_verdict(rec, decided, true);
         emit();
         co_return;
     }

@@ -9,6 +9,7 @@
 #include <boost/beast/http.hpp>
 
 #include "core/host_glob.hpp"
+#include "exchange/phases.hpp"
 #include "runtime/audit_entry.hpp"
 #include "runtime/exchange_state.hpp"
 #include "http/messages.hpp"
@@ -88,7 +89,7 @@ pipeline::phase_result check_policy(handshake& hs, const connect_target& target,
         hs.rec.action = audit::action::allow;
         hs.rec.status_code = 200;
     } else {
-        http::apply_verdict_to_record(hs.rec, decided, /*request_phase=*/true);
+        exchange::record_verdict(hs.rec, decided, /*request_phase=*/true);
     }
     return decided;
 }
