@@ -109,7 +109,8 @@ result<runtime> build_runtime(const config::config& cfg) {
     if (!client_ctx) return make_error("proxy.upstream_ca_file: " + client_ctx.message());
     shared->client_tls = std::make_shared<asio::ssl::context>(client_ctx->release());
 
-    auto sink = audit::sink::open(cfg.log.audit_path);
+    // Request metrics are derived from the audit records, so they always agree with the log.
+    auto sink = audit::sink::open(cfg.log.audit_path, std::make_shared<metrics::request_observer>());
     if (!sink) return sink.err();
     shared->audit = std::move(*sink);
     rt.shared = std::move(shared);
