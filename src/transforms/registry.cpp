@@ -78,7 +78,7 @@ result<std::shared_ptr<const pipeline::pipeline>> build_pipeline(const std::vect
             return make_error(with_where(entry.where, "unknown transform " + q + ": unknown transform: " + q));
         }
         config::yaml_ctx ctx{file, "transforms[" + std::to_string(i) + "].config"};
-        auto t = found->make(entry.config, ctx);
+        auto t = found->make(entry.config.node(), ctx);
         if (!t) return t.err();
         built.push_back(std::move(t).value());
         where.push_back(entry.where);

@@ -74,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const iron::config::config& cfg = *loaded;
     require(cfg.source == "fuzz.yaml");
     for (const auto& t : cfg.transforms)
-        if (mentions_file(t.config)) return 0;
+        if (mentions_file(t.config.node())) return 0;
     const auto built = iron::transforms::build_pipeline(cfg.transforms, cfg.source);
     if (!built) require(!built.message().empty());
     return 0;

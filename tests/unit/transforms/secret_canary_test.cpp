@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "audit/record.hpp"
+#include "config/yaml_util.hpp"
 #include "core/host_glob.hpp"
 #include "transforms/registry.hpp"
 #include "transforms/secrets_scan.hpp"
