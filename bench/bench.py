@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Whole-proxy benchmark: iron-proxy vs Squid vs mitmproxy vs a direct connection.
+"""Whole-proxy benchmark: iron-proxy vs the Go iron-proxy vs Squid vs mitmproxy vs a direct
+connection; or two iron-proxy builds side by side (A/B: --binary OLD --binary NEW).
 
 Run it through bench/run.sh, which installs the packages, builds the proxy, raises the fd limit,
 puts everything in a private network namespace (loopback only) and cleans up. This driver:
 
   * makes the certificates (proxy CA: ECDSA P-256 from `iron-proxy generate-ca`, shared by all
-    three proxies; upstream CA + server cert for nginx: ECDSA P-256 via openssl),
+    the proxies; upstream CA + server cert for nginx: ECDSA P-256 via openssl),
   * starts nginx (TLS on 127.0.0.1:443, /1k and /10m, keep-alive) once,
   * per run and per target (rotating the order each run): starts the proxy fresh, warms it up,
     and measures with hey (CONNECT through the proxy, TLS to the MITM leaf, keep-alive):
@@ -19,25 +20,21 @@ Every wait is bounded; every process started here is in its own session and is k
 (the session ids are also appended to WORK/pgids so run.sh's trap can kill them).
 """
 import argparse
-import datetime
 import json
 import os
-import platform
-import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from bench_report import markdown, medians
+from bench_targets import DEFAULT_TARGETS, binary_id, caller_path, iron_builds, plan_targets
 from benchlib import (BENCH, LIVE, Server, clean_env, install_signal_handlers, kill_session, make_certs, render, run,
                       session_cpu_seconds, session_kib, track, wait_port)
 
-ROOT = BENCH.parent
 HOST = "localhost"  # resolves to 127.0.0.1 from /etc/hosts for every proxy (c-ares, squid, python)
-TARGET_NAMES = {"direct": "direct", "iron": "iron-proxy", "squid": "squid", "mitm": "mitmproxy"}
 
 # ----------------------------------------------------------------------------------------------
 # set-up and measurements
@@ -66,103 +63,6 @@ def make_www(work):
         chunk = bytes(range(256)) * 4096  # 1 MiB
         for _ in range(10):
             f.write(chunk)
-
-
-# ----------------------------------------------------------------------------------------------
-# targets
-
-
-class Target:
-    key = ""
-    port = 0
-
-    def __init__(self, cfg):
-        self.cfg = cfg
-        self.server = None
-
-    @property
-    def proxy(self):
-        return f"127.0.0.1:{self.port}" if self.port else None
-
-    def start(self):
-        pass
-
-    def stop(self):
-        if self.server:
-            self.server.stop()
-            self.server = None
-
-    @property
-    def sid(self):
-        return self.server.sid if self.server else None
-
-
-class Direct(Target):
-    key = "direct"
-
-
-class Iron(Target):
-    key = "iron"
-
-    def start(self):
-        c = self.cfg
-        d = c.work / "iron"
-        d.mkdir(exist_ok=True)
-        self.port = c.ports["iron"]
-        render("iron-proxy.yaml.in", d / "iron-proxy.yaml",
-               {"WORK": c.work, "IRON_PORT": self.port, "IRON_HTTP_PORT": c.ports["iron_http"],
-                "IRON_HTTPS_PORT": c.ports["iron_https"]})
-        self.server = Server("iron-proxy", [str(c.binary), "-config", str(d / "iron-proxy.yaml")], c.work, cwd=d)
-
-
-class Squid(Target):
-    key = "squid"
-
-    def start(self):
-        c = self.cfg
-        d = c.work / "squid"
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir()
-        shutil.copy(c.certs / "ca.crt", d / "ca.crt")
-        shutil.copy(c.certs / "ca.key", d / "ca.key")
-        r = run(["/usr/lib/squid/security_file_certgen", "-c", "-s", str(d / "ssl_db"), "-M", "16MB"], 30)
-        if r.returncode != 0:
-            raise RuntimeError(f"security_file_certgen -c failed: {r.stdout}{r.stderr}")
-        self.port = c.ports["squid"]
-        render("squid.conf.in", d / "squid.conf",
-               {"WORK": c.work, "SQUID_PORT": self.port, "SQUID_WORKERS": c.squid_workers})
-        # Squid drops to the `proxy` user; SMP workers talk over sockets in /run/squid.
-        Path("/run/squid").mkdir(exist_ok=True)
-        shutil.chown("/run/squid", "proxy", "proxy")
-        for p in [d, *d.rglob("*")]:
-            shutil.chown(p, "proxy", "proxy")
-        self.server = Server("squid", ["squid", "--foreground", "-f", str(d / "squid.conf")], c.work, cwd=d)
-
-
-class Mitm(Target):
-    key = "mitm"
-
-    def start(self):
-        c = self.cfg
-        d = c.work / "mitm"
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir()
-        key = (c.certs / "ca.key").read_text()
-        crt = (c.certs / "ca.crt").read_text()
-        (d / "mitmproxy-ca.pem").write_text(key + crt)
-        (d / "mitmproxy-ca-cert.pem").write_text(crt)
-        self.port = c.ports["mitm"]
-        cmd = ["mitmdump", "--listen-host", "127.0.0.1", "--listen-port", str(self.port),
-               "--set", f"confdir={d}",
-               "--set", f"ssl_verify_upstream_trusted_ca={c.certs / 'upstream-ca.crt'}",
-               "--set", "stream_large_bodies=1",
-               "--set", "flow_detail=0", "--set", "termlog_verbosity=warn"]
-        self.server = Server("mitmproxy", cmd, c.work, cwd=d, env={"HOME": str(d)})
-
-
-TARGETS = {"direct": Direct, "iron": Iron, "squid": Squid, "mitm": Mitm}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -300,7 +200,7 @@ def idle_test(cfg, target):
 
 def measure(cfg, target, run_index, do_idle):
     res = {"target": target.key, "run": run_index}
-    log = lambda msg: print(f"  [{TARGET_NAMES[target.key]:>10} run {run_index + 1}] {msg}", flush=True)
+    log = lambda msg: print(f"  [{target.name:>14} run {run_index + 1}] {msg}", flush=True)
     try:
         target.start()
         if target.proxy and not wait_port(target.port, 30):
@@ -358,164 +258,7 @@ def measure(cfg, target, run_index, do_idle):
     return res
 
 
-# ----------------------------------------------------------------------------------------------
-# report
-
-ROWS = [
-    # key, label, better ('hi'/'lo'), ratio vs direct?, format
-    ("ka1_rps", "keep-alive 1 KiB c=1: req/s", "hi", True, "{:.0f}"),
-    ("ka1_p50", "keep-alive 1 KiB c=1: p50 ms (hey)", "lo", True, "{:.2f}"),
-    ("ka1_p99", "keep-alive 1 KiB c=1: p99 ms (hey)", "lo", True, "{:.2f}"),
-    ("probe_p50", "c=1 p50 µs (1-conn probe)", "lo", True, "{:.0f}"),
-    ("probe_p99", "c=1 p99 µs (1-conn probe)", "lo", True, "{:.0f}"),
-    ("added_p50", "c=1 p50 µs added over direct", "lo", False, "{:.0f}"),
-    ("ka32_rps", "keep-alive 1 KiB c=32: req/s", "hi", True, "{:.0f}"),
-    ("ka32_p50", "keep-alive 1 KiB c=32: p50 ms", "lo", True, "{:.2f}"),
-    ("ka32_p99", "keep-alive 1 KiB c=32: p99 ms", "lo", True, "{:.2f}"),
-    ("big_mibs", "10 MiB download c=1: MiB/s", "hi", True, "{:.0f}"),
-    ("newconn_rps", "new TLS conn per request c=32: req/s", "hi", True, "{:.0f}"),
-    ("h2_rps", "HTTP/2 1 KiB, 32 streams on one conn (hey -h2): req/s", "hi", True, "{:.0f}"),
-    ("cpu_per_10k", "proxy CPU s per 10k req (c=32 keep-alive)", "lo", False, "{:.2f}"),
-    ("others_cpu_per_10k", "hey + nginx CPU s per 10k req (c=32 keep-alive)", None, False, "{:.2f}"),
-    ("ka32_busy_pct", "machine CPU busy % (c=32 keep-alive phase)", None, False, "{:.0f}"),
-    ("peak_rss", "proxy peak RSS MiB (VmHWM, before idle test)", "lo", False, "{:.1f}"),
-    ("idle_rss", "proxy RSS MiB with N idle MITM conns", "lo", False, "{:.1f}"),
-    ("idle_kib", "proxy KiB per idle MITM conn", "lo", False, "{:.1f}"),
-]
-
-
-def flatten(r):
-    """One run's result -> {row key: value} (only valid measurements)."""
-    v = {}
-
-    def take(name, sub, field, key):
-        m = r.get(sub) or {}
-        if m.get("invalid") or m.get(field) is None:
-            return
-        v[key] = m[field]
-
-    take("ka1", "ka1", "rps", "ka1_rps")
-    take("ka1", "ka1", "p50_ms", "ka1_p50")
-    take("ka1", "ka1", "p99_ms", "ka1_p99")
-    take("ka32", "ka32", "rps", "ka32_rps")
-    take("ka32", "ka32", "p50_ms", "ka32_p50")
-    take("ka32", "ka32", "p99_ms", "ka32_p99")
-    take("big", "big", "mibs", "big_mibs")
-    take("newconn", "newconn", "rps", "newconn_rps")
-    take("h2", "h2", "rps", "h2_rps")
-    if r.get("h2_version"):
-        v["h2_version"] = r["h2_version"]
-    p = r.get("probe") or {}
-    if "p50_us" in p:
-        v["probe_p50"] = p["p50_us"]
-        v["probe_p99"] = p["p99_us"]
-    if r.get("cpu_per_10k") is not None and not (r.get("ka32") or {}).get("invalid"):
-        v["cpu_per_10k"] = r["cpu_per_10k"]
-    for k in ("others_cpu_per_10k", "ka32_busy_pct"):
-        if r.get(k) is not None and not (r.get("ka32") or {}).get("invalid"):
-            v[k] = r[k]
-    if r.get("peak_rss_kib"):
-        v["peak_rss"] = r["peak_rss_kib"] / 1024
-    idle = r.get("idle") or {}
-    if idle.get("opened"):
-        v["idle_rss"] = idle["rss_after_kib"] / 1024
-        v["idle_kib"] = idle["kib_per_conn"]
-        v["idle_opened"] = idle["opened"]
-    return v
-
-
-def medians(results, targets):
-    med = {}
-    for t in targets:
-        vals = {}
-        for r in results:
-            if r["target"] == t:
-                for k, x in flatten(r).items():
-                    vals.setdefault(k, []).append(x)
-        versions_seen = sorted(set(vals.pop("h2_version", [])))
-        med[t] = {k: statistics.median(xs) for k, xs in vals.items()}
-        med[t]["h2_version"] = "/".join(versions_seen)
-        med[t]["_n"] = {k: len(xs) for k, xs in vals.items()}
-    if "direct" in med and "probe_p50" in med["direct"]:
-        for t in targets:
-            if "probe_p50" in med[t]:
-                med[t]["added_p50"] = med[t]["probe_p50"] - med["direct"]["probe_p50"]
-    return med
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return "–"
-    return f"{a / b:.2f}×"
-
-
-def table(cfg, med, targets):
-    proxies = [t for t in targets if t != "direct"]
-    cols = [TARGET_NAMES[t] for t in targets]
-    rcols = []
-    if "direct" in targets:
-        rcols += [(f"{TARGET_NAMES[t]} ÷ direct", t, "direct") for t in proxies]
-    if "iron" in targets:
-        rcols += [(f"iron-proxy ÷ {TARGET_NAMES[t]}", "iron", t) for t in proxies if t != "iron"]
-    head = ["metric", "better"] + cols + [c[0] for c in rcols]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
-    for key, label, better, vs_direct, fmt in ROWS:
-        if key.startswith("idle"):
-            label = label.replace("N", f"{cfg.idle_conns:,}")
-        cells = [label, {"hi": "higher", "lo": "lower"}.get(better, "")]
-        for t in targets:
-            x = med[t].get(key)
-            if t == "direct" and key in ("cpu_per_10k", "peak_rss", "idle_rss", "idle_kib", "added_p50"):
-                cells.append("n/a" if key != "added_p50" else "0")
-                continue
-            s = fmt.format(x) if x is not None else "–"
-            if key == "h2_rps" and x is not None and med[t].get("h2_version") != "2":
-                s += f" (HTTP/{med[t].get('h2_version') or '?'})"
-            if key in ("idle_rss", "idle_kib") and x is not None:
-                opened = med[t].get("idle_opened", 0)
-                if opened < cfg.idle_conns:
-                    s += f" (only {opened:.0f} opened)"
-            cells.append(s)
-        for _, a, b in rcols:
-            if better is None or (b == "direct" and not vs_direct):
-                cells.append("")
-            else:
-                cells.append(ratio(med[a].get(key), med[b].get(key)))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def targets_block(med):
-    if not all(t in med for t in ("iron", "squid", "mitm", "direct")):
-        return ""
-    i, s, m = med["iron"], med["squid"], med["mitm"]
-
-    def check(label, ok, detail):
-        return f"- {'PASS' if ok else 'MISS'} — {label}: {detail}"
-
-    def r(a, b):
-        return a / b if a and b else 0
-
-    out = ["Issue 6 targets (medians of this run):"]
-    out.append(check("keep-alive c=32 ≥ 2× Squid", r(i.get("ka32_rps"), s.get("ka32_rps")) >= 2,
-                     f"{r(i.get('ka32_rps'), s.get('ka32_rps')):.2f}×"))
-    out.append(check("keep-alive c=32 ≥ 8× mitmproxy", r(i.get("ka32_rps"), m.get("ka32_rps")) >= 8,
-                     f"{r(i.get('ka32_rps'), m.get('ka32_rps')):.2f}×"))
-    add = i.get("added_p50")
-    out.append(check("c=1 p50 added over direct ≤ 150 µs", add is not None and add <= 150,
-                     f"{add:.0f} µs" if add is not None else "not measured"))
-    out.append(check("10 MiB download ≥ 2× Squid", r(i.get("big_mibs"), s.get("big_mibs")) >= 2,
-                     f"{r(i.get('big_mibs'), s.get('big_mibs')):.2f}×"))
-    out.append(check("new TLS connection per request ≥ 1.5× Squid",
-                     r(i.get("newconn_rps"), s.get("newconn_rps")) >= 1.5,
-                     f"{r(i.get('newconn_rps'), s.get('newconn_rps')):.2f}×"))
-    k = i.get("idle_kib")
-    out.append(check("≤ 40 KiB RSS per idle MITM connection", k is not None and k <= 40,
-                     f"{k:.1f} KiB" if k is not None else "not measured"))
-    return "\n".join(out)
-
-
-def versions(cfg):
+def versions(cfg, specs):
     def first(cmd):
         try:
             r = run(cmd, 20)
@@ -526,55 +269,55 @@ def versions(cfg):
     def deb(p):
         return first(["dpkg-query", "-W", "-f", "${Version}", p])
 
-    return {
-        "iron-proxy": first([str(cfg.binary), "version"]),
-        "nginx": deb("nginx"), "squid-openssl": deb("squid-openssl"), "mitmproxy": deb("mitmproxy"),
-        "hey": deb("hey"), "openssl": first(["openssl", "version"]),
-    }
+    out = {s.name: binary_id(s.binary) for s in specs if s.binary}
+    out.update({"nginx": deb("nginx"), "squid-openssl": deb("squid-openssl"), "mitmproxy": deb("mitmproxy"),
+                "hey": deb("hey"), "openssl": first(["openssl", "version"])})
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True, type=Path)
-    ap.add_argument("--binary", default=str(ROOT / "build" / "iron-proxy"), type=Path)
+    ap.add_argument("--binary", action="append", metavar="[LABEL=]PATH",
+                    help="the iron-proxy build to measure (default build/iron-proxy). Give it twice for an A/B "
+                         "run: the first is `old`, the second `new` unless labelled (LABEL=PATH), each its own "
+                         "column `iron@LABEL`, with a new ÷ old ratio column")
+    ap.add_argument("--go-binary", help="the Go iron-proxy for the `go` target (default: shared/goiron/"
+                                        "iron-proxy-go above the repository, or iron-proxy-go on PATH)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=int, default=3, help="seconds per hey phase")
     ap.add_argument("--idle-conns", type=int, default=10000)
     ap.add_argument("--idle-runs", type=int, default=1, help="runs that include the idle test (0 = skip)")
     ap.add_argument("--idle-open-seconds", type=int, default=150)
     ap.add_argument("--probe-requests", type=int, default=3000)
-    ap.add_argument("--targets", default="direct,iron,squid,mitm")
+    ap.add_argument("--targets", default=DEFAULT_TARGETS,
+                    help="comma list of direct, iron (every --binary build), iron@LABEL (one build), squid, "
+                         "mitm, go (default %(default)s)")
     ap.add_argument("--squid-workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--nginx-workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--upstream-port", type=int, default=443)
     ap.add_argument("--netns", action="store_true", help="we are in a fresh network namespace: bring lo up")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "latest.md")
     cfg = ap.parse_args()
-    install_signal_handlers()
-    started = time.monotonic()
+    cfg.out = caller_path(cfg.out)
+    return cfg
 
-    targets = [t.strip() for t in cfg.targets.split(",") if t.strip()]
-    for t in targets:
-        if t not in TARGETS:
-            raise SystemExit(f"unknown target {t!r}; choose from {', '.join(TARGETS)}")
-    if cfg.netns:
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
-    cfg.work = cfg.work.resolve()
-    (cfg.work / "logs").mkdir(parents=True, exist_ok=True)
-    (cfg.work / "nginx" / "tmp").mkdir(parents=True, exist_ok=True)
+
+def choose_ports(cfg):
     cfg.ports = {"upstream": cfg.upstream_port, "iron": 18888, "iron_http": 18080, "iron_https": 18443,
-                 "squid": 13128, "mitm": 18081}
+                 "go": 18889, "go_http": 18082, "go_https": 18444, "squid": 13128, "mitm": 18081}
     if not cfg.netns:  # on the shared loopback: take free ports for the proxies
-        for k in ("iron", "iron_http", "iron_https", "squid", "mitm"):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                cfg.ports[k] = s.getsockname()[1]
-    cfg.certs = make_certs(cfg.work, cfg.binary)
-    make_www(cfg.work)
+        for k in cfg.ports:
+            if k != "upstream":
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", 0))
+                    cfg.ports[k] = s.getsockname()[1]
 
+
+def start_nginx(cfg):
     render("nginx.conf.in", cfg.work / "nginx" / "nginx.conf",
            {"WORK": cfg.work, "NGINX_WORKERS": cfg.nginx_workers, "UPSTREAM_ADDR": f"127.0.0.1:{cfg.upstream_port}"})
     nginx = Server("nginx", ["nginx", "-c", str(cfg.work / "nginx" / "nginx.conf"), "-p", str(cfg.work / "nginx"),
@@ -585,58 +328,56 @@ def main():
     ok, why = curl_ok(cfg, None)
     if not ok:
         raise SystemExit(f"nginx does not serve /1k: {why}")
+    return nginx
 
-    print(f"bench: {cfg.runs} run(s) × {targets}, {cfg.duration} s per phase, "
-          f"{cfg.idle_conns} idle conns on {cfg.idle_runs} run(s); work dir {cfg.work}", flush=True)
+
+def run_all(cfg, specs):
+    """Every run measures every target once, a fresh process each time; the order rotates by one
+    target per run, so no target (and neither build of an A/B run) always goes first."""
     results = []
     for run_index in range(cfg.runs):
-        order = targets[run_index % len(targets):] + targets[:run_index % len(targets)]
-        for key in order:
-            t = TARGETS[key](cfg)
-            results.append(measure(cfg, t, run_index, do_idle=run_index < cfg.idle_runs and key != "direct"))
+        shift = run_index % len(specs)
+        for spec in specs[shift:] + specs[:shift]:
+            do_idle = run_index < cfg.idle_runs and spec.key != "direct"
+            results.append(measure(cfg, spec.make(cfg), run_index, do_idle))
+    return results
+
+
+def main():
+    cfg = parse_args()
+    install_signal_handlers()
+    started = time.monotonic()
+    specs, skipped = plan_targets(cfg)
+    for why in skipped:
+        print(f"bench: target skipped: {why}", flush=True)
+    if not specs:
+        raise SystemExit("bench: no target left to measure")
+    if cfg.netns:
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
+    cfg.work = cfg.work.resolve()
+    (cfg.work / "logs").mkdir(parents=True, exist_ok=True)
+    (cfg.work / "nginx" / "tmp").mkdir(parents=True, exist_ok=True)
+    choose_ports(cfg)
+    # One CA and one upstream certificate for every target (both builds of an A/B run included).
+    first_iron = next((s.binary for s in specs if s.key.startswith("iron")), None)
+    cfg.certs = make_certs(cfg.work, first_iron or iron_builds(cfg.binary)[0][1])
+    make_www(cfg.work)
+    nginx = start_nginx(cfg)
+
+    print(f"bench: {cfg.runs} run(s) × {[s.key for s in specs]}, {cfg.duration} s per phase, "
+          f"{cfg.idle_conns} idle conns on {cfg.idle_runs} run(s); work dir {cfg.work}", flush=True)
+    results = run_all(cfg, specs)
     nginx.stop()
 
-    med = medians(results, targets)
     elapsed = time.monotonic() - started
-    ver = versions(cfg)
-    tbl = table(cfg, med, targets)
-    tgt = targets_block(med)
-    errors = [f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1}: {r['error']}" for r in results if r.get("error")]
-    for r in results:
-        for k in ("ka1", "ka32", "newconn", "big", "h2"):
-            if (r.get(k) or {}).get("invalid"):
-                errors.append(f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1} {k}: {r[k]['invalid']}")
-        if (r.get("idle") or {}).get("error") or (r.get("idle") or {}).get("failed"):
-            errors.append(f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1} idle: {r['idle']}")
-        if r.get("died"):
-            errors.append(f"- {TARGET_NAMES[r['target']]} run {r['run'] + 1}: the proxy exited during the run")
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    md = [
-        f"# iron-proxy benchmark — {now}",
-        "",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}; client (hey), "
-        f"proxy and upstream (nginx, {cfg.nginx_workers} workers) share it. "
-        f"{cfg.runs} runs × {cfg.duration} s per phase, medians; idle test with {cfg.idle_conns:,} connections on "
-        f"{min(cfg.idle_runs, cfg.runs)} run(s). Squid workers: {cfg.squid_workers}; iron-proxy: one thread per core; "
-        f"mitmproxy: one process (Python asyncio). Total wall time {elapsed / 60:.1f} min.",
-        "",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()),
-        "",
-        tbl,
-        "",
-        "Ratios are plain quotients of the medians (left ÷ right); check the `better` column for the direction.",
-        "",
-    ]
-    if tgt:
-        md += [tgt, ""]
-    if errors:
-        md += ["Problems during the run:", *errors, ""]
-    text = "\n".join(md)
+    ver = versions(cfg, specs)
+    text = markdown(cfg, specs, skipped, results, ver, elapsed)
     print("\n" + text)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     cfg.out.write_text(text)
-    cfg.out.with_suffix(".json").write_text(json.dumps({"versions": ver, "results": results,
-                                                        "medians": med}, indent=1, default=str))
+    cfg.out.with_suffix(".json").write_text(json.dumps(
+        {"versions": ver, "targets": {s.key: s.name for s in specs}, "skipped": skipped,
+         "results": results, "medians": medians(results, [s.key for s in specs])}, indent=1, default=str))
     print(f"bench: wrote {cfg.out} and {cfg.out.with_suffix('.json')} in {elapsed:.0f} s")
 
 

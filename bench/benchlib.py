@@ -22,11 +22,17 @@ LIVE = {}  # sid -> name
 
 
 def kill_session(sid, sig):
-    for pid in session_pids(sid):
+    """Send `sig` once to every process of the session. Once: iron-proxy (like many servers) reads
+    a second SIGTERM as "stop draining, exit now", so the group signal is only the fallback for
+    processes /proc no longer lists."""
+    pids = session_pids(sid)
+    for pid in pids:
         try:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+    if pids:
+        return
     try:
         os.killpg(sid, sig)
     except (ProcessLookupError, PermissionError):
@@ -107,13 +113,18 @@ def session_kib(sid, field):
 
 
 class Server:
-    def __init__(self, name, cmd, work, cwd=None, env=None):
+    """A process in its own session; stdout (and stderr unless `stderr_path` names a file of its own)
+    goes to WORK/logs/NAME.out."""
+
+    def __init__(self, name, cmd, work, cwd=None, env=None, stderr_path=None):
         self.name = name
         self.cmd = cmd
         self.log = open(work / "logs" / f"{name}.out", "ab")
+        self.err = open(stderr_path, "ab") if stderr_path else None
         env_full = clean_env()
         env_full.update(env or {})
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=self.err or subprocess.STDOUT,
                                      cwd=str(cwd or work), env=env_full, start_new_session=True)
         self.sid = self.proc.pid
         track(self.sid, name, work)
@@ -136,6 +147,8 @@ class Server:
             pass
         LIVE.pop(self.sid, None)
         self.log.close()
+        if self.err:
+            self.err.close()
 
 
 def clean_env():

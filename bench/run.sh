@@ -4,6 +4,8 @@
 #   bench/run.sh                       # 3 runs, 3 s per phase, 10,000 idle connections
 #   bench/run.sh --runs 5 --duration 5 # more/longer runs
 #   bench/run.sh --targets direct,iron --idle-conns 1000 --runs 1   # quick look
+#   bench/run.sh --targets direct,iron --binary OLD_PATH --binary NEW_PATH   # A/B two builds
+#   bench/run.sh --go-binary PATH      # the Go iron-proxy for target `go` (default: found or skipped)
 #
 # Installs what it needs (apt), builds build/iron-proxy if missing, raises the fd limit, then runs
 # bench/bench.py inside a private network namespace (only its own loopback exists there, so
@@ -12,6 +14,7 @@
 # 127.0.0.1:443 free), BENCH_KEEP=1 to keep the work dir (configs, logs), BENCH_MAX_SECONDS to
 # change the overall time limit (default 1800). Writes bench/results/latest.{md,json}.
 set -euo pipefail
+export BENCH_CALLER_DIR="$PWD"   # relative --binary / --go-binary / --out paths are the caller's
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # shellcheck source=bench/lib.sh

@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (opts.embedded_default && !cfg->management.listen.empty()) {
-        // Reference §1.3 step 3: a reload re-reads the -config file, and there is none.
+        // Go refuses this at start-up too (same message): a reload re-reads the -config file, and
+        // there is none.
         std::fprintf(stderr,
                      "error: management.listen requires --config in standalone mode; /v1/reload has no file to re-read\n");
         return 1;

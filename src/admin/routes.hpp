@@ -1,5 +1,6 @@
 #pragma once
-// What the two admin listeners answer (reference §9.5 and §11).
+// What the two admin listeners answer: metrics and the management API (README.md, "Metrics and
+// management").
 #include <functional>
 #include <string>
 

@@ -243,7 +243,7 @@ void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::sha
 // POST /v1/reload: the same file, env overrides, defaults, validation and a new pipeline, all
 // before anything changes; then one atomic swap (requests in flight keep their snapshot).
 // The pipeline and the request-body limits change; listeners, DNS, TLS, deny CIDRs, timeouts
-// and the log level stay as started (§11).
+// and the log level stay as started, as in Go (Go also keeps the start-up body limits).
 result<void> reload_policy(const std::string& path, http::policy_slot& slot) {
     auto cfg = config::load_file(path);
     if (!cfg) return cfg.err();

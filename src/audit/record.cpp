@@ -299,7 +299,7 @@ const char* level_for(const record& r) {
 namespace {
 
 void write_record(json_buffer& out, const record& r) {
-    // Written straight into `out` in the §9.2 key order (no intermediate JSON objects: this runs
+    // Written straight into `out` in the Go proxy's key order (no intermediate JSON objects: this runs
     // once per request). The string forms are those of append_json.
     auto field = [&out](std::string_view key, std::string_view value, bool comma = true) {
         if (comma) out.put(',');
@@ -354,7 +354,7 @@ void write_record(json_buffer& out, const record& r) {
         append_key(out, "response_transforms");
         append_traces(out, r.response_transforms);
     }
-    // §9.2 puts `mcp` here (not implemented yet), then body_capture.
+    // Go puts `mcp` here (not implemented yet), then body_capture.
     if (r.body_capture) {
         out.put(',');
         append_key(out, "body_capture");

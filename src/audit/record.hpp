@@ -1,6 +1,6 @@
 #pragma once
-// One audit record per request (reference §9.2). Field names live here as constants so the
-// serializer, the tests and future sinks (OTLP) agree on them.
+// One audit record per request, in the Go proxy's JSON shape. Field names live here as constants
+// so the serializer, the tests and future sinks (OTLP) agree on them.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -67,7 +67,7 @@ struct record {
 // "INFO" for allow/stub/client_cancel, "WARN" for reject, "ERROR" for error.
 const char* level_for(const record& r);
 
-// One JSON line (no trailing newline), keys in the §9.2 order:
+// One JSON line (no trailing newline), keys in the Go proxy's order:
 // time, level, msg("request"), audit{host,method,path,remote_addr,sni,mode,action,status_code,
 // duration_ms}, tunnel?, rejected_by?, stubbed_by?, error?, request_transforms?, response_transforms?,
 // (mcp? — not implemented yet), body_capture?

@@ -2,7 +2,7 @@
 // Where audit records go: stderr by default, or a file (created 0600, appended). Thread-safe;
 // lines never interleave: each write() carries whole lines only, and for a pipe or terminal at most
 // PIPE_BUF bytes, so lines of concurrent writers never mix. Audit records are not filtered by
-// log.level (§14 item 14).
+// log.level (Go's are: at `warn` it drops every allowed request).
 //
 // Batching (issue #6: one write(2) per request was ~1/7 of the proxy's syscalls at c=32): on a
 // thread that holds a batch_scope (every worker thread, for as long as its event loop runs), a

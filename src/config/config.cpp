@@ -1,6 +1,7 @@
-// The config loader (reference §2): strict YAML decode → IRON_* env overrides (§1.5) → defaults →
-// validation in Go's order (§2.7). Unlike Go, every positional message names file:line:col and the
-// key path, and every sub-tree we decode is strict (§14 item 9).
+// The config loader for the Go proxy's schema: strict YAML decode → IRON_* env overrides →
+// defaults → validation in Go's order with Go's messages (first failure wins). Unlike Go, every
+// positional message names file:line:col and the key path, and every sub-tree we decode is strict
+// (Go ignores unknown keys inside transform configs, so a typo silently drops a setting).
 //
 // Extensions over the Go schema (all optional; absent ⇒ Go behaviour):
 //   proxy.http_listens            list of extra plain-HTTP listeners, merged after proxy.http_listen
@@ -395,7 +396,7 @@ private:
         return ok();
     }
 
-    // --- env overrides (§1.5), in Go's order; only non-empty variables count -----------------
+    // --- IRON_* env overrides, in Go's order; only non-empty variables count -------------------
     result<void> env_string(const char* name, std::string& out, const std::string& path) {
         if (auto v = env_value(name)) {
             out = *v;
@@ -501,7 +502,7 @@ private:
         }
     }
 
-    // --- validation: Go's order (§2.7), then our extension checks -----------------------------
+    // --- validation: Go's order and messages, then our extension checks -----------------------
     result<void> validate() {
         const auto& c = cfg_;
         if (c.dns.enabled && c.dns.proxy_ip.empty()) return fail_at("dns.proxy_ip", "dns.proxy_ip is required");
@@ -550,7 +551,7 @@ private:
             }
             if (r.value.empty()) return fail_at(field_or_record("value"), path + ".value is required");
         }
-        // Extensions: Go leaves these unchecked (§14 item 16); nonsense values fail here instead.
+        // Extensions: Go leaves these unchecked; nonsense values fail here instead.
         if (c.proxy.oversize_body != "reject" && c.proxy.oversize_body != "forward") {
             return fail_at("proxy.oversize_body", "proxy.oversize_body must be \"reject\" or \"forward\"; got " +
                                                       go_quote(c.proxy.oversize_body));

@@ -1,6 +1,7 @@
 #pragma once
-// The iron-proxy YAML schema (reference §2) as plain structs. Loading is strict: unknown keys,
-// duplicate keys, wrong types and bad values are errors naming file:line:col and the key path.
+// The iron-proxy YAML schema (the Go proxy's keys plus our extensions) as plain structs. Loading
+// is strict: unknown keys, duplicate keys, wrong types and bad values are errors naming
+// file:line:col and the key path.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -39,10 +40,11 @@ struct proxy_config {
     std::string tunnel_listen;  // "" = disabled
     std::int64_t max_request_body_bytes = 1048576;
     std::int64_t max_response_body_bytes = 0;
-    // Extension (§8, §14 item 1): what happens when a transform asked for the request body and the
-    // body is larger than max_request_body_bytes (transforms then saw only that prefix and must
-    // not rewrite it). "reject" (default): answer 413 and audit it. "forward": stream the complete
-    // original body upstream untouched and annotate the trace `body_truncated: true`.
+    // Extension (Go forwards such a body cut to the cap): what happens when a transform asked for
+    // the request body and the body is larger than max_request_body_bytes (transforms then saw only
+    // that prefix and must not rewrite it). "reject" (default): answer 413 and audit it.
+    // "forward": stream the complete original body upstream untouched and annotate the trace
+    // `body_truncated: true`.
     // A truncated body is never forwarded.
     std::string oversize_body = "reject";
     // Transparent interception (nftables REDIRECT/DNAT or TPROXY, no DNS cooperation): listeners
@@ -52,8 +54,9 @@ struct proxy_config {
     duration upstream_response_header_timeout = std::chrono::seconds(30);
     std::vector<std::string> upstream_deny_cidrs;  // defaults when the key is absent
     upstream_proxy_config upstream_proxy;
-    // Extensions over the Go proxy (§14 item 12): an extra CA bundle for upstream verification
-    // (also SSL_CERT_FILE), and timeouts so a silent client cannot pin resources.
+    // Extensions over the Go proxy (which has no client timeouts at all): an extra CA bundle for
+    // upstream verification (also SSL_CERT_FILE), and timeouts so a silent client cannot pin
+    // resources.
     std::string upstream_ca_file;
     duration client_handshake_timeout = std::chrono::seconds(10);
     duration client_header_timeout = std::chrono::seconds(30);
@@ -125,7 +128,7 @@ struct config {
     std::vector<std::string> not_yet_supported;
 };
 
-// Parse + env overrides (§1.5) + defaults + validation (§2.7). Messages are
+// Parse + IRON_* env overrides + defaults + validation (Go's order). Messages are
 // "<file>:<line>:<col>: <key.path>: <what>" for positional errors.
 result<config> load_file(const std::string& path);
 result<config> load_string(std::string_view yaml_text, const std::string& source_name);

@@ -1,6 +1,7 @@
 #pragma once
 // Strict YAML decoding helpers shared by the config loader and every transform parser, so that a
-// typo anywhere is an error with file:line:col and the key path (§14 item 9).
+// typo anywhere is an error with file:line:col and the key path (Go silently ignores unknown keys
+// inside transform configs).
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>

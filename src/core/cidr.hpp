@@ -37,7 +37,8 @@ class deny_list {
 public:
     deny_list() = default;
     explicit deny_list(std::vector<cidr> prefixes) : prefixes_(std::move(prefixes)) {}
-    // Entries are trimmed; errors use the §2.7 messages prefixed by the caller.
+    // Entries are trimmed; errors use Go's messages (`empty CIDR entry`, `invalid CIDR "x": …`)
+    // prefixed by the caller.
     static result<deny_list> parse(const std::vector<std::string>& entries);
     std::optional<std::string> first_match(const ip_address& ip) const;
     bool empty() const { return prefixes_.empty(); }

@@ -1,6 +1,6 @@
 #pragma once
-// Host and path matching with the Go iron-proxy's semantics (reference §6.4), plus the §14 item 4
-// improvement: hosts are normalised (lower-cased, trailing dot stripped) before matching.
+// Host and path matching with the Go iron-proxy's semantics, plus one improvement: hosts are
+// normalised (lower-cased, trailing dot stripped) before matching (Go compares them as sent).
 #include <string>
 #include <string_view>
 
@@ -28,11 +28,11 @@ bool path_match(std::string_view pattern, std::string_view name);
 // Is the glob syntactically valid (used by config validation to reject bad globs)?
 bool valid_glob(std::string_view pattern);
 
-// Host glob (§6.4): "*" matches everything (incl. empty); "*.x.com" matches "x.com" and any
+// Host glob (as Go): "*" matches everything (incl. empty); "*.x.com" matches "x.com" and any
 // subdomain depth; otherwise path_match. Both sides should already be normalised.
 bool match_host_glob(std::string_view pattern, std::string_view host);
 
-// Path rule (§6.4): pattern ending in "/*" matches the prefix exactly or anything below it
+// Path rule (as Go): pattern ending in "/*" matches the prefix exactly or anything below it
 // ("/*" also matches ""); otherwise path_match.
 bool match_path_rule(std::string_view pattern, std::string_view path);
 

@@ -1,7 +1,7 @@
 #pragma once
-// A list of host globs (§6.4) compiled once so that "does any of them match this host?" costs one
-// hash lookup per label instead of one glob match per pattern: a 1,000-entry allowlist is checked
-// on every CONNECT and every request.
+// A list of host globs (host_glob.hpp) compiled once so that "does any of them match this host?"
+// costs one hash lookup per label instead of one glob match per pattern: a 1,000-entry allowlist
+// is checked on every CONNECT and every request.
 //
 // It answers exactly what the linear loop `any_of(patterns, match_host_glob(p, host))` answers, for
 // any pattern and any host (no normalisation happens here: callers normalise both sides as before).

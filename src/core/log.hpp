@@ -1,6 +1,7 @@
 #pragma once
 // Daemon log: one JSON object per line on stderr ({"time","level","msg",attrs...}), filtered by
-// log.level. Audit records do not go through here (they have their own sink, §14 item 14).
+// log.level. Audit records do not go through here (their own sink, audit/sink.hpp, ignores
+// log.level).
 #include <initializer_list>
 #include <string_view>
 #include <string>

@@ -156,7 +156,8 @@ result<policy> make_policy(const config::dns_config& cfg, std::vector<std::strin
         }
         p.records.push_back(std::move(out));
     }
-    // Normalised like the question names (§14 item 4): "API.Corp." would otherwise never match.
+    // Normalised like the question names (lower-case, no trailing dot): "API.Corp." would
+    // otherwise never match.
     for (const auto& g : cfg.passthrough) p.passthrough.add(core::normalize_host(g));
     return p;
 }
@@ -167,7 +168,7 @@ decision decide(const policy& p, std::string_view name, std::uint16_t qtype) {
     decision d;
     const std::string host = glob_name(name);
     const std::string fqdn = host + ".";
-    // 1. Static records: exact name and type. A type mismatch falls through (§3.2).
+    // 1. Static records: exact name and type. A type mismatch falls through, as in Go.
     for (const auto& r : p.records)
         if (r.data.type == qtype && r.name == fqdn) d.answers.push_back(r.data);
     if (!d.answers.empty()) {

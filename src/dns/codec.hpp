@@ -1,10 +1,10 @@
 #pragma once
-// The DNS server's message handling (reference §3, with the §14 item 20 improvements), with no I/O:
+// The DNS server's message handling (Go's answers, with the improvements listed below), no I/O:
 // bytes in, a decision per question, bytes out. The server (server.hpp) adds sockets and the
 // asynchronous passthrough lookups between `make_plan` and `build_reply`; tests and the fuzzer drive
 // the same steps synchronously through `answer`.
 //
-// Wire parsing and building go through ldns (DESIGN §2: never hand-roll DNS messages); ldns stays
+// Wire parsing and building go through ldns (never hand-roll DNS messages); ldns stays
 // out of this header.
 //
 // What a reply looks like (Go compatible unless marked):
@@ -69,16 +69,16 @@ struct static_record {
 struct policy {
     ipv4_bytes proxy_ip{};
     std::vector<static_record> records;
-    core::host_glob_set passthrough;  // host globs (§6.4), lower-cased, trailing dot stripped
+    core::host_glob_set passthrough;  // host globs, lower-cased, trailing dot stripped
 };
 
-// Errors: `invalid proxy_ip (must be IPv4): "x"` (reference §2.3). A static record whose value does
-// not parse for its type can never match (§3.2: it falls through); it is skipped and described in
+// Errors: `invalid proxy_ip (must be IPv4): "x"` (Go's message). A static record whose value does
+// not parse for its type can never match (as in Go, it falls through); it is skipped and described in
 // `warnings` (if given) so start-up can say so.
 result<policy> make_policy(const config::dns_config& cfg, std::vector<std::string>* warnings = nullptr);
 
-// §3.2, per question. `name` is the question name in presentation form, any case, with or without
-// the trailing dot.
+// Go's precedence, per question: static record, then passthrough, then intercept. `name` is the
+// question name in presentation form, any case, with or without the trailing dot.
 enum class route { static_record, passthrough, intercept };
 struct decision {
     route how = route::intercept;

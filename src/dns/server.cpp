@@ -143,7 +143,7 @@ step begin(const state_ptr& s, const std::uint8_t* data, std::size_t len, transp
     return out;
 }
 
-// Resolves every passthrough A question (IPv4 only, §3.2) within one budget, then builds the reply.
+// Resolves every passthrough A question (IPv4 only, as Go) within one budget, then builds the reply.
 asio::awaitable<std::vector<std::uint8_t>> resolve_and_build(state_ptr s, plan pl, lookup_slot slot, transport t) {
     const auto deadline = std::chrono::steady_clock::now() + s->limits.lookup_budget;
     const auto& qs = pl.q.questions();

@@ -1,5 +1,5 @@
 #pragma once
-// The DNS server (reference §3, §14 item 20): UDP and TCP on `dns.listen`, answers from dns::codec,
+// The DNS server: UDP and TCP (Go: UDP only) on `dns.listen`, answers from dns::codec,
 // passthrough names resolved through a net::resolver of its own (so `dns.upstream_resolver` is
 // honoured exactly as for upstream dials).
 //

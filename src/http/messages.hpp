@@ -47,7 +47,7 @@ bool remove_hop_by_hop(boost::beast::http::fields& fields);
 bool remove_hop_by_hop(proxy_fields& fields);
 
 // Upgrade equals "websocket" and Connection lists the token "upgrade" (both case-insensitive,
-// comma-separated tokens trimmed; reference §4.2 step 10 — "notupgrade" does not count).
+// comma-separated tokens trimmed, as Go — "notupgrade" does not count).
 bool is_websocket_upgrade(const boost::beast::http::fields& fields);
 bool is_websocket_upgrade(const proxy_fields& fields);
 

@@ -42,7 +42,7 @@ std::string remote_address(const asio::ip::tcp::endpoint& ep) {
 namespace {
 
 // One audit record for a connection that never produced an HTTP request (handshake failure,
-// unknown protocol): the Go proxy drops these silently; we record them (§14 item 3).
+// unknown protocol): the Go proxy drops these silently; we record them.
 void audit_connection_failure(const http::connection_info& conn, std::string host, std::string error) {
     audit::record rec;
     rec.host = std::move(host);
@@ -133,7 +133,7 @@ void close_socket(void* s) {
     static_cast<asio::ip::tcp::socket*>(s)->close(ignored);
 }
 
-// Reads (and keeps, for replay upstream) the ClientHello: at most 16 KiB within 5 s (§4.10).
+// Reads (and keeps, for replay upstream) the ClientHello: at most 16 KiB within 5 s (Go's limits).
 asio::awaitable<tls::client_hello_info> record_client_hello(net::client_socket& sock, net::watchdog& dog,
                                                             std::string& recorded) {
     dog.expires_after(std::chrono::seconds(5));
@@ -148,7 +148,7 @@ asio::awaitable<tls::client_hello_info> record_client_hello(net::client_socket& 
     }
 }
 
-// tls.mode: sni-only — policy on the SNI, then bytes relayed untouched to SNI:443 (§4.10). The
+// tls.mode: sni-only — policy on the SNI, then bytes relayed untouched to SNI:443. The
 // CONNECT port is ignored on purpose (anti port-pivot). One audit record covering the connection.
 asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_info conn) {
     net::watchdog dog = net::closing_watchdog(sock);

@@ -1,5 +1,5 @@
 #pragma once
-// The proxy's Prometheus metrics (reference §14 item 13): what is counted, and /metrics rendering.
+// The proxy's Prometheus metrics (the Go proxy has none): what is counted, and /metrics rendering.
 //
 // Hot path: every count goes to the calling thread's own shard (single writer: a relaxed load and
 // store, no locked instruction, no shared cache line), and a scrape sums the shards. Shards live

@@ -1,7 +1,7 @@
 #pragma once
 // The client side of every connection: a TCP socket plus bytes already read from it that must be
-// replayed first (the protocol sniff byte, bytes a client pipelined behind its CONNECT head —
-// §14 item 12 — so nothing the client sent is ever lost). Satisfies AsyncReadStream and
+// replayed first (the protocol sniff byte, bytes a client pipelined behind its CONNECT head, which
+// the Go proxy drops — so nothing the client sent is ever lost). Satisfies AsyncReadStream and
 // AsyncWriteStream, so Beast and asio::ssl::stream layer on top of it.
 #include <algorithm>
 #include <cstddef>

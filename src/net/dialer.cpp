@@ -23,7 +23,7 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto keepalive_period = std::chrono::seconds(30);  // §4.6, Go's default
+constexpr auto keepalive_period = std::chrono::seconds(30);  // TCP keep-alive, Go's default
 constexpr auto min_attempt = std::chrono::seconds(2);        // Go's saneMinimum per address
 
 // "1.2.3.4:80" / "[::1]:80", as Go's net.JoinHostPort writes them in "dial tcp ..." errors.
@@ -107,7 +107,7 @@ asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_
     if (!addrs) co_return make_error("dial tcp: " + addrs.message());
 
     // Check first, then connect to these very endpoint objects: nothing is resolved again after
-    // the check (the DNS-rebinding / TOCTOU defence of §4.7).
+    // the check (the DNS-rebinding / TOCTOU defence).
     std::vector<tcp::endpoint> allowed;
     std::string first_denial;
     for (const auto& a : *addrs) {

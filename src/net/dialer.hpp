@@ -1,6 +1,6 @@
 #pragma once
 // Upstream dials: resolve, check every address against `upstream_deny_cidrs`, connect
-// (reference §4.6, §4.7). Security invariant (AGENTS.md #2): the address checked is exactly the
+// (README.md, "Upstream address checks"). Security invariant: the address checked is exactly the
 // endpoint connected to; there is no second lookup between the check and the connect.
 #include <chrono>
 #include <cstdint>

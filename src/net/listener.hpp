@@ -1,6 +1,7 @@
 #pragma once
 // Listening sockets. One acceptor per worker thread per listen address, all bound with
-// SO_REUSEPORT so the kernel spreads connections across threads (thread per core, DESIGN §3).
+// SO_REUSEPORT so the kernel spreads connections across threads (thread per core: a connection
+// lives and dies on one thread).
 #include <functional>
 #include <string>
 

@@ -90,7 +90,8 @@ address_list collect(const ares_addrinfo* res) {
             if (std::find(v6.begin(), v6.end(), a) == v6.end()) v6.push_back(a);
         }
     }
-    // IPv4 first: the spec's order, and loopback-only IPv6 setups are common in containers.
+    // IPv4 first: deployments are IPv4-first (the proxy's DNS server answers A queries only), and
+    // loopback-only IPv6 setups are common in containers.
     v4.insert(v4.end(), v6.begin(), v6.end());
     return v4;
 }
@@ -252,7 +253,7 @@ result<std::unique_ptr<resolver>> resolver::create(asio::any_io_executor ex, con
     opts.sock_state_cb = &impl::sock_state_cb;
     opts.sock_state_cb_data = p.get();
     if (!upstream_resolver.empty()) {
-        // The reference's upstream resolver: UDP with a 5 s timeout; 2 tries like Go / glibc's
+        // Go's `dns.upstream_resolver`: UDP with a 5 s timeout; 2 tries like Go / glibc's
         // default, so a dead resolver fails in seconds instead of c-ares' 4 doubling rounds.
         mask |= ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
         opts.timeout = 5000;

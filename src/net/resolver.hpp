@@ -1,7 +1,7 @@
 #pragma once
-// Asynchronous name resolution (c-ares driven by Asio). Used by every upstream dial (reference §2.3
-// `dns.upstream_resolver`, §4.6): the dialer resolves here, checks each address against the deny
-// CIDRs, and connects to exactly the address it checked.
+// Asynchronous name resolution (c-ares driven by Asio). Used by every upstream dial (through
+// `dns.upstream_resolver` when set, else the system's servers): the dialer resolves here, checks
+// each address against the deny CIDRs, and connects to exactly the address it checked.
 //
 // One instance per io_context (per worker thread). Not thread-safe: create, use and destroy it on
 // the thread that runs its io_context, and destroy it before that io_context.

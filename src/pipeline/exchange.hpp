@@ -1,6 +1,7 @@
 #pragma once
-// What a transform sees and may change: one HTTP exchange (or a synthetic CONNECT / sni-only
-// request, reference §6.5). Transforms are pure functions of this object.
+// What a transform sees and may change: one HTTP exchange, or a synthetic request as Go builds
+// it: a CONNECT / SOCKS5 check (method CONNECT, host `host:port`, empty path) or an sni-only
+// connection (empty method and path, host = SNI). Transforms are pure functions of this object.
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -30,7 +31,8 @@ struct response_redaction {
     std::shared_ptr<const core::replacement_set> values;
 };
 
-// A body as transforms see it (reference §8, with the §14 item 1 fix). Only filled when some
+// A body as transforms see it, up to the cap (unlike Go, a body over the cap is never forwarded
+// cut short: see `complete`). Only filled when some
 // transform asked for it (transform::wants_request_body); otherwise bodies stream untouched.
 struct body_buffer {
     bool present = false;   // the proxy buffered this body for the pipeline
@@ -57,7 +59,7 @@ struct exchange {
     bool is_connect = false;  // synthetic CONNECT/SOCKS5 policy check
 
     // Set by body_capture: {request_body, request_body_truncated}. The HTTP layer copies it into
-    // audit::record::body_capture (§9.2 top-level `body_capture` group).
+    // audit::record::body_capture (the record's top-level `body_capture` group).
     std::optional<boost::json::object> body_capture;
 
     // --- response (response-phase transforms only) ---

@@ -1,5 +1,5 @@
 #pragma once
-// The ordered transform pipeline (reference §6.2): immutable after build, shared by all threads,
+// The ordered transform pipeline: immutable after build, shared by all threads,
 // swapped whole on reload.
 #include <memory>
 #include <string>
@@ -28,7 +28,7 @@ public:
     // Runs request hooks in order, appending one trace per transform run (including the one that
     // short-circuits) to `traces`. Transforms after a short-circuit do not run.
     phase_result run_request(exchange& ex, std::vector<audit::trace>& traces) const;
-    // Same for the response phase (forward order, §6.2).
+    // Same for the response phase (forward order, as Go: not reversed).
     phase_result run_response(exchange& ex, std::vector<audit::trace>& traces) const;
     // The CONNECT / SOCKS5 check: runs only transforms with applies_to_connect().
     phase_result run_connect(exchange& ex, std::vector<audit::trace>& traces) const;

@@ -109,7 +109,7 @@ bool matches(const host_rule& rule, const exchange& ex) {
     } else if (!core::match_host_glob(rule.host_glob, ex.policy_host)) {
         return false;
     }
-    // CONNECT is a host-level check only (§14 item 7); see rules.hpp.
+    // CONNECT is a host-level check only; see rules.hpp.
     if (ex.is_connect) return true;
 
     if (!rule.methods.empty()) {

@@ -1,13 +1,14 @@
 #pragma once
-// The host/method/path rule model (reference §6.4) shared by every transform with `rules`.
+// The host/method/path rule model (the Go proxy's) shared by every transform with `rules`.
 //
 // Differences from the Go proxy, all deliberate:
 // * Host globs are normalised at parse time (lower-case, one trailing dot stripped) and matched
-//   against exchange::policy_host, which the HTTP layer normalises the same way (§14 item 4).
-// * Rule sub-trees are parsed strictly: unknown keys are errors with file:line:col (§14 item 9).
+//   against exchange::policy_host, which the HTTP layer normalises the same way
+//   (Go compares hosts case-sensitively, trailing dot and all).
+// * Rule sub-trees are parsed strictly: unknown keys are errors with file:line:col (Go ignores them).
 // * On a synthetic CONNECT (exchange::is_connect) only the host part of a rule is evaluated:
 //   `methods` and `paths` describe requests inside the tunnel, which are checked again one by one
-//   once the tunnel is open. In Go such rules rejected the tunnel outright (§5.4, §14 item 7).
+//   once the tunnel is open. In Go such rules rejected the tunnel outright.
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,7 +29,7 @@ struct host_rule {
 };
 
 // Parse a `rules:` sequence. `ctx` names the sequence itself (e.g. "transforms[0].config.rules");
-// messages are "<file>:<line>:<col>: <path>.rules[i]: <what>" with the §6.4 wording. A missing or
+// messages are "<file>:<line>:<col>: <path>.rules[i]: <what>" with Go's wording. A missing or
 // null node yields an empty list (which matches nothing).
 result<std::vector<host_rule>> parse_rules(const YAML::Node& node, const config::yaml_ctx& ctx);
 

@@ -1,5 +1,5 @@
 #pragma once
-// The transform contract (reference §6.1): a name and two synchronous, const hooks. Transform
+// The transform contract: a name and two synchronous, const hooks. Transform
 // instances are shared by all threads and must hold no mutable state on the request path.
 #include <string>
 #include <string_view>
@@ -42,8 +42,9 @@ public:
     virtual verdict on_request(exchange& ex) const = 0;
     // Response phase: runs after the upstream's response head arrived, in the same (forward) order.
     virtual verdict on_response(exchange& ex) const { (void)ex; return verdict::next(); }
-    // Does this transform take part in the synthetic CONNECT / SOCKS5 host-level check? (§14 item 7:
-    // only host-level policy runs on CONNECT; per-request transforms run inside the tunnel.)
+    // Does this transform take part in the synthetic CONNECT / SOCKS5 host-level check? (Only
+    // host-level policy runs on CONNECT, where Go ran every transform; per-request transforms run
+    // inside the tunnel.)
     virtual bool applies_to_connect() const { return false; }
     // Called with the request head before the request phase: should the proxy buffer the request
     // body (up to proxy.max_request_body_bytes) so this transform can read or rewrite it?

@@ -1,5 +1,5 @@
 #pragma once
-// Strict decoding of a `source:` block (reference §7.2.4) into a secret source.
+// Strict decoding of a `source:` block (the Go proxy's shapes) into a secret source.
 //
 //   {type: env,  var: X,                               json_key?, name?}
 //   {type: file, path: P, ttl?: "30s", failure_ttl?,   json_key?, name?}

@@ -1,5 +1,5 @@
 #pragma once
-// Secret sources (reference §7.2.4): where a real credential comes from. Shared by every transform
+// Secret sources: where a real credential comes from. Shared by every transform
 // that needs one (secrets today; hmac_sign, oauth_token, … later).
 //
 // Threading model: a source holds its last fetched value in an immutable snapshot published with an

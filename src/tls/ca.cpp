@@ -1,4 +1,4 @@
-// The operator's CA: loading/validating it (reference §2.5) and `generate-ca` (§1.2).
+// The operator's CA: loading/validating it and `generate-ca`.
 #include "tls/ca.hpp"
 
 #include <fcntl.h>
@@ -132,7 +132,7 @@ result<std::shared_ptr<const certificate_authority>> certificate_authority::load
         return make_error(key_path + ": parsing CA key (tried PKCS8, PKCS1, and EC formats): " +
                           openssl_error_string());
     // Not checked by the Go proxy: a mismatched pair only shows up later as leaves no client
-    // accepts, so fail at start-up instead (§14 item 16).
+    // accepts, so fail at start-up instead.
     if (X509_check_private_key(cert.get(), key.get()) != 1) {
         ERR_clear_error();
         return make_error(key_path + ": CA key does not match CA certificate");
@@ -229,7 +229,7 @@ bool write_all(int fd, const std::string& data) {
 result<generated_ca> generate_ca(const generate_ca_options& opts) {
     ERR_clear_error();
     // Options are validated before anything touches the disk. A non-positive lifetime would
-    // yield a certificate that expires before it starts (§14 item 16: validate ranges).
+    // yield a certificate that expires before it starts (Go does not check).
     if (opts.expiry_hours <= 0)
         return make_error("-expiry-hours must be positive, got " + std::to_string(opts.expiry_hours));
     auto key = generate_key(opts.alg);

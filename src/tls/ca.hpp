@@ -1,5 +1,5 @@
 #pragma once
-// The operator's CA: loading and validating it (reference §2.5), and `generate-ca` (§1.2).
+// The operator's CA: loading and validating it, and `generate-ca`.
 #include <memory>
 #include <string>
 
@@ -31,7 +31,7 @@ bool set_random_serial(X509* cert);
 
 class certificate_authority {
 public:
-    // Reads the first PEM block of each file. Errors (messages as in §2.5, prefixed by the path):
+    // Reads the first PEM block of each file. Errors (Go's messages, prefixed by the path):
     // not a CA (BasicConstraints), missing keyCertSign, unparsable key (PKCS#8, PKCS#1, SEC1),
     // and — better than the Go proxy — a key that does not match the certificate.
     static result<std::shared_ptr<const certificate_authority>> load(const std::string& cert_path,

@@ -1,5 +1,5 @@
 #pragma once
-// Reading the SNI from a TLS ClientHello without terminating TLS (sni-only mode, reference §4.10).
+// Reading the SNI from a TLS ClientHello without terminating TLS (sni-only mode).
 // Pure and bounded: works on the bytes recorded so far and says whether it needs more.
 #include <cstddef>
 #include <string>

@@ -1,4 +1,4 @@
-// Leaf certificates minted per SNI (reference §4.4, §14 item 16).
+// Leaf certificates minted per SNI (see leaf_cache.hpp).
 #include "tls/leaf_cache.hpp"
 
 #include <arpa/inet.h>
@@ -185,7 +185,7 @@ void leaf_cache::impl::store(const std::string& name, leaf_ptr value) {
 leaf_cache::leaf_cache(std::shared_ptr<const certificate_authority> ca, std::size_t capacity,
                        std::chrono::hours validity, clock_fn now)
     : impl_(std::make_unique<impl>()) {
-    // Construction happens at start-up, where exceptions are the error channel (DESIGN §5).
+    // Construction happens at start-up, where exceptions are the error channel.
     if (!ca || !ca->cert() || !ca->key()) throw std::invalid_argument("leaf_cache: no CA");
     impl_->ca = std::move(ca);
     impl_->capacity = capacity == 0 ? default_capacity : capacity;

@@ -1,5 +1,6 @@
 #pragma once
-// Leaf certificates minted per SNI (reference §4.4, with the §14 item 16 improvements):
+// Leaf certificates minted per SNI (Go mints a key per leaf, names it exactly as sent and serves a
+// cached leaf until it expires):
 // ECDSA P-256, one process-wide leaf key, CN = SAN = the normalised SNI (an IP-literal SNI gets an
 // IP SAN), chain [leaf, CA]; LRU of `capacity`; concurrent mints for one name collapse into one;
 // a cached leaf is re-minted once 2/3 of its lifetime has passed. Thread-safe.

@@ -1,6 +1,6 @@
 #pragma once
-// The `allowlist` transform (reference §7.1): default-deny egress by host glob, CIDR or rule.
-// Config keys: domains (globs), cidrs, rules (§6.4), warn (bool). Parsed strictly.
+// The `allowlist` transform: default-deny egress by host glob, CIDR or rule.
+// Config keys: domains (globs), cidrs, rules (pipeline/rules.hpp), warn (bool). Parsed strictly.
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -23,7 +23,7 @@ public:
     std::string_view name() const override { return "allowlist"; }
     // Any match => next (no annotation). Otherwise warn => next + {"action":"warn"}, else 403.
     pipeline::verdict on_request(pipeline::exchange& ex) const override;
-    // Host-level policy, so it is the check run for CONNECT / SOCKS5 tunnels (§14 item 7).
+    // Host-level policy, so it is the check run for CONNECT / SOCKS5 tunnels.
     bool applies_to_connect() const override { return true; }
 
 private:

@@ -1,5 +1,5 @@
 #pragma once
-// The `annotate` transform (reference §7.3): copy selected request headers into this transform's
+// The `annotate` transform: copy selected request headers into this transform's
 // trace, by host/method/path rules. Config: annotations: [{rules: [rule…], headers: [name…]}].
 // Never rejects. Values are logged in plain text: place it BEFORE `secrets` so it records the
 // placeholder, not the real credential (building the pipeline warns otherwise).
@@ -24,7 +24,7 @@ public:
     explicit annotate(std::vector<group> groups) : groups_(std::move(groups)) {}
 
     // Errors: "annotate: at least one annotation group is required"; per group "at least one rule
-    // is required" / "at least one header is required"; unknown keys; rule errors (§6.4).
+    // is required" / "at least one header is required"; unknown keys; rule errors (rules.hpp).
     static result<std::unique_ptr<annotate>> from_config(const YAML::Node& config, const config::yaml_ctx& ctx);
 
     std::string_view name() const override { return "annotate"; }

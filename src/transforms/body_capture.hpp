@@ -1,5 +1,5 @@
 #pragma once
-// The `body_capture` transform (reference §7.5): record a bounded prefix of request bodies in the
+// The `body_capture` transform: record a bounded prefix of request bodies in the
 // audit record's top-level `body_capture` group {request_body, request_body_truncated}.
 // Config: max_request_body_bytes (default 16384; <= 0 means the default), rules (at least one —
 // Go accepts an empty list that never captures; here that is a config error, since it can only be

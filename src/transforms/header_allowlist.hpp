@@ -1,5 +1,5 @@
 #pragma once
-// The `header_allowlist` transform (reference §7.4): strip every request header that is not
+// The `header_allowlist` transform: strip every request header that is not
 // listed. Config: headers: [name | /regex/] (at least one), rules (optional; empty = every request).
 // Host and the framing fields (Content-Length, Transfer-Encoding) are never stripped: the first is
 // not a header in the Go model, the others belong to the HTTP layer. Place it after secrets and

@@ -1,7 +1,7 @@
 #pragma once
 // Builds a pipeline from config entries through the explicit table of transform factories, which
 // lives here with the transforms (pipeline/ knows only the transform interface). Unknown names are
-// errors: `unknown transform "x": unknown transform: "x"` (reference §2.2). The order is checked
+// errors: `unknown transform "x": unknown transform: "x"` (Go's message). The order is checked
 // against what each transform declares (pipeline/ordering.hpp).
 #include <memory>
 #include <string>

@@ -1,4 +1,4 @@
-// The secrets transform's request path (reference §7.2.1–7.2.3). Parsing lives in
+// The secrets transform's request path (replace and inject). Parsing lives in
 // secrets_config.cpp, byte-level helpers in secrets_scan.cpp.
 #include "transforms/secrets.hpp"
 
@@ -103,7 +103,7 @@ replace_outcome run_replace(const secret_entry& e, exchange& ex, const std::stri
                             redact::recorder* record = nullptr) {
     replace_outcome out;
     out.record = record;
-    // Scanning order: headers → query → path → body (§7.2.1).
+    // Scanning order, as Go: headers → query → path → body.
     if (e.headers == secret_entry::header_scope::all) swap_all_headers(e, ex, secret, out);
     if (e.headers == secret_entry::header_scope::listed) swap_listed_headers(e, ex, secret, out);
     if (secret != nullptr && !out.locations.empty() && scan::has_header_breaking_bytes(*secret)) {

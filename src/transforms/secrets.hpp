@@ -1,5 +1,5 @@
 #pragma once
-// The `secrets` transform (reference §7.2): the sandbox sends a placeholder (proxy token); the
+// The `secrets` transform: the sandbox sends a placeholder (proxy token); the
 // proxy swaps in the real credential at egress, only for the hosts the secret is bound to.
 //
 // One internal model (secret_entry) behind the three accepted config shapes:
@@ -10,21 +10,22 @@
 //                formatter, require}}]}
 //   * legacy:    current shape with proxy_value / match_headers / match_body / require at the entry
 //                level instead of a replace block (no match_query / match_path).
-// Parsing is strict (§14 item 9): unknown keys are errors with file:line:col; `hosts:` in the
+// Parsing is strict: unknown keys are errors with file:line:col; `hosts:` in the
 // current shape is an error pointing at `rules:` (Go silently ignores it, leaving the secret
 // unbound); an entry bound to no host at all (empty rules / hosts) is an error rather than Go's
 // silent "never applies".
 //
 // Differences from the Go proxy, all deliberate:
-//   * Query values are replaced in place (§14 item 17): parameter order and the encoding of every
-//     other byte are kept; the placeholder is found whether the client percent-encoded it or not.
+//   * Query values are replaced in place (Go re-encodes the whole query with sorted keys):
+//     parameter order and the encoding of every other byte are kept; the placeholder is found
+//     whether the client percent-encoded it or not.
 //     The raw path is also rewritten in place instead of being re-derived.
-//   * `match_headers: none` disables header scanning (§14 item 10); `[]` keeps meaning all headers.
+//   * `match_headers: none` disables header scanning (Go cannot); `[]` keeps meaning all headers.
 //   * An unavailable secret never lets the placeholder reach a bound host: if the placeholder is
 //     present (or require is set) the request is rejected (403, reject_reason secret_unavailable).
 //   * A body larger than proxy.max_request_body_bytes is never rewritten (the transform saw only a
 //     prefix): the trace gets body_truncated: true and the HTTP layer forwards the original or
-//     answers 413 per proxy.oversize_body (§14 item 1).
+//     answers 413 per proxy.oversize_body (Go forwards the prefix it saw, cut short).
 //   * A secret containing CR, LF or NUL is never written into a header (pipeline error, 502).
 //   * `redact_responses: true` (transform level, off by default as in Go) maps every real value
 //     swapped into a request back to its placeholder in that request's response
@@ -101,7 +102,7 @@ public:
                                                                   const config::yaml_ctx& ctx);
 
     std::string_view name() const override { return "secrets"; }
-    // Entries in order, each independently (§7.2 processing). Returns next, reject (403: require
+    // Entries in order, each independently (as Go). Returns next, reject (403: require
     // without the token, or secret unavailable) or error (502: a value that cannot go in a header).
     // Annotations: swapped / injected [{secret, locations}], secret_unavailable [names],
     // rejected, reject_reason, body_truncated. Never a secret value.

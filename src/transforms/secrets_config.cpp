@@ -27,7 +27,7 @@ result<std::string> opt_string(const YAML::Node& map, const char* key, const yam
 }
 
 // `match_headers`: a list of names and /regex/ entries ([] or absent = all headers), or the
-// scalar `none` (§14 item 10: header scanning off).
+// scalar `none` (header scanning off; Go has no way to say that).
 result<void> parse_match_headers(const YAML::Node& map, const yaml_ctx& ctx, secret_entry& e) {
     const YAML::Node n = map["match_headers"];
     const yaml_ctx c = ctx.child("match_headers");
@@ -68,7 +68,7 @@ result<void> parse_replace_fields(const YAML::Node& map, const yaml_ctx& ctx, bo
         }
     }
     // allow_connect_without_header is accepted for compatibility and has no effect: this transform
-    // never runs on the synthetic CONNECT check (§14 item 7).
+    // never runs on the synthetic CONNECT check.
     if (auto b = opt_bool(map, "allow_connect_without_header", ctx); !b) return b.err();
     return ok();
 }

@@ -1,9 +1,10 @@
 #pragma once
 // Pure string helpers for the secrets transform: token search/replace in header values (with the
-// HTTP Basic decode/re-encode rule), in percent-encoded query values and paths *in place* (§14
-// item 17: order and the encoding of every other byte stay as the client sent them), and std
-// base64. Every function that can rewrite also works as a pure search when `replacement` is null,
-// which the transform uses to decide, without the secret, whether a placeholder is present.
+// HTTP Basic decode/re-encode rule), in percent-encoded query values and paths *in place*
+// (order and the encoding of every other byte stay as the client sent them; Go re-encodes the
+// whole query with sorted keys), and std base64. Every function that can rewrite also works as a
+// pure search when `replacement` is null, which the transform uses to decide, without the secret,
+// whether a placeholder is present.
 #include <optional>
 #include <string>
 #include <string_view>

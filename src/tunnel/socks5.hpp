@@ -1,5 +1,6 @@
 #pragma once
-// SOCKS5 wire format (RFC 1928, no-auth CONNECT only; reference §5.3 with the §14 item 12 fixes).
+// SOCKS5 wire format (RFC 1928, no-auth CONNECT only; unlike Go, the method rejection is the
+// RFC's 2-byte reply).
 // Pure functions over bytes so tables and fuzzers can test them.
 #include <array>
 #include <cstddef>

@@ -71,7 +71,7 @@ asio::awaitable<bool> read_more(handshake& hs) {
     co_return true;
 }
 
-// Host-level policy on the synthetic CONNECT request (§5.4, §14 item 7). Fills the record's
+// Host-level policy on the synthetic CONNECT request (Go ran every transform here). Fills the record's
 // traces and verdict fields; returns the decision.
 pipeline::phase_result check_policy(handshake& hs, const connect_target& target, core::header_list headers) {
     hs.rec.method = "CONNECT";
@@ -99,7 +99,7 @@ pipeline::phase_result check_policy(handshake& hs, const connect_target& target,
 }
 
 // After an allowed handshake: audit it, hand the tunnel (with any bytes the client pipelined
-// behind its handshake, §14 item 12) to the interceptor.
+// behind its handshake, which Go drops) to the interceptor.
 asio::awaitable<void> enter_tunnel(handshake& hs, const connect_target& target, std::size_t consumed) {
     hs.emit();
     hs.buf.consume(consumed);
@@ -228,7 +228,7 @@ asio::awaitable<void> serve_tunnel_listener(asio::ip::tcp::socket raw, asio::ip:
     net::watchdog dog = net::closing_watchdog(hs.sock);
     dog.expires_after(shared->proxy.client_header_timeout);
 
-    // One byte tells SOCKS5 (0x05) from an HTTP CONNECT head (§5.1); a bounded wait, unlike Go.
+    // One byte tells SOCKS5 (0x05) from an HTTP CONNECT head, as in Go; a bounded wait, unlike Go.
     if (!co_await read_more(hs)) {
         if (dog.fired()) {
             hs.reject(408, "timeout waiting for the tunnel handshake");

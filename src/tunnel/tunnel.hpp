@@ -1,7 +1,7 @@
 #pragma once
-// The tunnel listener (reference §5): HTTP CONNECT today (SOCKS5 arrives with the DNS/SOCKS work).
-// The CONNECT is checked against host-level policy only (§14 item 7), audited on its own, and the
-// tunnel's bytes then go to intercept::serve, where every inner request is checked again.
+// The tunnel listener: HTTP CONNECT and SOCKS5. The target is checked against host-level policy
+// only (Go ran every transform on it), audited on its own, and the tunnel's bytes then go to
+// intercept::serve, where every inner request is checked again.
 #include <memory>
 
 #include <boost/asio/awaitable.hpp>

@@ -1,4 +1,4 @@
-"""The allowlist transform (reference §7.1, §6.4): warn mode, globs, CIDRs, rules."""
+"""The allowlist transform: warn mode, globs, CIDRs, rules."""
 import pytest
 
 from harness import audit, clients
@@ -52,11 +52,11 @@ def test_warn_mode_on_connect(proxy_factory, https_upstream, ca_cert):
 CASES = [
     # (domains, host, allowed?)
     (["*.allowed.test"], "sub.allowed.test", True),
-    (["*.allowed.test"], "allowed.test", True),   # *.x matches x itself (reference §7.1)
+    (["*.allowed.test"], "allowed.test", True),   # *.x matches x itself (as Go)
     (["*.allowed.test"], "deep.sub.allowed.test", True),
     (["*.allowed.test"], "notallowed.test", False),
     (["*.allowed.test"], "other.test", False),
-    (["allowed.test"], "ALLOWED.TEST", True),     # hosts are lower-cased (reference §14 item 4)
+    (["allowed.test"], "ALLOWED.TEST", True),     # hosts are lower-cased (Go: case-sensitive)
     (["allowed.test"], "allowed.test.", True),    # and lose one trailing dot
     (["allowed.test"], "sub.allowed.test", False),
     (["a.*.test"], "a.glob.test", True),
@@ -107,7 +107,7 @@ def test_rules_with_methods_and_paths(proxy_factory, https_upstream, ca_cert):
 
 
 def test_no_transforms_forwards_everything(proxy_factory, https_upstream, ca_cert):
-    """An empty pipeline has no default-deny (reference §6.2); deny CIDRs still apply."""
+    """An empty pipeline has no default-deny (as Go); deny CIDRs still apply."""
     port = https_upstream.port
     proxy_factory.start(https_listen=f"127.0.0.1:{port}", transforms=[])
     r = _https(port, "denied.test", "/echo", ca_cert)

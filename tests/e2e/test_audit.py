@@ -1,4 +1,4 @@
-"""Audit sinks and the startup log (reference §1.3, §9): stderr by default, a 0600 file when
+"""Audit sinks and the startup log (Go's JSON lines and `msg` strings): stderr by default, a 0600 file when
 log.audit_path is set; one record per request; startup lines carry the bound addresses."""
 import os
 import stat

@@ -1,5 +1,5 @@
 """Config loading and the command line: -check, flag spellings, version, and config errors that
-name file:line:col and the key path (DESIGN §5). Every bad config must fail both `-check` and a
+name file:line:col and the key path. Every bad config must fail both `-check` and a
 normal start, with one `error: ...` line on stderr and a non-zero exit."""
 import re
 import socket

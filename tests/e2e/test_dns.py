@@ -1,7 +1,8 @@
-"""DNS server (reference §3 with the §14 item 20 improvements; issue 4): dig and dnspython against the
-proxy's UDP and TCP listener. A → proxy_ip, static records win, passthrough relays the test DNS
-fixture's answer, other types are empty, several queries share one TCP connection, truncation sends
-UDP clients to TCP, and a few thousand malformed datagrams neither crash it nor stop it answering.
+"""DNS server (Go's answers, plus TCP, EDNS and truncation, which Go lacks; issue 4): dig and
+dnspython against the proxy's UDP and TCP listener. A → proxy_ip, static records win, passthrough
+relays the test DNS fixture's answer, other types are empty, several queries share one TCP
+connection, truncation sends UDP clients to TCP, and a few thousand malformed datagrams neither
+crash it nor stop it answering.
 
 The proxy logs `dns server starting` with the bound address (listen is 127.0.0.1:0); that is how
 the tests find the port. Builds that refuse `dns.enabled: true` skip this module."""

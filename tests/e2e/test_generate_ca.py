@@ -1,4 +1,4 @@
-"""`iron-proxy generate-ca` (reference §1.2): files, modes, refusal to overwrite, algorithms, and
+"""`iron-proxy generate-ca`: files, modes, refusal to overwrite, algorithms, and
 that the CA it writes works as the proxy CA end to end."""
 import datetime
 import os

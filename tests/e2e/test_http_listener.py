@@ -1,5 +1,4 @@
-"""The plain HTTP listener: Host-header routing and absolute-form forward-proxy requests
-(reference §4.2, §4.3)."""
+"""The plain HTTP listener: Host-header routing and absolute-form forward-proxy requests."""
 import socket
 
 import pytest

@@ -1,5 +1,6 @@
-"""The HTTPS (MITM) listener: clients reach it by DNS/--resolve; upstream = Host header
-(reference §4.2, §4.3, §4.4). The proxy listens on 127.0.0.1:P, the upstream on 127.0.0.2:P."""
+"""The HTTPS (MITM) listener: clients reach it by DNS/--resolve; upstream = Host header,
+which must match the SNI (ports aside); leaves minted from the test CA. The proxy listens on
+127.0.0.1:P, the upstream on 127.0.0.2:P."""
 import json
 import socket
 

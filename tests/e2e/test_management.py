@@ -1,6 +1,6 @@
-"""The management API in standalone mode (reference §11): Bearer auth before anything else,
-POST /v1/reload re-reading the -config file, 422 with nothing swapped, 405 + Allow, and the
-managed-mode routes answering 404."""
+"""The management API in standalone mode (as Go; README.md, "Metrics and management"): Bearer auth
+before anything else, POST /v1/reload re-reading the -config file, 422 with nothing swapped,
+405 + Allow, and the managed-mode routes answering 404."""
 import json
 
 import pytest
@@ -114,7 +114,7 @@ def test_management_without_config_file_is_refused(iron_binary, proxy_factory, t
 
 
 def test_reload_applies_new_body_limits(proxy_factory, http_upstream):
-    """§14 item 18: unlike Go, a reload applies the new max_request_body_bytes."""
+    """Unlike Go (which keeps the start-up limits), a reload applies the new max_request_body_bytes."""
     transforms = [{"name": "allowlist", "config": {"domains": ["allowed.test"]}},
                   {"name": "body_capture", "config": {"rules": [{"host": "allowed.test"}]}}]
     cfg = proxy_factory.config(transforms=transforms, proxy_extra={"max_request_body_bytes": 100},

@@ -1,4 +1,4 @@
-"""The metrics listener (reference §9.5, §14 item 13): /healthz as Go, /readyz, Prometheus
+"""The metrics listener (Go serves only /healthz): /healthz as Go, /readyz, Prometheus
 /metrics whose counters follow the traffic, Go's 404, and no harm from garbage on its port."""
 import re
 import socket

@@ -1,5 +1,5 @@
 """Misbehaving clients: silent connections are dropped after client_header_timeout, slow or
-garbage-sending clients do not stop the proxy serving others (reference §14 item 12)."""
+garbage-sending clients do not stop the proxy serving others (Go has no client timeouts)."""
 import os
 import random
 import re

@@ -1,4 +1,4 @@
-"""The `secrets` transform (reference §7.2, §8; issue 3): placeholders swapped for real credentials at
+"""The `secrets` transform (issue 3): placeholders swapped for real credentials at
 egress, only for bound hosts; inject mode; require; body caps; file-source rotation.
 
 The upstream /echo endpoint reports what arrived (method, raw target, headers in wire order, body),

@@ -1,4 +1,4 @@
-"""tls.mode: sni-only (reference §4.10, issue 4): the proxy reads the SNI and relays TLS untouched
+"""tls.mode: sni-only (issue 4): the proxy reads the SNI and relays TLS untouched
 to SNI:443, so the client sees the upstream's own certificate (no proxy CA needed)."""
 import socket
 

@@ -1,4 +1,4 @@
-"""SOCKS5 on the tunnel listener (reference §5.3, issue 4): curl --socks5-hostname and --socks5,
+"""SOCKS5 on the tunnel listener (issue 4): curl --socks5-hostname and --socks5,
 HTTPS (MITM) and plain HTTP, allowed and denied, RFC-correct replies on the wire."""
 import socket
 import struct

@@ -1,4 +1,4 @@
-"""Server-Sent Events stream through the MITM event by event (reference §10.2, issue 5): the
+"""Server-Sent Events stream through the MITM event by event (issue 5): the
 upstream sends one event every 200 ms with its send time; each must reach the client within
 50 ms, i.e. the proxy never waits to fill a buffer."""
 import http.client

@@ -1,5 +1,5 @@
 """Bodies stream: a 100 MiB download through the tunnel arrives exactly and the proxy's resident
-memory stays flat (DESIGN §3: nothing is buffered unless a transform asks)."""
+memory stays flat (nothing is buffered unless a transform asks)."""
 import time
 
 import pytest

@@ -1,4 +1,4 @@
-"""The tunnel listener: HTTP CONNECT (reference §5.2, §5.4, §5.5)."""
+"""The tunnel listener: HTTP CONNECT (handshake, host-level policy, then the inner protocol)."""
 import json
 import socket
 
@@ -176,7 +176,7 @@ def test_tunnel_inner_host_is_policy_checked(proxy_factory, https_upstream, ca_c
     finally:
         conn.close()
     # 403 from the allowlist (Go behaviour); 400 if the proxy binds the inner SNI to the CONNECT
-    # target (reference §14 item 6). Either way the upstream is never contacted.
+    # target (an option Go lacks). Either way the upstream is never contacted.
     assert resp.status in (400, 403)
     assert https_upstream.requests_for("/echo") == []
     recs = proxy.wait_audit(2)

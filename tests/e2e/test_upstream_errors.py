@@ -1,5 +1,6 @@
-"""Upstream failures: deny CIDRs (reference §4.7), header timeout, refused connections, TLS
-verification, DNS failure. Status 502 ("bad gateway\n") or 504, always audited as errors."""
+"""Upstream failures: deny CIDRs (README.md, "Upstream address checks"), header timeout, refused
+connections, TLS verification, DNS failure. Status 502 ("bad gateway\n") or 504, always audited
+as errors."""
 import socket
 
 import pytest

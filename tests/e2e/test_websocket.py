@@ -1,4 +1,4 @@
-"""WebSocket through the MITM (reference §10.1, issue 5): the handshake runs the request pipeline,
+"""WebSocket through the MITM (issue 5): the handshake runs the request pipeline,
 then frames are relayed untouched both ways. Real clients: python3-websockets over the tunnel
 (CONNECT) and over the HTTPS listener, against a local wss:// echo upstream."""
 import asyncio

@@ -1,4 +1,4 @@
-"""Checks on audit records (reference §9.2)."""
+"""Checks on audit records (the Go proxy's JSON shape, see src/audit/record.hpp)."""
 import datetime
 
 AUDIT_KEYS = ("host", "method", "path", "remote_addr", "sni", "mode", "action", "status_code",

@@ -285,7 +285,7 @@ class H2Client:
 # A body that becomes a second request if a hop believed "transfer-encoding: chunked".
 SMUGGLE_BODY = b"0\r\n\r\nGET /echo/smuggled HTTP/1.1\r\nHost: allowed.test\r\n\r\n"
 
-# One header field each; every one makes a request malformed (§8.2.1 field validity, §8.2.2
+# One header field each; every one makes a request malformed (RFC 9113 §8.2.1 field validity, §8.2.2
 # connection-specific fields, TE other than "trailers").
 MALFORMED_HEADERS = {
     "connection": ("connection", "keep-alive"),
@@ -301,7 +301,7 @@ MALFORMED_HEADERS = {
 
 def assert_rejected(c: H2Client, res: StreamResult):
     """RST_STREAM(PROTOCOL_ERROR) before any response, or a 400 response; a stream error, so the
-    connection itself stays up (§8.1.1)."""
+    connection itself stays up (RFC 9113 §8.1.1)."""
     assert c.terminated is None and not c.closed, (
         f"the whole connection was ended ({c.terminated}) instead of the malformed stream")
     if res.status == 0:

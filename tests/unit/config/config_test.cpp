@@ -1,4 +1,4 @@
-// The config loader: schema, defaults, env overrides, strictness and validation messages (§2).
+// The config loader: schema, defaults, env overrides, strictness and validation messages (Go's).
 #include "config/config.hpp"
 #include "config/yaml_util.hpp"
 #include "core/cidr.hpp"
@@ -336,7 +336,7 @@ TEST_F(ConfigTest, BadCidrsNameTheEntry) {
 }
 
 TEST_F(ConfigTest, ValidationOrderFirstFailureWins) {
-    // Everything wrong at once: each fix reveals the next check in Go's order (§2.7).
+    // Everything wrong at once: each fix reveals the next check in Go's order.
     std::string dns = "dns:\n  records: [{name: '', type: A, value: x}]\n";
     std::string tls = "tls:\n  mode: bogus\n";
     std::string log = "log:\n  level: trace\n";
@@ -597,7 +597,8 @@ TEST_F(ConfigTest, EmbeddedDefaultLoads) {
 namespace iron::config {
 namespace {
 
-// proxy.oversize_body (extension, §14 item 1): reject (default) | forward, strictly validated.
+// proxy.oversize_body (extension; Go forwards an oversize body cut short): reject (default) |
+// forward, strictly validated.
 TEST_F(ConfigTest, OversizeBodyDefaultsToReject) {
     EXPECT_EQ(load_ok(k_minimal).proxy.oversize_body, "reject");
     EXPECT_EQ(load_ok(std::string(k_minimal) + "proxy:\n  oversize_body: \"\"\n").proxy.oversize_body, "reject");

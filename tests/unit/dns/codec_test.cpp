@@ -1,6 +1,6 @@
-// dns::codec: the §3.2 decision table, the reply's flags and sections, truncation, malformed input,
-// and a randomized robustness run. Queries are built and replies read back with ldns, independently
-// of the code under test's own encoder paths.
+// dns::codec: the decision table (static, passthrough, intercept), the reply's flags and sections,
+// truncation, malformed input, and a randomized robustness run. Queries are built and replies
+// read back with ldns, independently of the code under test's own encoder paths.
 #include "dns/codec.hpp"
 
 #include <gtest/gtest.h>
@@ -166,7 +166,7 @@ constexpr std::uint16_t type_mx = 15, type_txt = 16, type_https = 65, type_any =
 
 }  // namespace
 
-// ---- the decision table (§3.2 + §14 item 20) --------------------------------------------------
+// ---- the decision table (Go's precedence: static record, passthrough, intercept) ---------------
 
 struct decide_case {
     const char* name;
@@ -215,7 +215,7 @@ TEST(DnsCodecDecide, Table) {
         {"internal.corp.evil.", type_a, route::intercept, {proxy}, ""},
         {"exact.example.com.", type_a, route::passthrough, {}, "exact.example.com."},
         {"sub.exact.example.com.", type_a, route::intercept, {proxy}, ""},
-        {"api.x.y.net.", type_a, route::passthrough, {}, "api.x.y.net."},  // '*' crosses dots (§6.4)
+        {"api.x.y.net.", type_a, route::passthrough, {}, "api.x.y.net."},  // '*' crosses dots (as Go)
         {"api.net.", type_a, route::intercept, {proxy}, ""},
     };
     for (const auto& c : cases) {

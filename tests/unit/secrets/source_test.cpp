@@ -1,4 +1,4 @@
-// Secret sources (§7.2.4): env / file / control_plane, json_key, refresh and TTL semantics, strict
+// Secret sources: env / file / control_plane, json_key, refresh and TTL semantics, strict
 // parsing, and that no error text ever carries a value.
 #include "secrets/source.hpp"
 

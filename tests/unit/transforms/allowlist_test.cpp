@@ -54,7 +54,7 @@ TEST(Allowlist, ExactAndWildcard) {
     EXPECT_TRUE(allowed(*a, req("GET", "a.b.api.openai.com")));  // deep
     EXPECT_FALSE(allowed(*a, req("GET", "notopenai.com")));
     EXPECT_TRUE(allowed(*a, req("GET", "api.example.com:8443")));  // port stripped
-    EXPECT_TRUE(allowed(*a, req("GET", "API.Example.com.")));      // normalised (§14 item 4)
+    EXPECT_TRUE(allowed(*a, req("GET", "API.Example.com.")));      // normalised (Go: case-sensitive)
 }
 
 TEST(Allowlist, RejectIs403AndResponseNoop) {

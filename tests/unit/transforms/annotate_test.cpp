@@ -1,4 +1,4 @@
-// The annotate transform (§7.3, §13.1 annotate checklist).
+// The annotate transform (following the Go proxy's own unit-test cases).
 #include "transforms/annotate.hpp"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
-// The body_capture transform (§7.5, §13.1 body_capture checklist) and its audit record group.
+// The body_capture transform (following the Go proxy's own unit-test cases) and its audit record
+// group.
 #include "transforms/body_capture.hpp"
 
 #include <gtest/gtest.h>

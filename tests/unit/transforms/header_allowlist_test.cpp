@@ -1,4 +1,4 @@
-// The header_allowlist transform (§7.4, §13.1 header_allowlist checklist).
+// The header_allowlist transform (following the Go proxy's own unit-test cases).
 #include "transforms/header_allowlist.hpp"
 
 #include <gtest/gtest.h>

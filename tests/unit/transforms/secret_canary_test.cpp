@@ -1,4 +1,4 @@
-// Secret confinement (AGENTS.md invariant 3): run every transform path with a distinctive real
+// Secret confinement: run every transform path with a distinctive real
 // secret value and assert it never appears in a trace, an audit line, an error or a log line —
 // while the upstream-bound request does carry it where the placeholder was.
 #include <gtest/gtest.h>

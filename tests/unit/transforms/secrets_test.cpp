@@ -1,5 +1,6 @@
-// The secrets transform (§7.2, §13.1 secrets checklist): all three config shapes, replace and
-// inject modes, host scoping, require, unavailable secrets, annotations and strict parsing.
+// The secrets transform (following the Go proxy's own unit-test cases): all three config shapes,
+// replace and inject modes, host scoping, require, unavailable secrets, annotations and strict
+// parsing.
 #include "transforms/secrets.hpp"
 
 #include <gtest/gtest.h>
