@@ -36,10 +36,10 @@
 #include "net/listener.hpp"
 #include "net/loop_guard.hpp"
 #include "net/resolver.hpp"
-#include "pipeline/registry.hpp"
 #include "tls/ca.hpp"
 #include "tls/contexts.hpp"
 #include "tls/leaf_cache.hpp"
+#include "transforms/registry.hpp"
 #include "tunnel/tunnel.hpp"
 
 namespace iron::app {
@@ -85,7 +85,7 @@ result<proxy_runtime> build_runtime(const config::config& cfg) {
     shared->proxy = cfg.proxy;
     shared->tls_mode = cfg.tls.mode;
 
-    auto pipe = pipeline::build_pipeline(cfg.transforms, cfg.source);
+    auto pipe = transforms::build_pipeline(cfg.transforms, cfg.source);
     if (!pipe) return pipe.err();
     shared->policies = std::make_shared<runtime::policy_slot>(make_policy(cfg, std::move(*pipe)));
 
@@ -109,7 +109,8 @@ result<proxy_runtime> build_runtime(const config::config& cfg) {
     if (!client_ctx) return make_error("proxy.upstream_ca_file: " + client_ctx.message());
     shared->client_tls = std::make_shared<asio::ssl::context>(client_ctx->release());
 
-    auto sink = audit::sink::open(cfg.log.audit_path);
+    // Request metrics are derived from the audit records, so they always agree with the log.
+    auto sink = audit::sink::open(cfg.log.audit_path, std::make_shared<metrics::request_observer>());
     if (!sink) return sink.err();
     shared->audit = std::move(*sink);
     rt.shared = std::move(shared);
@@ -247,7 +248,7 @@ result<void> reload_policy(const std::string& path, runtime::policy_slot& slot) 
     auto cfg = config::load_file(path);
     if (!cfg) return cfg.err();
     if (auto r = refuse_unsupported(*cfg); !r) return r.err();
-    auto pipe = pipeline::build_pipeline(cfg->transforms, cfg->source);
+    auto pipe = transforms::build_pipeline(cfg->transforms, cfg->source);
     if (!pipe) return pipe.err();
     const std::string names = (*pipe)->names();
     slot.set(make_policy(*cfg, std::move(*pipe)));

@@ -12,8 +12,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
-#include "metrics/metrics.hpp"
-
 namespace iron::audit {
 
 namespace {
@@ -57,8 +55,9 @@ void schedule_flush() {
 
 }  // namespace
 
-result<std::shared_ptr<sink>> sink::open(const std::string& path) {
-    if (path.empty()) return std::shared_ptr<sink>(new sink(STDERR_FILENO, false, max_write_for(STDERR_FILENO)));
+result<std::shared_ptr<sink>> sink::open(const std::string& path, std::shared_ptr<record_observer> observer) {
+    if (path.empty())
+        return std::shared_ptr<sink>(new sink(STDERR_FILENO, false, max_write_for(STDERR_FILENO), std::move(observer)));
 
     int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -75,7 +74,7 @@ result<std::shared_ptr<sink>> sink::open(const std::string& path) {
             return make_error("log.audit_path: cannot open " + path + ": chmod 0600: " + std::strerror(e));
         }
     }
-    return std::shared_ptr<sink>(new sink(fd, true, max_write_for(fd)));
+    return std::shared_ptr<sink>(new sink(fd, true, max_write_for(fd), std::move(observer)));
 }
 
 sink::~sink() {
@@ -133,8 +132,9 @@ void emit_with(sink& s, const Fill& fill) {
 }  // namespace
 
 void sink::emit(const record& r) {
-    // Every request ends here exactly once, so this is where request metrics are derived.
-    metrics::observe_request(r);
+    // Every request ends here exactly once, so this is where its observer (the request metrics)
+    // sees it.
+    if (observer_) observer_->on_record(r);
     emit_with(*this, [&r](std::string& out) { serialize_to(out, r); });
 }
 

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "audit/observer.hpp"
 #include "audit/record.hpp"
 #include "core/result.hpp"
 
@@ -27,8 +28,10 @@ namespace iron::audit {
 
 class sink : public std::enable_shared_from_this<sink> {
 public:
-    // path empty => stderr. A file is opened O_APPEND|O_CREAT with mode 0600.
-    static result<std::shared_ptr<sink>> open(const std::string& path);
+    // path empty => stderr. A file is opened O_APPEND|O_CREAT with mode 0600. `observer` (may be
+    // null) sees every record emit() writes.
+    static result<std::shared_ptr<sink>> open(const std::string& path,
+                                              std::shared_ptr<record_observer> observer = nullptr);
     ~sink();
     sink(const sink&) = delete;
     sink& operator=(const sink&) = delete;
@@ -42,10 +45,12 @@ public:
     void write_all(const char* p, std::size_t n);
 
 private:
-    sink(int fd, bool owned, std::size_t max_write) : fd_(fd), owned_(owned), max_write_(max_write) {}
+    sink(int fd, bool owned, std::size_t max_write, std::shared_ptr<record_observer> observer)
+        : fd_(fd), owned_(owned), max_write_(max_write), observer_(std::move(observer)) {}
     int fd_;
     bool owned_;
     std::size_t max_write_;
+    std::shared_ptr<record_observer> observer_;
 };
 
 // Turns batching on for the calling thread, which must be the one that runs `loop`, until the

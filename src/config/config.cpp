@@ -613,6 +613,10 @@ std::string mark_prefix(const std::string& file, const YAML::Mark& m) {
 
 }  // namespace
 
+raw_node::raw_node() : node_(std::make_shared<const YAML::Node>()) {}
+raw_node::raw_node(const YAML::Node& node) : node_(std::make_shared<const YAML::Node>(node)) {}
+const YAML::Node& raw_node::node() const { return *node_; }
+
 result<config> load_string(std::string_view yaml_text, const std::string& source_name) {
     try {
         std::string text(yaml_text);

@@ -4,12 +4,12 @@
 // file:line:col and the key path.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
+#include "config/yaml_fwd.hpp"
 #include "core/result.hpp"
 
 namespace iron::config {
@@ -93,10 +93,23 @@ struct control_plane_config {
     duration poll_interval = std::chrono::seconds(10);
 };
 
+// A transform's `config:` node, undecoded: the transform's factory parses it (transforms/registry).
+// Held behind a pointer so that this header, which every session includes, does not pull in
+// yaml-cpp; a factory includes config/yaml_util.hpp to read it.
+class raw_node {
+public:
+    raw_node();                        // a Null node
+    raw_node(const YAML::Node& node);  // implicit: a node (with its marks) is kept as is
+    const YAML::Node& node() const;
+
+private:
+    std::shared_ptr<const YAML::Node> node_;
+};
+
 // A transform entry: its name and its raw config node, decoded later by the transform registry.
 struct transform_entry {
     std::string name;
-    YAML::Node config;   // may be Null
+    raw_node config;     // may be Null
     std::string where;   // "file:line:col" of the entry, for messages
 };
 

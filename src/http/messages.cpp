@@ -1,7 +1,6 @@
 #include "http/messages.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <iterator>
 #include <vector>
 
@@ -9,6 +8,7 @@
 
 #include "core/headers.hpp"
 #include "core/host_glob.hpp"
+#include "core/port.hpp"
 
 namespace iron::http {
 
@@ -86,12 +86,7 @@ std::optional<std::string> check_target_and_host(std::string_view host, const st
     if (has_dot_segment(*decoded_path)) return "path contains dot segments";
     auto hp = core::split_host_port(host);
     if (hp.host.empty()) return "missing Host header";
-    if (!hp.port.empty()) {
-        unsigned port = 0;
-        auto [p, ec] = std::from_chars(hp.port.data(), hp.port.data() + hp.port.size(), port);
-        if (ec != std::errc{} || p != hp.port.data() + hp.port.size() || port == 0 || port > 65535)
-            return "invalid port in Host header";
-    }
+    if (!hp.port.empty() && !core::parse_port(hp.port)) return "invalid port in Host header";
     return std::nullopt;
 }
 

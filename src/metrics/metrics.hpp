@@ -6,8 +6,9 @@
 // until the process exits, so no counter ever goes backwards.
 //
 // Request metrics are derived in one place only, observe_request(), which the audit sink calls
-// for every record it writes: every request (errors and early rejections included) produces
-// exactly one audit record, so the counts and the audit log always agree.
+// (through request_observer, which app/ hands it) for every record it writes: every request
+// (errors and early rejections included) produces exactly one audit record, so the counts and the
+// audit log always agree.
 //
 // Labels are bounded: action (5 words), status code (0-599), listener kind, and the names of
 // configured transforms (at most `max_transform_labels`, then "other"). Never hosts or paths.
@@ -16,9 +17,7 @@
 #include <string>
 #include <string_view>
 
-namespace iron::audit {
-struct record;
-}
+#include "audit/observer.hpp"
 
 namespace iron::metrics {
 
@@ -30,6 +29,12 @@ inline constexpr int max_transform_labels = 16;
 // One audit record was written: counts the request by action and status, its duration, the
 // rejecting transform, and the record itself.
 void observe_request(const audit::record& r) noexcept;
+
+// The audit sink's observer: observe_request() for every record the sink writes.
+class request_observer final : public audit::record_observer {
+public:
+    void on_record(const audit::record& r) noexcept override { observe_request(r); }
+};
 
 void connection_opened(listener l) noexcept;
 void connection_closed(listener l) noexcept;

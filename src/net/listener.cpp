@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/log.hpp"
+#include "core/port.hpp"
 
 namespace iron::net {
 
@@ -29,18 +30,16 @@ result<tcp::endpoint> parse_listen_address(const std::string& text) {
     std::string host = text.substr(0, colon);
     std::string port_text = text.substr(colon + 1);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    char* end = nullptr;
-    long port = std::strtol(port_text.c_str(), &end, 10);
-    if (port_text.empty() || *end != '\0' || port < 0 || port > 65535)
-        return make_error("invalid listen address \"" + text + "\": bad port");
-    if (host.empty()) return tcp::endpoint(asio::ip::address_v6::any(), static_cast<unsigned short>(port));
+    const auto port = core::parse_port(port_text, core::port_zero::allowed);  // 0 = any free port
+    if (!port) return make_error("invalid listen address \"" + text + "\": bad port");
+    if (host.empty()) return tcp::endpoint(asio::ip::address_v6::any(), *port);
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(host, ec);
     if (ec) {
         if (host == "localhost") addr = asio::ip::address_v4::loopback();
         else return make_error("invalid listen address \"" + text + "\": host must be an IP address");
     }
-    return tcp::endpoint(addr, static_cast<unsigned short>(port));
+    return tcp::endpoint(addr, *port);
 }
 
 result<tcp::endpoint> claim_listen_port(const tcp::endpoint& ep, const std::string& text) {

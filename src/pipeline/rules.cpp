@@ -1,5 +1,6 @@
 #include "pipeline/rules.hpp"
 
+#include "config/yaml_util.hpp"
 #include "core/host_glob.hpp"
 
 namespace iron::pipeline {

@@ -13,9 +13,7 @@
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
-#include "config/yaml_util.hpp"
+#include "config/yaml_fwd.hpp"
 #include "core/cidr.hpp"
 #include "core/host_glob_set.hpp"
 #include "core/result.hpp"

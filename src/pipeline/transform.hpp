@@ -34,6 +34,16 @@ struct verdict {
     static verdict fail(std::string message) { verdict v; v.what = kind::error; v.error = std::move(message); return v; }
 };
 
+// Where a transform must sit relative to the transforms that swap placeholders for real secrets,
+// so that nothing records a real credential. Each transform declares its own needs; the pipeline
+// builder checks them (check_ordering in pipeline/ordering.hpp) without knowing any transform.
+struct ordering {
+    bool swaps_secrets = false;                 // puts real secrets into the request
+    bool swaps_secrets_in_body = false;         // ... including its body
+    bool must_see_body_before_secrets = false;  // records the body: refused after a body swap
+    bool must_run_before_secrets = false;       // records headers: warned after any swap
+};
+
 class transform {
 public:
     virtual ~transform() = default;
@@ -49,6 +59,8 @@ public:
     // Called with the request head before the request phase: should the proxy buffer the request
     // body (up to proxy.max_request_body_bytes) so this transform can read or rewrite it?
     virtual bool wants_request_body(const exchange& ex) const { (void)ex; return false; }
+    // This transform's place relative to secret swapping (see `ordering`). Default: anywhere.
+    virtual ordering ordering_needs() const { return {}; }
     // Re-read external state (secret files, …). Runs off the request path (SIGHUP, timers); the
     // transform must publish the new state atomically so concurrent requests see old or new.
     virtual void refresh() const {}

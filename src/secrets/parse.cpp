@@ -1,5 +1,6 @@
 #include "secrets/parse.hpp"
 
+#include "config/yaml_util.hpp"
 #include "secrets/file_source.hpp"
 
 namespace iron::secrets {

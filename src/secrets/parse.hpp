@@ -12,9 +12,7 @@
 // not a config error — requests needing it are rejected until it appears (Go's lazy semantics).
 #include <memory>
 
-#include <yaml-cpp/yaml.h>
-
-#include "config/yaml_util.hpp"
+#include "config/yaml_fwd.hpp"
 #include "core/result.hpp"
 #include "secrets/source.hpp"
 

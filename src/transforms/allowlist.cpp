@@ -1,5 +1,7 @@
 #include "transforms/allowlist.hpp"
 
+#include "config/yaml_util.hpp"
+
 namespace iron::transforms {
 namespace {
 

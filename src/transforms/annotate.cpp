@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "config/yaml_util.hpp"
 #include "core/headers.hpp"
 #include "transforms/header_match.hpp"
 

@@ -2,14 +2,12 @@
 // The `annotate` transform: copy selected request headers into this transform's
 // trace, by host/method/path rules. Config: annotations: [{rules: [rule…], headers: [name…]}].
 // Never rejects. Values are logged in plain text: place it BEFORE `secrets` so it records the
-// placeholder, not the real credential (the registry warns otherwise).
+// placeholder, not the real credential (building the pipeline warns otherwise).
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
-#include "config/yaml_util.hpp"
+#include "config/yaml_fwd.hpp"
 #include "core/result.hpp"
 #include "pipeline/rules.hpp"
 #include "pipeline/transform.hpp"
@@ -33,6 +31,12 @@ public:
     // For every matching group, each listed header with a non-empty first value is recorded as
     // `header:<Canonical-Name>: value`; later groups overwrite the same key. Always next.
     pipeline::verdict on_request(pipeline::exchange& ex) const override;
+    // Records headers: it should run before secrets are swapped into them.
+    pipeline::ordering ordering_needs() const override {
+        pipeline::ordering need;
+        need.must_run_before_secrets = true;
+        return need;
+    }
 
 private:
     std::vector<group> groups_;

@@ -1,5 +1,7 @@
 #include "transforms/body_capture.hpp"
 
+#include "config/yaml_util.hpp"
+
 #include <boost/json/object.hpp>
 
 namespace iron::transforms {

@@ -4,7 +4,7 @@
 // Config: max_request_body_bytes (default 16384; <= 0 means the default), rules (at least one —
 // Go accepts an empty list that never captures; here that is a config error, since it can only be
 // a mistake). Never rejects; response bodies are never captured. The body is logged raw: place it
-// BEFORE a secrets transform with match_body (the registry refuses the other order, which would
+// BEFORE a secrets transform with match_body (building the pipeline refuses the other order, which would
 // record the real secret).
 #include <cstdint>
 #include <memory>
@@ -12,9 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
-#include "config/yaml_util.hpp"
+#include "config/yaml_fwd.hpp"
 #include "core/result.hpp"
 #include "pipeline/rules.hpp"
 #include "pipeline/transform.hpp"
@@ -36,6 +34,12 @@ public:
     // here, or only a prefix was buffered (global cap). Always next.
     pipeline::verdict on_request(pipeline::exchange& ex) const override;
     bool wants_request_body(const pipeline::exchange& ex) const override;
+    // Records the body: it must see it before secrets are swapped into it.
+    pipeline::ordering ordering_needs() const override {
+        pipeline::ordering need;
+        need.must_see_body_before_secrets = true;
+        return need;
+    }
 
     std::int64_t max_bytes() const { return max_bytes_; }
 

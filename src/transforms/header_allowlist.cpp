@@ -1,5 +1,7 @@
 #include "transforms/header_allowlist.hpp"
 
+#include "config/yaml_util.hpp"
+
 #include <algorithm>
 
 #include <boost/json/array.hpp>

@@ -1,5 +1,6 @@
 #include "transforms/header_match.hpp"
 
+#include "config/yaml_util.hpp"
 #include "core/headers.hpp"
 
 namespace iron::transforms {

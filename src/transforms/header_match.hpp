@@ -7,9 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
-#include "config/yaml_util.hpp"
+#include "config/yaml_fwd.hpp"
 #include "core/result.hpp"
 
 namespace iron::transforms {

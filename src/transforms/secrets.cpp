@@ -285,6 +285,13 @@ void secrets_transform::refresh() const {
     for (const auto& e : entries_) e.source->refresh();
 }
 
+pipeline::ordering secrets_transform::ordering_needs() const {
+    pipeline::ordering need;
+    need.swaps_secrets = true;
+    need.swaps_secrets_in_body = rewrites_body();
+    return need;
+}
+
 bool secrets_transform::rewrites_body() const {
     return std::any_of(entries_.begin(), entries_.end(),
                        [](const secret_entry& e) { return e.what == secret_entry::mode::replace && e.match_body; });

@@ -35,9 +35,7 @@
 #include <string_view>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
-#include "config/yaml_util.hpp"
+#include "config/yaml_fwd.hpp"
 #include "core/result.hpp"
 #include "pipeline/rules.hpp"
 #include "pipeline/transform.hpp"
@@ -117,9 +115,11 @@ public:
     bool wants_request_body(const pipeline::exchange& ex) const override;
     // Re-reads every source (SIGHUP / reload; off the request path).
     void refresh() const override;
+    // Swaps secrets; in the body too when an entry has match_body (then a body recorder placed
+    // after it is refused: it would record the real secret).
+    pipeline::ordering ordering_needs() const override;
 
-    // Does any entry rewrite bodies? (The registry refuses body_capture placed after such a
-    // transform: it would record the real secret.)
+    // Does any entry rewrite bodies?
     bool rewrites_body() const;
     const std::vector<secret_entry>& entries() const { return entries_; }
     bool redact_responses() const { return redact_responses_; }

@@ -2,6 +2,7 @@
 // secrets.hpp), plus the inject formatter's parser.
 #include <cctype>
 
+#include "config/yaml_util.hpp"
 #include "secrets/parse.hpp"
 #include "transforms/secrets.hpp"
 

@@ -1,8 +1,7 @@
 #include "tunnel/connect_target.hpp"
 
-#include <charconv>
-
 #include "core/host_glob.hpp"
+#include "core/port.hpp"
 #include "tunnel/socks5.hpp"
 
 namespace iron::tunnel {
@@ -42,10 +41,7 @@ std::optional<connect_target> parse_connect_target(std::string_view target) {
     if (hp.host.empty() || !is_plain_host(hp.host)) return std::nullopt;
     if (hp.port.empty()) hp.port = "443";
     // Decimal digits only, as for a Host port (strtol took "+443", which was then audited as is).
-    unsigned port = 0;
-    const char* end = hp.port.data() + hp.port.size();
-    auto [p, ec] = std::from_chars(hp.port.data(), end, port);
-    if (ec != std::errc{} || p != end || port == 0 || port > 65535) return std::nullopt;
+    if (!core::parse_port(hp.port)) return std::nullopt;
     connect_target out;
     out.host = core::normalize_host(hp.host);
     if (out.host.empty()) return std::nullopt;  // "." alone names no host (found by the fuzz smoke)

@@ -1,6 +1,6 @@
 // libFuzzer target: the config loader (config/config.cpp: strict YAML decode, IRON_* overrides,
 // defaults, validation) through its from-string entry point, then, for a config it accepts, the
-// transform pipeline built from it (pipeline/registry.cpp and every transform's from_config), as
+// transform pipeline built from it (transforms/registry.cpp and every transform's from_config), as
 // `iron-proxy -check` and a start-up do.
 //
 // Input: the YAML text of a config file.
@@ -24,7 +24,7 @@
 #include "config/config.hpp"
 #include "core/log.hpp"
 #include "fuzz_support.hpp"
-#include "pipeline/registry.hpp"
+#include "transforms/registry.hpp"
 
 extern char** environ;
 
@@ -74,8 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const iron::config::config& cfg = *loaded;
     require(cfg.source == "fuzz.yaml");
     for (const auto& t : cfg.transforms)
-        if (mentions_file(t.config)) return 0;
-    const auto built = iron::pipeline::build_pipeline(cfg.transforms, cfg.source);
+        if (mentions_file(t.config.node())) return 0;
+    const auto built = iron::transforms::build_pipeline(cfg.transforms, cfg.source);
     if (!built) require(!built.message().empty());
     return 0;
 }

@@ -33,7 +33,7 @@
 #include "core/stream_replace.hpp"
 #include "core/log.hpp"
 #include "fuzz_support.hpp"
-#include "pipeline/registry.hpp"
+#include "transforms/registry.hpp"
 #include "transforms/secrets.hpp"
 #include "transforms/secrets_scan.hpp"
 
@@ -91,7 +91,7 @@ const iron::pipeline::pipeline& the_pipeline() {
             const YAML::Node t = root["transforms"][i];
             entries.push_back({t["name"].as<std::string>(), t["config"], "fuzz.yaml"});
         }
-        auto built = iron::pipeline::build_pipeline(entries, "fuzz.yaml");
+        auto built = iron::transforms::build_pipeline(entries, "fuzz.yaml");
         if (!built) {
             std::fprintf(stderr, "secrets_scan_fuzz: %s\n", built.message().c_str());
             std::abort();

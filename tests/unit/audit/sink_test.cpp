@@ -78,6 +78,27 @@ TEST_F(SinkTest, OpenError) {
     EXPECT_EQ(s.message(), "log.audit_path: cannot open " + p + ": No such file or directory");
 }
 
+// The observer (the request metrics, wired by app/) sees every emitted record once, as written;
+// raw lines from emit_line() are not records and are not observed.
+TEST_F(SinkTest, ObserverSeesEveryEmittedRecordOnce) {
+    struct counting final : record_observer {
+        std::vector<std::string> hosts;
+        void on_record(const record& r) noexcept override { hosts.push_back(r.host); }
+    };
+    auto seen = std::make_shared<counting>();
+    std::string p = file("observed.log");
+    auto s = sink::open(p, seen);
+    ASSERT_TRUE(s) << s.message();
+    for (const char* host : {"a.example", "b.example"}) {
+        record r;
+        r.host = host;
+        (*s)->emit(r);
+    }
+    (*s)->emit_line("{\"raw\":1}");
+    EXPECT_EQ(seen->hosts, (std::vector<std::string>{"a.example", "b.example"}));
+    EXPECT_EQ(lines(p).size(), 3u);
+}
+
 TEST_F(SinkTest, EmptyPathIsStderr) {
     auto s = sink::open("");
     ASSERT_TRUE(s) << s.message();

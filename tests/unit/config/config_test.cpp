@@ -1,5 +1,6 @@
 // The config loader: schema, defaults, env overrides, strictness and validation messages (Go's).
 #include "config/config.hpp"
+#include "config/yaml_util.hpp"
 #include "core/cidr.hpp"
 
 #include <gtest/gtest.h>
@@ -515,12 +516,12 @@ TEST_F(ConfigTest, TransformsKeepNameConfigAndPosition) {
     ASSERT_EQ(c.transforms.size(), 2u);
     EXPECT_EQ(c.transforms[0].name, "allowlist");
     EXPECT_EQ(c.transforms[0].where, path_ + ":7:5");
-    ASSERT_TRUE(c.transforms[0].config.IsMap());
-    EXPECT_EQ(c.transforms[0].config["domains"][1].as<std::string>(), "*.b.com");
-    EXPECT_EQ(c.transforms[0].config["bogus_key"].as<std::string>(), "kept-for-the-registry");
+    ASSERT_TRUE(c.transforms[0].config.node().IsMap());
+    EXPECT_EQ(c.transforms[0].config.node()["domains"][1].as<std::string>(), "*.b.com");
+    EXPECT_EQ(c.transforms[0].config.node()["bogus_key"].as<std::string>(), "kept-for-the-registry");
     EXPECT_EQ(c.transforms[1].name, "annotate");
     EXPECT_EQ(c.transforms[1].where, path_ + ":11:5");
-    EXPECT_TRUE(c.transforms[1].config.IsNull());
+    EXPECT_TRUE(c.transforms[1].config.node().IsNull());
     expect_error(std::string(k_minimal) + "transforms:\n  - config: {}\n", ":7:5: transforms[0]: name is required");
     expect_error(std::string(k_minimal) + "transforms:\n  - name: ''\n",
                  ":7:11: transforms[0].name: must not be empty");
@@ -581,8 +582,8 @@ TEST_F(ConfigTest, EmbeddedDefaultLoads) {
     EXPECT_EQ(c.proxy.upstream_deny_cidrs, core::default_upstream_deny_cidrs());
     ASSERT_EQ(c.transforms.size(), 1u);
     EXPECT_EQ(c.transforms[0].name, "allowlist");
-    EXPECT_EQ(c.transforms[0].config["domains"].size(), 2u);
-    EXPECT_EQ(c.transforms[0].config["domains"][1].as<std::string>(), "*.example.com");
+    EXPECT_EQ(c.transforms[0].config.node()["domains"].size(), 2u);
+    EXPECT_EQ(c.transforms[0].config.node()["domains"][1].as<std::string>(), "*.example.com");
 
     auto s = load_string(embedded_default_yaml_for("/var/lib/iron \"x\\y"), "<embedded default>");
     ASSERT_TRUE(s) << s.message();

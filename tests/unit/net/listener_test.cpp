@@ -31,6 +31,21 @@ TEST(ListenAddress, Errors) {
     EXPECT_FALSE(parse_listen_address("example.com:80"));
 }
 
+// The port is parsed by core::parse_port with 0 allowed: digits only (strtol used to let ": 80",
+// ":+80" and ":-0" through).
+TEST(ListenAddress, PortIsDigitsOnlyAndMayBeZero) {
+    EXPECT_FALSE(parse_listen_address("127.0.0.1:"));
+    EXPECT_FALSE(parse_listen_address("127.0.0.1: 80"));
+    EXPECT_FALSE(parse_listen_address("127.0.0.1:+80"));
+    EXPECT_FALSE(parse_listen_address("127.0.0.1:-0"));
+    auto zero = parse_listen_address(":0");
+    ASSERT_TRUE(zero);
+    EXPECT_EQ(zero->port(), 0);
+    auto padded = parse_listen_address("127.0.0.1:08080");
+    ASSERT_TRUE(padded);
+    EXPECT_EQ(padded->port(), 8080);
+}
+
 TEST(Acceptor, SecondBindOnSamePortSharesWithReusePort) {
     boost::asio::io_context ioc;
     auto ep = parse_listen_address("127.0.0.1:0");

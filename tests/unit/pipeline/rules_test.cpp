@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "config/yaml_util.hpp"
+
 namespace iron::pipeline {
 namespace {
 

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "config/yaml_util.hpp"
 #include "secrets/file_source.hpp"
 #include "secrets/parse.hpp"
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "config/yaml_util.hpp"
 #include "core/host_glob.hpp"
 
 namespace iron::transforms {

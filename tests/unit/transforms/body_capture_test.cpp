@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "audit/record.hpp"
+#include "config/yaml_util.hpp"
 #include "core/host_glob.hpp"
 
 namespace iron::transforms {

@@ -5,6 +5,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "config/yaml_util.hpp"
 #include "core/host_glob.hpp"
 
 namespace iron::transforms {

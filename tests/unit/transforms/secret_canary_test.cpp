@@ -10,8 +10,9 @@
 #include <sstream>
 
 #include "audit/record.hpp"
+#include "config/yaml_util.hpp"
 #include "core/host_glob.hpp"
-#include "pipeline/registry.hpp"
+#include "transforms/registry.hpp"
 #include "transforms/secrets_scan.hpp"
 
 namespace iron {
@@ -82,7 +83,7 @@ TEST(SecretCanary, NoTransformPathLeaksTheValue) {
     std::ofstream(file) << k_canary << "\n";
 
     stderr_capture log;
-    auto built = pipeline::build_pipeline(entries_from(R"(transforms:
+    auto built = transforms::build_pipeline(entries_from(R"(transforms:
   - name: annotate
     config:
       annotations:
@@ -183,7 +184,7 @@ TEST(SecretCanary, NoTransformPathLeaksTheValue) {
 }
 
 TEST(SecretCanary, BodyCaptureAfterBodySwappingSecretsIsRefused) {
-    auto p = pipeline::build_pipeline(entries_from(R"(transforms:
+    auto p = transforms::build_pipeline(entries_from(R"(transforms:
   - name: secrets
     config:
       secrets:
@@ -199,7 +200,7 @@ TEST(SecretCanary, BodyCaptureAfterBodySwappingSecretsIsRefused) {
     EXPECT_EQ(p.message(), "f.yaml:3:3: body_capture must be placed before secrets with match_body: after it, the "
                            "captured body would contain the real secret");
     // Without match_body the order does not matter.
-    auto ok = pipeline::build_pipeline(entries_from(R"(transforms:
+    auto ok = transforms::build_pipeline(entries_from(R"(transforms:
   - name: secrets
     config:
       secrets:

@@ -7,6 +7,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "config/yaml_util.hpp"
 #include "core/host_glob.hpp"
 #include "pipeline/pipeline.hpp"
 #include "transforms/secrets.hpp"

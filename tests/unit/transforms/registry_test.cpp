@@ -1,8 +1,10 @@
-#include "pipeline/registry.hpp"
+#include "transforms/registry.hpp"
 
 #include <gtest/gtest.h>
 
-namespace iron::pipeline {
+#include "config/yaml_util.hpp"
+
+namespace iron::transforms {
 namespace {
 
 config::transform_entry entry(const char* name, const char* config_yaml, const char* where) {
@@ -23,12 +25,12 @@ TEST(Registry, BuildsInOrder) {
     EXPECT_EQ((*p)->names(), "allowlist \xE2\x86\x92 allowlist");
 
     // First allowlist rejects b.com: proves the order is the config order.
-    exchange ex;
+    pipeline::exchange ex;
     ex.method = "GET";
     ex.policy_host = "b.com";
     std::vector<audit::trace> traces;
     auto r = (*p)->run_request(ex, traces);
-    EXPECT_EQ(r.outcome.what, verdict::kind::reject);
+    EXPECT_EQ(r.outcome.what, pipeline::verdict::kind::reject);
     ASSERT_EQ(traces.size(), 1u);
 }
 
@@ -65,4 +67,4 @@ TEST(Registry, ConfigErrorsCarryEntryPath) {
 }
 
 }  // namespace
-}  // namespace iron::pipeline
+}  // namespace iron::transforms
