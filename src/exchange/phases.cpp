@@ -2,6 +2,7 @@
 
 #include "core/host_glob.hpp"
 #include "core/log.hpp"
+#include "core/port.hpp"
 
 namespace iron::exchange {
 
@@ -50,7 +51,7 @@ upstream_target upstream_for(const exchange_state& st, bool tls) {
     upstream_target to{st.ex.policy_host, static_cast<std::uint16_t>(tls ? 443 : 80), tls};
     const auto port = core::split_host_port(st.ex.host).port;
     // check_target let only a valid port through.
-    if (!port.empty()) to.port = static_cast<std::uint16_t>(std::stoi(std::string(port)));
+    if (!port.empty()) to.port = core::parse_port(port).value_or(to.port);
     return to;
 }
 
