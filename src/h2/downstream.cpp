@@ -181,17 +181,18 @@ h2_downstream::body_plan h2_downstream::request_body_plan() const {
 }
 
 asio::awaitable<exchange::body_read> h2_downstream::read_body(exchange_state& st) {
-    bool stalled = false;
-    net::watchdog dog(client_conn_->executor(), [this, &stalled] {
-        stalled = true;
-        client_conn_->reset(*client_, NGHTTP2_CANCEL);
-    });
-    dog.expires_after(conn_->shared->proxy.client_idle_timeout);
+    if (!body_dog_) {
+        body_dog_.emplace(client_conn_->executor(), [this] {
+            body_stalled_ = true;
+            client_conn_->reset(*client_, NGHTTP2_CANCEL);
+        });
+    }
+    body_dog_->expires_after(conn_->shared->proxy.client_idle_timeout);
     const auto got = co_await client_->read(piece_);
-    dog.disarm();
+    body_dog_->disarm();
     if (got == stream::read_status::data) co_return exchange::body_read{piece_, false, std::nullopt};
     if (got == stream::read_status::end) co_return exchange::body_read{{}, true, std::nullopt};
-    std::string why = stalled ? "timeout reading request body" : "reading request body: client closed the stream";
+    std::string why = body_stalled_ ? "timeout reading request body" : "reading request body: client closed the stream";
     co_return exchange::body_read{
         {}, true, exchange::client_failure(failure_kind::gone, why + runtime::bytes_note(st.request_body_bytes, "request"))};
 }

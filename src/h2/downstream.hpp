@@ -23,6 +23,7 @@
 #include "http/response_filtering.hpp"
 #include "http/upstream.hpp"
 #include "http/upstream_h1.hpp"
+#include "net/watchdog.hpp"
 #include "runtime/exchange_state.hpp"
 
 namespace iron::h2 {
@@ -161,6 +162,8 @@ private:
     std::string piece_;                  // the client's last body piece, lent to an HTTP/1.1 upstream
     std::vector<char> relay_;            // read buffer for an HTTP/1.1 origin's response body
     bool response_has_body_ = false;     // the response head said DATA (or trailers) would follow
+    std::optional<net::watchdog> body_dog_;  // cuts a request body that stops moving (HTTP/1.1 origin)
+    bool body_stalled_ = false;
     h1_message h1_request_;
 };
 
