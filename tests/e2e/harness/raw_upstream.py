@@ -11,7 +11,8 @@ Endpoints (GET unless said otherwise; keep-alive after every complete response):
   /sink        (POST)          reads the Content-Length body; 200 {"length": n}
   /ws                          101 Switching Protocols (no checks), then echoes bytes until EOF
   anything else                200 "raw upstream\\n"
-`sent` maps each path to the body bytes written so far; `closed` counts connections that ended.
+`sent` maps each path to the body bytes written so far; `heads` keeps every request head as it
+arrived (the raw text, any field name accepted: a lenient origin).
 """
 import json
 import socket
@@ -29,6 +30,7 @@ class RawUpstream:
         self.lock = threading.Lock()
         self.sent: dict[str, int] = {}
         self.requests: list[str] = []
+        self.heads: list[str] = []
         self._stop = threading.Event()
         self._open: set[socket.socket] = set()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -123,6 +125,7 @@ class RawUpstream:
         parts = url.path.split("/")
         with self.lock:
             self.requests.append(url.path)
+            self.heads.append(head)
         if url.path.startswith("/paced/"):
             time.sleep(min(float(qs.get("delay", ["0"])[0]), 10.0))
             return self._paced(conn, url.path, int(parts[2]), float(qs.get("rate", ["1048576"])[0]),
