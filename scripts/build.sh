@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configure (once) and build iron-proxy and the unit tests into build/ with Ninja.
 # Extra arguments are passed to the cmake configure step, e.g. scripts/build.sh -DIRON_SANITIZE=ON
+# BUILD_DIR=dir builds elsewhere; BUILD_TARGETS="iron-proxy unit_tests" builds only those targets.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,4 +23,6 @@ export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 if [[ ! -f "$BUILD_DIR/build.ninja" || $# -gt 0 ]]; then
   cmake -G Ninja -B "$BUILD_DIR" -S . -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "$@"
 fi
-cmake --build "$BUILD_DIR" -j"$(nproc)"
+targets=()
+for t in ${BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$BUILD_DIR" -j"$(nproc)" "${targets[@]}"

@@ -69,6 +69,40 @@ bool is_plain_length(std::string_view value) {
     return true;
 }
 
+// The fields an underscore spelling must not alias, each with its fixed rejection text.
+struct aliased_field {
+    std::string_view name;
+    std::string_view reason;
+};
+constexpr aliased_field aliased_fields[] = {
+    {"Host", "header name with underscore aliases Host"},
+    {"Content-Length", "header name with underscore aliases Content-Length"},
+    {"Transfer-Encoding", "header name with underscore aliases Transfer-Encoding"},
+    {"Connection", "header name with underscore aliases Connection"},
+    {"Upgrade", "header name with underscore aliases Upgrade"},
+    {"TE", "header name with underscore aliases TE"},
+    {"Proxy-Authorization", "header name with underscore aliases Proxy-Authorization"},
+    {"Proxy-Connection", "header name with underscore aliases Proxy-Connection"},
+    {"Keep-Alive", "header name with underscore aliases Keep-Alive"},
+    {"Trailer", "header name with underscore aliases Trailer"},
+    {"Expect", "header name with underscore aliases Expect"},
+};
+
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// `name` and `field` spell the same letters (case-insensitively) once their '_' and '-' are dropped.
+bool aliases(std::string_view name, std::string_view field) {
+    auto is_separator = [](char c) { return c == '_' || c == '-'; };
+    std::size_t i = 0;
+    std::size_t j = 0;
+    for (;; ++i, ++j) {
+        while (i < name.size() && is_separator(name[i])) ++i;
+        while (j < field.size() && is_separator(field[j])) ++j;
+        if (i == name.size() || j == field.size()) return i == name.size() && j == field.size();
+        if (ascii_lower(name[i]) != ascii_lower(field[j])) return false;
+    }
+}
+
 template <class Fields>
 request_head_view request_head_in(const Fields& fields, unsigned version) {
     request_head_view out;
@@ -78,7 +112,11 @@ request_head_view request_head_in(const Fields& fields, unsigned version) {
             case http::field::host: out.host.push_back(f.value()); break;
             case http::field::content_length: out.content_length.push_back(f.value()); break;
             case http::field::transfer_encoding: out.transfer_encoding.push_back(f.value()); break;
-            default: break;
+            default: {
+                const std::string_view name = f.name_string();
+                if (name.find('_') != std::string_view::npos) out.underscore_names.push_back(name);
+                break;
+            }
         }
     }
     return out;
@@ -115,7 +153,16 @@ std::optional<head_rejection> check_framing(const request_head_view& head) {
 
 }  // namespace
 
+std::optional<head_rejection> check_underscore_name(std::string_view name) {
+    if (name.find('_') == std::string_view::npos) return std::nullopt;  // the common case, and the literal names
+    for (const auto& field : aliased_fields)
+        if (aliases(name, field.name)) return head_rejection{400, field.reason};
+    return std::nullopt;
+}
+
 std::optional<head_rejection> check_request_head(const request_head_view& head) {
+    for (std::string_view name : head.underscore_names)
+        if (auto bad = check_underscore_name(name)) return bad;
     // RFC 9112 §3.2: more than one Host line is a 400, even when they agree; policy would read
     // one and the origin perhaps the other.
     if (head.host.size() > 1) return head_rejection{400, "multiple Host header fields"};

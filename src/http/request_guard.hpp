@@ -28,6 +28,8 @@ struct request_head_view {
     boost::container::small_vector<std::string_view, 1> host;
     boost::container::small_vector<std::string_view, 1> content_length;
     boost::container::small_vector<std::string_view, 1> transfer_encoding;
+    // Every field name with an '_' in it (rare: no standard field has one).
+    boost::container::small_vector<std::string_view, 1> underscore_names;
 };
 
 struct head_rejection {
@@ -35,8 +37,30 @@ struct head_rejection {
     std::string_view reason;  // a fixed text for the response body and the audit record
 };
 
-// Nothing when the head may proceed. Accepted: at most one Host line; no Transfer-Encoding, or
-// (HTTP/1.1 only, and then no Content-Length at all) Transfer-Encoding whose codings, over all its
+// Underscore aliases. CGI, WSGI, Rack and PHP hand request headers to the application as variables
+// (HTTP_CONTENT_LENGTH) with '-' and '_' both mapped to '_', so "Content_Length",
+// "Transfer_Encoding" or "Proxy_Authorization" can reach the application as the real field (or
+// overwrite it) while the proxy framed, routed and authorized the request without it. The
+// rejection, a 400 "header name with underscore aliases <Name>", when `name` has an '_' and, with
+// its '_' and '-' dropped, is one of the fields that decide framing, routing or credentials (Host,
+// Content-Length, Transfer-Encoding, Connection, Upgrade, TE, Proxy-Authorization,
+// Proxy-Connection, Keep-Alive, Trailer, Expect; case-insensitive). Dropping the separators
+// rather than reading '_' as '-' fails closed on spellings such as "Host_" or "T_E" too, which an
+// origin trimming or collapsing separators could take for the field. Every other name with an '_'
+// passes unchanged, as the Go proxy forwards it.
+std::optional<head_rejection> check_underscore_name(std::string_view name);
+
+// check_underscore_name over the `.name` of each element: an HTTP/2 header block, a
+// core::header_list's entries.
+template <class Fields>
+std::optional<head_rejection> check_underscore_names(const Fields& fields) {
+    for (const auto& f : fields)
+        if (auto bad = check_underscore_name(f.name)) return bad;
+    return std::nullopt;
+}
+
+// Nothing when the head may proceed. Accepted: no name aliasing a field through '_'
+// (check_underscore_name); at most one Host line; no Transfer-Encoding, or (HTTP/1.1 only, and then no Content-Length at all) Transfer-Encoding whose codings, over all its
 // lines, are exactly one "chunked" (case-insensitive, OWS and empty list elements allowed); at
 // most one Content-Length line, and its value plain digits.
 std::optional<head_rejection> check_request_head(const request_head_view& head);

@@ -1,4 +1,5 @@
 """Fixtures for the iron-proxy end-to-end suite. See docs/testing.md."""
+import contextlib
 import os
 import signal
 import sys
@@ -154,24 +155,35 @@ def dns_server():
 
 # --- upstreams ------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def started_servers():
+    """keep(server) starts a server and returns it; every kept server is stopped on exit."""
+    servers = []
+
+    def keep(srv):
+        srv.start()
+        servers.append(srv)
+        return srv
+
+    try:
+        yield keep
+    finally:
+        for srv in servers:
+            srv.stop()
+
+
 @pytest.fixture
 def upstream_factory(upstream_pki):
     """make(host="127.0.0.2", port=0, tls=True, name=..., pair_with="127.0.0.1") → started server.
     With pair_with, the port is chosen so that pair_with:port is free too (for the HTTPS listener,
     which must listen on the same port number the upstream uses)."""
-    servers = []
-
     def make(host="127.0.0.2", port=0, tls=True, name=None, pair_with=None):
         ctx = upstream_pki.server_context() if tls else None
         name = name or ("https-upstream" if tls else "http-upstream")
-        srv = bind_paired(lambda p: UpstreamServer(host, p, ctx, name), pair_with, port)
-        srv.start()
-        servers.append(srv)
-        return srv
+        return keep(bind_paired(lambda p: UpstreamServer(host, p, ctx, name), pair_with, port))
 
-    yield make
-    for srv in servers:
-        srv.stop()
+    with started_servers() as keep:
+        yield make
 
 
 @pytest.fixture
@@ -184,18 +196,12 @@ def https_upstream(upstream_factory):
 def h2_upstream_factory(upstream_pki):
     """make(host="127.0.0.2", port=0, name=..., pair_with="127.0.0.1") → a started HTTP/2 upstream
     (harness/h2_upstream.py: TLS with ALPN h2 only)."""
-    servers = []
-
     def make(host="127.0.0.2", port=0, name="h2-upstream", pair_with="127.0.0.1"):
         ctx = h2_server_context(upstream_pki.server.cert_path, upstream_pki.server.key_path)
-        srv = bind_paired(lambda p: H2UpstreamServer(host, p, ctx, name), pair_with, port)
-        srv.start()
-        servers.append(srv)
-        return srv
+        return keep(bind_paired(lambda p: H2UpstreamServer(host, p, ctx, name), pair_with, port))
 
-    yield make
-    for srv in servers:
-        srv.stop()
+    with started_servers() as keep:
+        yield make
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ import pytest
 from harness import clients
 from harness.h2_client import H2Client
 from harness.h2_upstream import h2_server_context
+from harness.serving import start_accepting
 
 HEAD_TIMEOUT = 1.0
 IDLE_TIMEOUT = 2.0
@@ -151,7 +152,18 @@ def one_byte_at_a_time(data):
     return [data[i:i + 1] for i in range(len(data))]
 
 
-def assert_cut(took, conn, what, listener, bound, code=ENHANCE_YOUR_CALM):
+def assert_dripped_and_cut(proxy, listener, cafile, what, opening, chunks, every=DRIP_EVERY,
+                           code=ENHANCE_YOUR_CALM):
+    """Opens a connection, sends `opening` whole, then `chunks` one every `every` seconds: the
+    proxy must close it within the head deadline (plus slack), after a GOAWAY(code) unless code is
+    None."""
+    conn = open_conn(proxy, listener, cafile)
+    try:
+        assert not opening or conn.send(opening)
+        took = drip(conn, chunks, every)
+    finally:
+        conn.close()
+    bound = HEAD_TIMEOUT + SLACK
     assert took is not None, f"{listener}: {what}: connection still open after {DRIP_LIMIT:.0f} s"
     assert took <= bound, f"{listener}: {what}: closed only after {took:.1f} s"
     assert code is None or code in goaway_codes(conn.received), \
@@ -180,27 +192,18 @@ def head_timeout_records(proxy, n=1):
 @pytest.mark.parametrize("listener", LISTENERS)
 def test_dripped_preface_is_cut(head_proxy, ca_cert, listener):
     """The connection preface and the SETTINGS frame after it, one byte every 0.5 s."""
-    conn = open_conn(head_proxy, listener, ca_cert)
-    try:
-        took = drip(conn, one_byte_at_a_time(PREFACE + settings_frame()), DRIP_EVERY)
-        # In cleartext the listener reads the preface itself (h2c or HTTP/1.1?) and drops a client
-        # too slow at it without a word: HTTP/2 is not spoken yet, so no GOAWAY.
-        code = None if listener.startswith("h2c") else ENHANCE_YOUR_CALM
-        assert_cut(took, conn, "dripped preface", listener, HEAD_TIMEOUT + SLACK, code)
-    finally:
-        conn.close()
+    # In cleartext the listener reads the preface itself (h2c or HTTP/1.1?) and drops a client
+    # too slow at it without a word: HTTP/2 is not spoken yet, so no GOAWAY.
+    code = None if listener.startswith("h2c") else ENHANCE_YOUR_CALM
+    assert_dripped_and_cut(head_proxy, listener, ca_cert, "dripped preface", b"",
+                           one_byte_at_a_time(PREFACE + settings_frame()), code=code)
 
 
 @pytest.mark.parametrize("listener", LISTENERS)
 def test_dripped_first_settings_is_cut(head_proxy, ca_cert, listener):
     """A whole preface, then the first SETTINGS frame one byte every 0.5 s."""
-    conn = open_conn(head_proxy, listener, ca_cert)
-    try:
-        assert conn.send(PREFACE)
-        took = drip(conn, one_byte_at_a_time(settings_frame()), DRIP_EVERY)
-        assert_cut(took, conn, "dripped SETTINGS", listener, HEAD_TIMEOUT + SLACK)
-    finally:
-        conn.close()
+    assert_dripped_and_cut(head_proxy, listener, ca_cert, "dripped SETTINGS", PREFACE,
+                           one_byte_at_a_time(settings_frame()))
     assert not head_timeout_records(head_proxy, 0)  # no request began: nothing to audit
 
 
@@ -209,15 +212,10 @@ def test_dripped_headers_frame_is_cut(head_proxy, ca_cert, listener):
     """A complete opening, then a request's HEADERS frame one byte every 0.5 s from its first
     byte. The deadline passes inside the 9-byte frame header: nothing says yet that a request
     began, so nothing is audited."""
-    conn = open_conn(head_proxy, listener, ca_cert)
-    try:
-        assert conn.send(PREFACE + settings_frame())
-        block = request_block(hpack.Encoder(), listener, "/echo/dripped-headers")
-        headers = frame(T_HEADERS, F_END_STREAM | F_END_HEADERS, 1, block)
-        took = drip(conn, one_byte_at_a_time(headers), DRIP_EVERY)
-        assert_cut(took, conn, "dripped HEADERS", listener, HEAD_TIMEOUT + SLACK)
-    finally:
-        conn.close()
+    block = request_block(hpack.Encoder(), listener, "/echo/dripped-headers")
+    headers = frame(T_HEADERS, F_END_STREAM | F_END_HEADERS, 1, block)
+    assert_dripped_and_cut(head_proxy, listener, ca_cert, "dripped HEADERS", PREFACE + settings_frame(),
+                           one_byte_at_a_time(headers))
     assert not head_timeout_records(head_proxy, 0)
 
 
@@ -225,15 +223,10 @@ def test_dripped_headers_frame_is_cut(head_proxy, ca_cert, listener):
 def test_dripped_header_block_is_cut_and_audited(head_proxy, ca_cert, listener):
     """The HEADERS frame header whole (a request on stream 1 began), its header block one byte
     every 0.5 s: cut, and audited like an HTTP/1.1 request head cut by the same deadline (408)."""
-    conn = open_conn(head_proxy, listener, ca_cert)
-    try:
-        block = request_block(hpack.Encoder(), listener, "/echo/dripped-block")
-        headers = frame(T_HEADERS, F_END_STREAM | F_END_HEADERS, 1, block)
-        assert conn.send(PREFACE + settings_frame() + headers[:9])
-        took = drip(conn, one_byte_at_a_time(headers[9:]), DRIP_EVERY)
-        assert_cut(took, conn, "dripped header block", listener, HEAD_TIMEOUT + SLACK)
-    finally:
-        conn.close()
+    block = request_block(hpack.Encoder(), listener, "/echo/dripped-block")
+    headers = frame(T_HEADERS, F_END_STREAM | F_END_HEADERS, 1, block)
+    assert_dripped_and_cut(head_proxy, listener, ca_cert, "dripped header block",
+                           PREFACE + settings_frame() + headers[:9], one_byte_at_a_time(headers[9:]))
     [rec] = head_timeout_records(head_proxy)
     a = rec["audit"]
     assert a["action"] == "reject" and rec["error"] == "timeout reading request header", rec
@@ -245,16 +238,11 @@ def test_dripped_header_block_is_cut_and_audited(head_proxy, ca_cert, listener):
 @pytest.mark.parametrize("listener", LISTENERS)
 def test_header_block_never_ending_is_cut(head_proxy, ca_cert, listener):
     """HEADERS without END_HEADERS, then one small CONTINUATION a second, never the last."""
-    conn = open_conn(head_proxy, listener, ca_cert)
-    try:
-        assert conn.send(PREFACE + settings_frame())
-        enc = hpack.Encoder()
-        first = frame(T_HEADERS, F_END_STREAM, 1, request_block(enc, listener, "/echo/endless-block"))
-        more = [frame(T_CONTINUATION, 0, 1, enc.encode([(f"x-pad-{i}", "v")])) for i in range(7)]
-        took = drip(conn, [first, *more], CONTINUATION_EVERY)
-        assert_cut(took, conn, "endless header block", listener, HEAD_TIMEOUT + SLACK)
-    finally:
-        conn.close()
+    enc = hpack.Encoder()
+    first = frame(T_HEADERS, F_END_STREAM, 1, request_block(enc, listener, "/echo/endless-block"))
+    more = [frame(T_CONTINUATION, 0, 1, enc.encode([(f"x-pad-{i}", "v")])) for i in range(7)]
+    assert_dripped_and_cut(head_proxy, listener, ca_cert, "endless header block", PREFACE + settings_frame(),
+                           [first, *more], every=CONTINUATION_EVERY)
     [rec] = head_timeout_records(head_proxy)
     assert rec["error"] == "timeout reading request header", rec
 
@@ -320,21 +308,9 @@ class DrippingOrigin:
         self.sock.settimeout(0.2)
         self.stop = threading.Event()
         self.requests = 0
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        self.thread = start_accepting(self.sock, self.stop, self._serve, "dripping-origin", seconds=50)
 
     port = property(lambda self: self.sock.getsockname()[1])
-
-    def _accept(self):
-        deadline = time.monotonic() + 50
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            try:
-                raw, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return  # closed by close()
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
 
     def _serve(self, raw):
         try:

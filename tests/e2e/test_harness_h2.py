@@ -15,6 +15,7 @@ import pytest
 from harness import clients
 from harness.h2_client import MALFORMED_HEADERS, PROTOCOL_ERROR, SMUGGLE_BODY, H2Client, assert_rejected
 from harness.paths import clean_env
+from harness.serving import start_accepting
 from harness.upstream import bind_paired
 
 pytestmark = pytest.mark.timeout(60)
@@ -179,22 +180,11 @@ class _ConnectRelay:
         self.sock.settimeout(0.1)
         self.heads = []
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        self.thread = start_accepting(self.sock, self.stopping, self._serve, "connect-relay")
 
     @property
     def url(self):
         return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
         c.settimeout(10)

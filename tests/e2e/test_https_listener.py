@@ -77,12 +77,7 @@ def test_domain_fronting_is_400(proxy_factory, https_upstream, ca_cert, front_ho
                                 domains=["allowed.test", "other.test"])
     conn = clients.https_via_listener(("127.0.0.1", port), "allowed.test", ca_cert,
                                       host_header=f"{front_host}:{port}")
-    try:
-        conn.request("GET", "/echo")
-        resp = conn.getresponse()
-        body = resp.read()
-    finally:
-        conn.close()
+    resp, body = clients.get_once(conn, "/echo")
     assert resp.status == 400
     assert body == b"SNI and Host header mismatch\n"
     assert https_upstream.requests_for("/echo") == []
@@ -97,12 +92,7 @@ def test_host_port_is_not_compared_with_sni(proxy, https_upstream, ca_cert):
     """Host "allowed.test:P" with SNI "allowed.test" is not fronting."""
     port = https_upstream.port
     conn = clients.https_via_listener(("127.0.0.1", port), "allowed.test", ca_cert)
-    try:
-        conn.request("GET", "/echo")
-        resp = conn.getresponse()
-        resp.read()
-    finally:
-        conn.close()
+    resp, _ = clients.get_once(conn, "/echo")
     assert resp.status == 200
 
 

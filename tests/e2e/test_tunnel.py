@@ -124,12 +124,7 @@ def test_domain_fronting_inside_tunnel_is_400(proxy_factory, https_upstream, ca_
     port = https_upstream.port
     conn = clients.https_via_tunnel(proxy.addr("tunnel"), "allowed.test", port, ca_cert,
                                     host_header=f"{front_host}:{port}")
-    try:
-        conn.request("GET", "/echo")
-        resp = conn.getresponse()
-        body = resp.read()
-    finally:
-        conn.close()
+    resp, body = clients.get_once(conn, "/echo")
     assert resp.status == 400
     assert body == b"SNI and Host header mismatch\n"
     assert https_upstream.requests_for("/echo") == []
@@ -147,12 +142,8 @@ def test_plain_http_inside_tunnel(proxy, http_upstream):
     sock, status, head = clients.connect_tunnel(proxy.addr("tunnel"), target)
     assert status == 200, head
     conn = clients.SocketHTTPConnection(sock, target)
-    try:
-        conn.request("GET", "/echo/plain")
-        resp = conn.getresponse()
-        echo = json.loads(resp.read())
-    finally:
-        conn.close()
+    resp, raw = clients.get_once(conn, "/echo/plain")
+    echo = json.loads(raw)
     assert resp.status == 200
     assert echo["server"] == "http-upstream" and echo["path"] == "/echo/plain"
     recs = proxy.wait_audit(2)
@@ -169,12 +160,7 @@ def test_tunnel_inner_host_is_policy_checked(proxy_factory, https_upstream, ca_c
     port = https_upstream.port
     conn = clients.https_via_tunnel(proxy.addr("tunnel"), "allowed.test", port, ca_cert,
                                     sni="denied.test", host_header=f"denied.test:{port}")
-    try:
-        conn.request("GET", "/echo")
-        resp = conn.getresponse()
-        resp.read()
-    finally:
-        conn.close()
+    resp, _ = clients.get_once(conn, "/echo")
     # 403 from the allowlist (Go behaviour); 400 if the proxy binds the inner SNI to the CONNECT
     # target (an option Go lacks). Either way the upstream is never contacted.
     assert resp.status in (400, 403)

@@ -174,6 +174,16 @@ class SocketHTTPConnection(http.client.HTTPConnection):
         super().request(method, url, body=body, headers=headers, **kw)
 
 
+def get_once(conn, path):
+    """One GET of `path` on an http.client connection, closed after: (response, whole body)."""
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp, resp.read()
+    finally:
+        conn.close()
+
+
 def https_via_listener(listener_addr, sni, cafile, host_header=None, timeout=10.0):
     """A TLS connection to the proxy's HTTPS listener presenting `sni`; returns an http.client
     connection that sends `host_header` (default: sni:port)."""

@@ -41,6 +41,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from .serving import listen, shutdown_all, start_accepting
 from .upstream import PATTERN, server_tls_context
 
 MAX_CONN_SECONDS = 600      # a connection's whole life, bounded
@@ -363,11 +364,7 @@ class H2UpstreamServer:
         self.heads, self.requests, self.resets, self.protocol_errors, self.progress = [], [], [], [], []
         self._open = set()
         self._threads = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.sock.listen(128)
-        self.sock.settimeout(0.1)
+        self.sock = listen(host, port)
         self._accept_thread = None
 
     host = property(lambda self: self.sock.getsockname()[0])
@@ -378,28 +375,15 @@ class H2UpstreamServer:
         self.sock.close()
 
     def start(self):
-        self._accept_thread = threading.Thread(target=self._accept_loop, daemon=True,
-                                               name=f"h2-upstream-{self.name}")
-        self._accept_thread.start()
+        self._accept_thread = start_accepting(self.sock, self.stopping, self._serve, f"h2-upstream-{self.name}",
+                                              threads=self._threads)
         return self
 
-    def _accept_loop(self):
-        while not self.stopping.is_set():
-            try:
-                raw, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.connections += 1
-                conn_no = self.connections
-                self._open.add(raw)
-            t = threading.Thread(target=self._serve, args=(raw, conn_no), daemon=True)
-            self._threads.append(t)
-            t.start()
-
-    def _serve(self, raw, conn_no):
+    def _serve(self, raw):
+        with self.lock:
+            self.connections += 1
+            conn_no = self.connections
+            self._open.add(raw)
         sock = raw
         try:
             raw.settimeout(30)
@@ -430,13 +414,7 @@ class H2UpstreamServer:
 
     def stop(self):
         self.stopping.set()
-        with self.lock:
-            socks = list(self._open)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shutdown_all(self.lock, self._open)
         self.sock.close()
         if self._accept_thread:
             self._accept_thread.join(timeout=5)

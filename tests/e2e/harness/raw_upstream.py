@@ -11,7 +11,8 @@ Endpoints (GET unless said otherwise; keep-alive after every complete response):
   /sink        (POST)          reads the Content-Length body; 200 {"length": n}
   /ws                          101 Switching Protocols (no checks), then echoes bytes until EOF
   anything else                200 "raw upstream\\n"
-`sent` maps each path to the body bytes written so far; `closed` counts connections that ended.
+`sent` maps each path to the body bytes written so far; `heads` keeps every request head as it
+arrived (the raw text, any field name accepted: a lenient origin).
 """
 import json
 import socket
@@ -19,6 +20,8 @@ import ssl
 import threading
 import time
 import urllib.parse
+
+from .serving import listen, shutdown_all, start_accepting
 
 PIECE = b"0123456789abcdef" * 4096  # 64 KiB
 
@@ -29,13 +32,10 @@ class RawUpstream:
         self.lock = threading.Lock()
         self.sent: dict[str, int] = {}
         self.requests: list[str] = []
+        self.heads: list[str] = []
         self._stop = threading.Event()
         self._open: set[socket.socket] = set()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
-        self._sock.listen(64)
-        self._sock.settimeout(0.2)
+        self._sock = listen(host, port, backlog=64)
         self._thread = None
 
     @property
@@ -46,8 +46,7 @@ class RawUpstream:
         self._sock.close()
 
     def start(self):
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True, name="raw-upstream")
-        self._thread.start()
+        self._thread = start_accepting(self._sock, self._stop, self._serve, "raw-upstream")
         return self
 
     def stop(self):
@@ -55,29 +54,13 @@ class RawUpstream:
         if self._thread:
             self._thread.join(timeout=5)
         self._sock.close()
-        with self.lock:
-            socks = list(self._open)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shutdown_all(self.lock, self._open)
 
     def sent_for(self, path):
         with self.lock:
             return self.sent.get(path, 0)
 
     # --- serving ----------------------------------------------------------------------------------
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
     def _serve(self, conn):
         conn.settimeout(30)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -123,6 +106,7 @@ class RawUpstream:
         parts = url.path.split("/")
         with self.lock:
             self.requests.append(url.path)
+            self.heads.append(head)
         if url.path.startswith("/paced/"):
             time.sleep(min(float(qs.get("delay", ["0"])[0]), 10.0))
             return self._paced(conn, url.path, int(parts[2]), float(qs.get("rate", ["1048576"])[0]),

@@ -34,6 +34,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .serving import shutdown_all
+
 PATTERN = b"0123456789abcdef" * 4096  # 64 KiB
 
 
@@ -330,13 +332,7 @@ class UpstreamServer(ThreadingHTTPServer):
 
     def stop(self):
         self.shutdown()
-        with self.lock:
-            socks = list(self._open)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shutdown_all(self.lock, self._open)
         self.server_close()
         if self._thread:
             self._thread.join(timeout=5)

@@ -10,6 +10,7 @@
 #include "config/yaml_util.hpp"
 #include "core/host_glob.hpp"
 #include "pipeline/pipeline.hpp"
+#include "support/secrets_fixture.hpp"
 #include "transforms/secrets.hpp"
 #include "transforms/secrets_scan.hpp"
 
@@ -22,24 +23,12 @@ using pipeline::verdict;
 constexpr const char* k_real = "sk-REAL-0123456789";
 constexpr const char* k_ph = "proxy-openai-abc123";
 
-class Redact : public ::testing::Test {
+class Redact : public test::secrets_fixture {
 protected:
+    Redact() : secrets_fixture("transforms[0].config") {}
     void SetUp() override {
-        setenv("IRON_R_SECRET", k_real, 1);
-        setenv("IRON_R_ODD", "a b/c?d", 1);
-    }
-    void TearDown() override {
-        unsetenv("IRON_R_SECRET");
-        unsetenv("IRON_R_ODD");
-    }
-    static result<std::unique_ptr<secrets_transform>> build(const std::string& yaml) {
-        YAML::Node root = YAML::Load(yaml);
-        return secrets_transform::from_config(root["config"], config::yaml_ctx{"c.yaml", "transforms[0].config"});
-    }
-    static std::unique_ptr<secrets_transform> must_build(const std::string& yaml) {
-        auto r = build(yaml);
-        EXPECT_TRUE(r) << r.message();
-        return r ? std::move(r).value() : nullptr;
+        set_env("IRON_R_SECRET", k_real);
+        set_env("IRON_R_ODD", "a b/c?d");
     }
 };
 

@@ -14,6 +14,7 @@
 
 #include "config/yaml_util.hpp"
 #include "core/host_glob.hpp"
+#include "support/secrets_fixture.hpp"
 
 namespace iron::transforms {
 namespace {
@@ -24,33 +25,19 @@ using pipeline::verdict;
 constexpr const char* k_real = "sk-REAL-0123456789";
 constexpr const char* k_other_real = "other-REAL-secret";
 
-class Secrets : public ::testing::Test {
+class Secrets : public test::secrets_fixture {
 protected:
+    Secrets() : secrets_fixture("transforms[1].config") {}
     void SetUp() override {
-        setenv("IRON_T_OPENAI", k_real, 1);
-        setenv("IRON_T_OTHER", k_other_real, 1);
+        set_env("IRON_T_OPENAI", k_real);
+        set_env("IRON_T_OTHER", k_other_real);
         unsetenv("IRON_T_MISSING");
     }
     void TearDown() override {
-        unsetenv("IRON_T_OPENAI");
-        unsetenv("IRON_T_OTHER");
+        secrets_fixture::TearDown();
         for (const auto& f : files_) std::remove(f.c_str());
     }
 
-    result<std::unique_ptr<secrets_transform>> build(const std::string& yaml) {
-        YAML::Node root = YAML::Load(yaml);
-        return secrets_transform::from_config(root["config"], config::yaml_ctx{"c.yaml", "transforms[1].config"});
-    }
-    std::unique_ptr<secrets_transform> must_build(const std::string& yaml) {
-        auto r = build(yaml);
-        EXPECT_TRUE(r) << r.message();
-        return r ? std::move(r).value() : nullptr;
-    }
-    std::string build_error(const std::string& yaml) {
-        auto r = build(yaml);
-        EXPECT_FALSE(r) << "built although an error was expected";
-        return r ? std::string() : r.message();
-    }
     std::string write(const std::string& text) {
         std::string path = "/tmp/iron-secrets-transform-" + std::to_string(getpid()) + "-" +
                            std::to_string(files_.size());
