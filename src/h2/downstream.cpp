@@ -8,6 +8,7 @@
 #include "core/host_glob.hpp"
 #include "h2/upstream.hpp"
 #include "http/relay_stock.hpp"
+#include "http/request_guard.hpp"
 #include "http/respond.hpp"
 #include "net/watchdog.hpp"
 
@@ -43,6 +44,10 @@ std::optional<exchange::failure> h2_downstream::guard(exchange_state& st) {
         // looks at :authority, so letting a different Host through would be a bypass.
         return exchange::client_failure(failure_kind::malformed, "Host header disagrees with :authority");
     }
+    // An underscore spelling of a framing, routing or credential field: some origins read it as
+    // the real one, so it would smuggle what the checks above looked at.
+    if (auto bad = http::check_underscore_names(h))
+        return exchange::client_failure(failure_kind::malformed, std::string(bad->reason));
     if (auto f = exchange::check_target(st, *conn_, target_)) return f;
     st.ex.request_headers = to_header_list(h);
     st.ex.request_headers.erase("host");  // :authority is the one name of the target
