@@ -27,7 +27,7 @@
 #include "core/cidr.hpp"
 #include "core/log.hpp"
 #include "dns/server.hpp"
-#include "http/context.hpp"
+#include "runtime/state.hpp"
 #include "http/upstream.hpp"
 #include "intercept/intercept.hpp"
 #include "metrics/metrics.hpp"
@@ -63,31 +63,31 @@ void warn_unsupported(const config::config& cfg) {
     for (const auto& what : cfg.not_yet_supported) log::warn("not yet supported", {{"feature", what}});
 }
 
-std::shared_ptr<const http::request_policy> make_policy(const config::config& cfg,
+std::shared_ptr<const runtime::request_policy> make_policy(const config::config& cfg,
                                                        std::shared_ptr<const pipeline::pipeline> pipe) {
-    auto p = std::make_shared<http::request_policy>();
+    auto p = std::make_shared<runtime::request_policy>();
     p->pipeline = std::move(pipe);
     p->max_request_body_bytes = cfg.proxy.max_request_body_bytes;
     p->forward_oversize_body = cfg.proxy.oversize_body == "forward";
     return p;
 }
 
-struct runtime {
-    std::shared_ptr<http::shared_state> shared;
+struct proxy_runtime {
+    std::shared_ptr<runtime::shared_state> shared;
     std::shared_ptr<tls::leaf_cache> leaves;
     core::deny_list deny;
 };
 
-result<runtime> build_runtime(const config::config& cfg) {
+result<proxy_runtime> build_runtime(const config::config& cfg) {
     if (auto r = refuse_unsupported(cfg); !r) return r.err();
-    runtime rt;
-    auto shared = std::make_shared<http::shared_state>();
+    proxy_runtime rt;
+    auto shared = std::make_shared<runtime::shared_state>();
     shared->proxy = cfg.proxy;
     shared->tls_mode = cfg.tls.mode;
 
     auto pipe = transforms::build_pipeline(cfg.transforms, cfg.source);
     if (!pipe) return pipe.err();
-    shared->policies = std::make_shared<http::policy_slot>(make_policy(cfg, std::move(*pipe)));
+    shared->policies = std::make_shared<runtime::policy_slot>(make_policy(cfg, std::move(*pipe)));
 
     auto deny = core::deny_list::parse(cfg.proxy.upstream_deny_cidrs);
     if (!deny) return deny.err();
@@ -130,7 +130,7 @@ struct worker {
     std::unique_ptr<net::dialer> dialer;
     std::unique_ptr<http::upstream_pool> pool;
     std::unique_ptr<h2::client_pool> h2_pool;  // after `pool`, which it borrows
-    http::worker_state state;
+    runtime::worker_state state;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::thread thread;
 };
@@ -143,8 +143,8 @@ struct listener_spec {
     const char* start_msg;
 };
 
-using handler_fn = asio::awaitable<void> (*)(tcp::socket, tcp::endpoint, std::shared_ptr<const http::shared_state>,
-                                             http::worker_state*);
+using handler_fn = asio::awaitable<void> (*)(tcp::socket, tcp::endpoint, std::shared_ptr<const runtime::shared_state>,
+                                             runtime::worker_state*);
 
 handler_fn handler_for(listener_kind kind) {
     switch (kind) {
@@ -202,7 +202,7 @@ metrics::listener metrics_label(listener_kind kind) {
 // Counts the connection as open for exactly as long as its handler runs (the guard also runs when
 // shutdown destroys the frame without resuming it).
 asio::awaitable<void> counted_session(handler_fn handler, listener_kind kind, tcp::socket s, tcp::endpoint peer,
-                                      std::shared_ptr<const http::shared_state> shared, http::worker_state* state) {
+                                      std::shared_ptr<const runtime::shared_state> shared, runtime::worker_state* state) {
     struct open_guard {
         metrics::listener which;
         explicit open_guard(metrics::listener l) : which(l) { metrics::connection_opened(l); }
@@ -217,9 +217,9 @@ std::vector<drain_worker> drain_view(std::vector<std::unique_ptr<worker>>& worke
     return out;
 }
 
-void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::shared_ptr<const http::shared_state> shared) {
+void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::shared_ptr<const runtime::shared_state> shared) {
     handler_fn handler = handler_for(kind);
-    http::worker_state* state = &w.state;
+    runtime::worker_state* state = &w.state;
     asio::co_spawn(
         w.ioc,
         net::accept_loop(acc,
@@ -244,7 +244,7 @@ void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::sha
 // before anything changes; then one atomic swap (requests in flight keep their snapshot).
 // The pipeline and the request-body limits change; listeners, DNS, TLS, deny CIDRs, timeouts
 // and the log level stay as started, as in Go (Go also keeps the start-up body limits).
-result<void> reload_policy(const std::string& path, http::policy_slot& slot) {
+result<void> reload_policy(const std::string& path, runtime::policy_slot& slot) {
     auto cfg = config::load_file(path);
     if (!cfg) return cfg.err();
     if (auto r = refuse_unsupported(*cfg); !r) return r.err();
@@ -265,7 +265,7 @@ struct admin_servers {
     }
 };
 
-result<admin_servers> start_admin(const config::config& cfg, std::shared_ptr<http::policy_slot> slot) {
+result<admin_servers> start_admin(const config::config& cfg, std::shared_ptr<runtime::policy_slot> slot) {
     admin_servers out;
     auto m = admin::server::start(cfg.metrics.listen, admin::metrics_routes());
     if (!m) return make_error("metrics.listen: " + m.message());
@@ -323,15 +323,122 @@ result<void> check(const config::config& cfg) {
     return ok();
 }
 
+namespace {
+
+int startup_failed(const std::string& message) {
+    std::fprintf(stderr, "error: %s\n", message.c_str());
+    return 1;
+}
+
+// One worker per core: its io_context, resolver, dialer (deny CIDRs, loop guard) and pools.
+result<std::vector<std::unique_ptr<worker>>> make_workers(const config::config& cfg, const proxy_runtime& rt,
+                                                         net::loop_guard& loops) {
+    const auto connect_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(cfg.proxy.upstream_connect_timeout);
+    http::upstream_timeouts up_timeouts;
+    up_timeouts.idle = cfg.proxy.upstream_idle_timeout;
+    std::vector<std::unique_ptr<worker>> workers;
+    for (unsigned i = 0; i < worker_count(); ++i) {
+        auto w = std::make_unique<worker>();
+        auto res = net::resolver::create(w->ioc.get_executor(), cfg.dns.upstream_resolver);
+        if (!res) return make_error("dns.upstream_resolver: " + res.message());
+        w->resolver = std::move(*res);
+        w->dialer = std::make_unique<net::dialer>(*w->resolver, rt.deny, connect_timeout, &loops);
+        w->pool = std::make_unique<http::upstream_pool>(*w->dialer, *rt.shared->client_tls, up_timeouts);
+        w->h2_pool = std::make_unique<h2::client_pool>(w->ioc.get_executor(), *w->pool, up_timeouts.idle);
+        w->state = runtime::worker_state{w->dialer.get(), w->pool.get(), w->h2_pool.get(), &w->connections};
+        workers.push_back(std::move(w));
+    }
+    return workers;
+}
+
+std::vector<listener_spec> listener_specs(const config::config& cfg) {
+    std::vector<listener_spec> specs;
+    for (const auto& a : cfg.proxy.http_listens) specs.push_back({listener_kind::http, a, "http proxy starting"});
+    specs.push_back({listener_kind::https, cfg.proxy.https_listen,
+                     cfg.tls.mode == "sni-only" ? "https proxy starting (sni-only)" : "https proxy starting"});
+    if (!cfg.proxy.tunnel_listen.empty())
+        specs.push_back({listener_kind::tunnel, cfg.proxy.tunnel_listen, "tunnel proxy starting"});
+    return specs;
+}
+
+// The DNS server runs on the first worker's io_context (one thread serves far more queries than a
+// sandbox makes; no shared state).
+result<std::unique_ptr<dns::server>> start_dns(const config::config& cfg, worker& first, net::loop_guard& loops) {
+    auto started = dns::server::start(first.ioc, cfg.dns);
+    if (!started) return started.err();
+    loops.add("dns", (*started)->tcp_endpoint());
+    for (const auto& w : (*started)->warnings()) log::warn("dns record ignored", {{"why", w}});
+    log::info("dns server starting", {{"addr", (*started)->address()}});
+    return std::move(*started);
+}
+
+// Where the banner tells the user to point a client.
+struct bound_addresses {
+    std::string tunnel;
+    std::string http;
+};
+
+result<bound_addresses> start_listeners(const config::config& cfg, std::vector<std::unique_ptr<worker>>& workers,
+                                        net::loop_guard& loops, const std::shared_ptr<const runtime::shared_state>& shared) {
+    bound_addresses out;
+    for (const auto& spec : listener_specs(cfg)) {
+        std::size_t first_new = workers.front()->acceptors.size();
+        const bool transparent = cfg.proxy.transparent && spec.kind != listener_kind::tunnel;
+        auto bound = bind_everywhere(workers, spec, transparent);
+        if (!bound) return bound.err();
+        loops.add(listener_name(spec.kind), *bound);
+        for (auto& w : workers) start_accepting(*w, *w->acceptors[first_new], spec.kind, shared);
+        const std::string bound_text = endpoint_text(*bound);
+        log::info(spec.start_msg, {{"addr", bound_text}});
+        if (spec.kind == listener_kind::tunnel) out.tunnel = bound_text;
+        if (spec.kind == listener_kind::http && out.http.empty()) out.http = bound_text;
+    }
+    return out;
+}
+
+void log_policy(const config::config& cfg, const proxy_runtime& rt) {
+    log::info("transform pipeline", {{"transforms", rt.shared->policies->get()->pipeline->names()}});
+    boost::json::array cidrs;
+    for (const auto& c : rt.deny.prefixes()) cidrs.push_back(boost::json::value(c.text));
+    log::info("upstream deny list active", {{"cidrs", cidrs}});
+    if (!cfg.dns.upstream_resolver.empty()) log::info("using upstream resolver", {{"addr", cfg.dns.upstream_resolver}});
+}
+
+void start_worker_threads(std::vector<std::unique_ptr<worker>>& workers) {
+    for (auto& w : workers) {
+        w->thread = std::thread([&ioc = w->ioc] {
+            // Audit records are written once per event-loop turn; whatever the last turn left is
+            // written when the loop returns (shutdown), by the scope's destructor.
+            audit::batch_scope batch(ioc);
+            ioc.run();
+        });
+    }
+}
+
+// SIGHUP, again and again until shutdown cancels it: secret files and other external state are
+// re-read; the config itself is reloaded only through the management API (as in Go).
+void watch_sighup(asio::signal_set& hup, const std::shared_ptr<const runtime::shared_state>& shared,
+                  std::vector<std::unique_ptr<worker>>& workers) {
+    hup.async_wait([&hup, shared, &workers](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        log::info("SIGHUP received: refreshing secrets; the configuration is reloaded by POST /v1/reload");
+        shared->policies->get()->pipeline->refresh();
+        // Audit batches last one event-loop turn at most; writing them now as well means a log
+        // rotator that signals after moving the file finds every earlier record in it.
+        for (auto& w : workers) asio::post(w->ioc, [] { audit::flush_thread_batch(); });
+        watch_sighup(hup, shared, workers);
+    });
+}
+
+}  // namespace
+
 int run(const config::config& cfg, const run_options& opts) {
     log::level lvl;
     if (log::parse_level(cfg.log.level, lvl)) log::set_level(lvl);
     warn_unsupported(cfg);
     auto rt = build_runtime(cfg);
-    if (!rt) {
-        std::fprintf(stderr, "error: %s\n", rt.message().c_str());
-        return 1;
-    }
+    if (!rt) return startup_failed(rt.message());
     auto shared = rt->shared;
     // Installed before any listener exists, so a SIGTERM right after "ready" is a clean shutdown
     // (exit 0), never the default action.
@@ -342,69 +449,21 @@ int run(const config::config& cfg, const run_options& opts) {
     // Every listener of ours, so no dial connects back to one (filled below, before any worker
     // thread starts; declared before `workers`, whose dialers point at it, so it outlives them).
     net::loop_guard loops;
-    std::vector<std::unique_ptr<worker>> workers;
-    const auto connect_timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(cfg.proxy.upstream_connect_timeout);
-    http::upstream_timeouts up_timeouts;
-    up_timeouts.idle = cfg.proxy.upstream_idle_timeout;
-    for (unsigned i = 0; i < worker_count(); ++i) {
-        auto w = std::make_unique<worker>();
-        auto res = net::resolver::create(w->ioc.get_executor(), cfg.dns.upstream_resolver);
-        if (!res) {
-            std::fprintf(stderr, "error: dns.upstream_resolver: %s\n", res.message().c_str());
-            return 1;
-        }
-        w->resolver = std::move(*res);
-        w->dialer = std::make_unique<net::dialer>(*w->resolver, rt->deny, connect_timeout, &loops);
-        w->pool = std::make_unique<http::upstream_pool>(*w->dialer, *shared->client_tls, up_timeouts);
-        w->h2_pool = std::make_unique<h2::client_pool>(w->ioc.get_executor(), *w->pool, up_timeouts.idle);
-        w->state = http::worker_state{w->dialer.get(), w->pool.get(), w->h2_pool.get(), &w->connections};
-        workers.push_back(std::move(w));
-    }
-
-    std::vector<listener_spec> specs;
-    for (const auto& a : cfg.proxy.http_listens) specs.push_back({listener_kind::http, a, "http proxy starting"});
-    specs.push_back({listener_kind::https, cfg.proxy.https_listen,
-                     cfg.tls.mode == "sni-only" ? "https proxy starting (sni-only)" : "https proxy starting"});
-    if (!cfg.proxy.tunnel_listen.empty())
-        specs.push_back({listener_kind::tunnel, cfg.proxy.tunnel_listen, "tunnel proxy starting"});
-
+    auto made = make_workers(cfg, *rt, loops);
+    if (!made) return startup_failed(made.message());
+    std::vector<std::unique_ptr<worker>> workers = std::move(*made);
     log::info("iron-proxy starting", {{"version", IRON_VERSION}, {"config", cfg.source}, {"workers", workers.size()}});
-    // Declared after `workers`, so it is destroyed first. It runs on the first worker's
-    // io_context (one thread serves far more queries than a sandbox makes; no shared state).
+    // Declared after `workers`, so it is destroyed first.
     std::unique_ptr<dns::server> dns_server;
     if (cfg.dns.enabled) {
-        auto started = dns::server::start(workers.front()->ioc, cfg.dns);
-        if (!started) {
-            std::fprintf(stderr, "error: %s\n", started.message().c_str());
-            return 1;
-        }
+        auto started = start_dns(cfg, *workers.front(), loops);
+        if (!started) return startup_failed(started.message());
         dns_server = std::move(*started);
-        loops.add("dns", dns_server->tcp_endpoint());
-        for (const auto& w : dns_server->warnings()) log::warn("dns record ignored", {{"why", w}});
-        log::info("dns server starting", {{"addr", dns_server->address()}});
     }
-    std::string tunnel_addr, http_addr;
-    for (const auto& spec : specs) {
-        std::size_t first_new = workers.front()->acceptors.size();
-        const bool transparent = cfg.proxy.transparent && spec.kind != listener_kind::tunnel;
-        auto bound = bind_everywhere(workers, spec, transparent);
-        if (!bound) {
-            std::fprintf(stderr, "error: %s\n", bound.message().c_str());
-            return 1;
-        }
-        loops.add(listener_name(spec.kind), *bound);
-        for (auto& w : workers) start_accepting(*w, *w->acceptors[first_new], spec.kind, shared);
-        const std::string bound_text = endpoint_text(*bound);
-        log::info(spec.start_msg, {{"addr", bound_text}});
-        if (spec.kind == listener_kind::tunnel) tunnel_addr = bound_text;
-        if (spec.kind == listener_kind::http && http_addr.empty()) http_addr = bound_text;
-    }
+    auto addresses = start_listeners(cfg, workers, loops, shared);
+    if (!addresses) return startup_failed(addresses.message());
     auto admin_started = start_admin(cfg, shared->policies);
-    if (!admin_started) {
-        std::fprintf(stderr, "error: %s\n", admin_started.message().c_str());
-        return 1;
-    }
+    if (!admin_started) return startup_failed(admin_started.message());
     admin_servers admin = std::move(*admin_started);
     guard_admin_listener(loops, "metrics", admin.metrics->address());
     if (admin.management) guard_admin_listener(loops, "management", admin.management->address());
@@ -412,39 +471,15 @@ int run(const config::config& cfg, const run_options& opts) {
         metrics::set_gauge("iron_proxy_leaf_cert_cache_size", "MITM leaf certificates cached now.",
                            [leaves = rt->leaves] { return static_cast<double>(leaves->size()); });
     }
-    log::info("transform pipeline", {{"transforms", shared->policies->get()->pipeline->names()}});
-    boost::json::array cidrs;
-    for (const auto& c : rt->deny.prefixes()) cidrs.push_back(boost::json::value(c.text));
-    log::info("upstream deny list active", {{"cidrs", cidrs}});
-    if (!cfg.dns.upstream_resolver.empty()) log::info("using upstream resolver", {{"addr", cfg.dns.upstream_resolver}});
+    log_policy(cfg, *rt);
 
-    for (auto& w : workers) {
-        w->thread = std::thread([&ioc = w->ioc] {
-            // Audit records are written once per event-loop turn; whatever the last turn left is
-            // written when the loop returns (shutdown), by the scope's destructor.
-            audit::batch_scope batch(ioc);
-            ioc.run();
-        });
-    }
+    start_worker_threads(workers);
     metrics::set_ready(true);
     log::info("iron-proxy ready", {{"audit", cfg.log.audit_path.empty() ? "stderr" : cfg.log.audit_path}});
-    if (opts.embedded_default) print_banner(opts.state_dir, tunnel_addr, http_addr);
+    if (opts.embedded_default) print_banner(opts.state_dir, addresses->tunnel, addresses->http);
 
     // The main thread only waits for signals (their handlers were installed before start-up).
-    std::function<void()> wait_hup = [&] {
-        hup.async_wait([&](const boost::system::error_code& ec, int) {
-            if (ec) return;
-            // Secret files and other external state are re-read; the config itself is reloaded
-            // only through the management API (as in Go): say so rather than pretend.
-            log::info("SIGHUP received: refreshing secrets; the configuration is reloaded by POST /v1/reload");
-            shared->policies->get()->pipeline->refresh();
-            // Audit batches last one event-loop turn at most; writing them now as well means a
-            // log rotator that signals after moving the file finds every earlier record in it.
-            for (auto& w : workers) asio::post(w->ioc, [] { audit::flush_thread_batch(); });
-            wait_hup();
-        });
-    };
-    wait_hup();
+    watch_sighup(hup, shared, workers);
     signals.async_wait([&](const boost::system::error_code&, int sig) {
         metrics::set_ready(false);  // /readyz: take this instance out of rotation first
         log::info("shutting down",

@@ -60,20 +60,6 @@ const std::string* find_header(const header_block& headers, std::string_view nam
     return nullptr;
 }
 
-// --- event ---
-
-event::event(asio::any_io_executor ex) : timer_(ex, std::chrono::steady_clock::time_point::max()) {}
-
-void event::notify() {
-    set_ = true;
-    timer_.cancel();
-}
-
-asio::awaitable<void> event::wait() {
-    if (!set_) co_await timer_.async_wait(as_tuple(use_awaitable));
-    set_ = false;
-}
-
 // --- stream ---
 
 stream::~stream() {

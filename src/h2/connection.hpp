@@ -27,6 +27,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "h2/deadlines.hpp"
+#include "h2/event.hpp"
 
 struct nghttp2_session;
 
@@ -40,20 +41,6 @@ using header_block = std::vector<header>;
 
 // The first value of `name` (exact, lower-case), or nullptr.
 const std::string* find_header(const header_block& headers, std::string_view name);
-
-// A one-shot wake-up for a coroutine waiting on the same thread: notify() before or during wait()
-// both work (the flag remembers it).
-class event {
-public:
-    explicit event(boost::asio::any_io_executor ex);
-    boost::asio::any_io_executor executor() { return timer_.get_executor(); }
-    void notify();
-    boost::asio::awaitable<void> wait();
-
-private:
-    boost::asio::steady_timer timer_;
-    bool set_ = false;
-};
 
 // Byte I/O under the session: a TLS stream (owned, or borrowed from the caller's frame).
 class transport {

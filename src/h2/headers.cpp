@@ -77,7 +77,10 @@ void set_h1_fields(const core::header_list& headers, boost::beast::http::fields&
     if (!cookies.empty()) out.insert("Cookie", cookies);
 }
 
-void append_h1_response_fields(const boost::beast::http::fields& in, header_block& out) {
+namespace {
+
+template <class Fields>
+void append_h1_response_fields_of(const Fields& in, header_block& out) {
     // Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1).
     std::vector<std::string> listed;
     for (const auto& f : in) {
@@ -96,6 +99,16 @@ void append_h1_response_fields(const boost::beast::http::fields& in, header_bloc
         if (std::find(listed.begin(), listed.end(), name) != listed.end()) continue;
         out.push_back(header{std::move(name), std::string(f.value())});
     }
+}
+
+}  // namespace
+
+void append_h1_response_fields(const boost::beast::http::fields& in, header_block& out) {
+    append_h1_response_fields_of(in, out);
+}
+
+void append_h1_response_fields(const http::proxy_fields& in, header_block& out) {
+    append_h1_response_fields_of(in, out);
 }
 
 }  // namespace iron::h2

@@ -7,6 +7,7 @@
 
 #include "core/headers.hpp"
 #include "h2/connection.hpp"
+#include "http/field_allocator.hpp"
 
 namespace iron::h2 {
 
@@ -31,5 +32,6 @@ void set_h1_fields(const core::header_list& headers, boost::beast::http::fields&
 // From an HTTP/1.1 response head to HTTP/2: hop-by-hop fields (including those named in
 // Connection) dropped, names lower-cased.
 void append_h1_response_fields(const boost::beast::http::fields& in, header_block& out);
+void append_h1_response_fields(const http::proxy_fields& in, header_block& out);
 
 }  // namespace iron::h2

@@ -5,7 +5,7 @@
 // → pipeline.on_response → body and trailers streamed back → one audit record.
 #include <boost/asio/awaitable.hpp>
 
-#include "http/context.hpp"
+#include "runtime/state.hpp"
 #include "net/client_socket.hpp"
 #include "net/tls_stream.hpp"
 #include "net/watchdog.hpp"
@@ -16,7 +16,7 @@ namespace iron::h2 {
 // (cleartext HTTP/2 with prior knowledge, h2c: the origin is then spoken to in h2c too).
 // `dog` is the connection's first deadline; HTTP/2 replaces it with its own head and idle deadlines.
 template <class Stream>
-boost::asio::awaitable<void> serve_h2(Stream& client, http::connection_info& conn, net::watchdog& dog);
+boost::asio::awaitable<void> serve_h2(Stream& client, runtime::connection_info& conn, net::watchdog& dog);
 
 // The 24-byte connection preface of cleartext HTTP/2 with prior knowledge (RFC 9113 §3.4).
 inline constexpr char client_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -6,30 +6,6 @@ namespace iron::http {
 
 namespace bhttp = boost::beast::http;
 
-void apply_verdict_to_record(audit::record& rec, const pipeline::phase_result& decided, bool request_phase) {
-    using kind = pipeline::verdict::kind;
-    const auto& v = decided.outcome;
-    switch (v.what) {
-        case kind::next:
-            return;
-        case kind::reject:
-            rec.action = audit::action::reject;
-            rec.status_code = v.status;
-            if (request_phase) rec.rejected_by = decided.decided_by;
-            return;
-        case kind::stub:
-            rec.action = audit::action::stub;
-            rec.status_code = v.status;
-            if (request_phase) rec.stubbed_by = decided.decided_by;
-            return;
-        case kind::error:
-            rec.action = audit::action::error;
-            rec.status_code = 502;
-            rec.error = v.error;  // already "transform <name> request: <msg>" (pipeline.cpp)
-            return;
-    }
-}
-
 bhttp::response<bhttp::string_body> make_error_text(unsigned status, const std::string& message, bool keep_alive) {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
     res.set(bhttp::field::content_type, "text/plain; charset=utf-8");

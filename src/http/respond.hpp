@@ -1,7 +1,7 @@
 #pragma once
 // Synthetic responses written by the proxy itself: error text (Go's http.Error shape: text/plain;
 // charset=utf-8, nosniff, body = message + "\n") and transform verdicts (default: 403, text/plain,
-// empty body). Also how a verdict is recorded in the audit record.
+// empty body).
 #include <string>
 
 #include <boost/asio/as_tuple.hpp>
@@ -14,9 +14,6 @@
 #include "pipeline/pipeline.hpp"
 
 namespace iron::http {
-
-// Fills action / rejected_by / stubbed_by / error / status_code from a short-circuiting verdict.
-void apply_verdict_to_record(audit::record& rec, const pipeline::phase_result& decided, bool request_phase);
 
 boost::beast::http::response<boost::beast::http::string_body> make_error_text(unsigned status,
                                                                               const std::string& message,

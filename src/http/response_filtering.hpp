@@ -1,8 +1,8 @@
 #pragma once
-// How the relays apply the response filters a response-phase transform attached
-// (pipeline/response_filter.hpp), for HTTP/1.1 (http/session.cpp) and HTTP/2 (h2/server.cpp).
-// Every entry point is reached only behind a `filters.empty()` / null-pointer branch, so a
-// response without filters costs one branch per piece and nothing else.
+// How a response head is prepared for the response filters a response-phase transform attached
+// (pipeline/response_filter.hpp), for HTTP/1.1 and HTTP/2 clients; the driver's relay
+// (exchange/driver.hpp) runs the body through them. Every entry point is reached only behind a
+// `filters.empty()` / null-pointer branch, so a response without filters costs one branch.
 #include <string>
 #include <string_view>
 
@@ -13,16 +13,6 @@
 #include "pipeline/exchange.hpp"
 
 namespace iron::http {
-
-// HTTP/1.1 relay: the piece the parser just read, through the filters; their output is what the
-// serializer writes. Empty output becomes "no data" (nullptr): a zero-length chunk would end the
-// body. The body's last piece (more == false) also flushes what the filters held back.
-void filter_piece(pipeline::response_filter_chain& filters, boost::beast::http::buffer_body::value_type& body,
-                  std::string& filtered);
-
-// HTTP/2 relay: `piece` (the last one when `last`) through the filters into `out`; false when
-// there is nothing to write now.
-bool filter_piece(pipeline::response_filter_chain& filters, std::string_view piece, bool last, std::string& out);
 
 // HTTP/2 response head: when the filters rewrite a body that is there, its length may change, so
 // content-length goes (DATA frames and END_STREAM frame the body). Returns the chain to apply to

@@ -31,11 +31,6 @@ void upstream_conn::close() {
     socket().close(ec);
 }
 
-connect_failure_reply reply_for_connect_failure(const error& e) {
-    if (e.kind == error_kind::loop_detected) return {508, "loop detected"};
-    return {502, "bad gateway"};
-}
-
 upstream_pool::upstream_pool(net::dialer& dialer, asio::ssl::context& client_tls, upstream_timeouts timeouts)
     : dialer_(dialer), client_tls_(client_tls), timeouts_(timeouts) {}
 

@@ -45,15 +45,6 @@ struct upstream_conn {
     std::unique_ptr<net::watchdog> deadline_ = nullptr;  // built by deadline(); last, so destroyed first
 };
 
-// What the client is told when no upstream connection could be had: 508 "loop detected" when the
-// dial would have reached this proxy itself (net::dialer's error_kind::loop_detected), else 502
-// "bad gateway". The audit record's error is the dial error either way.
-struct connect_failure_reply {
-    unsigned status;
-    const char* text;
-};
-connect_failure_reply reply_for_connect_failure(const error& e);
-
 struct upstream_timeouts {
     std::chrono::steady_clock::duration tls_handshake = std::chrono::seconds(10);
     std::chrono::steady_clock::duration idle = std::chrono::seconds(90);

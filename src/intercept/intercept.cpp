@@ -12,7 +12,9 @@
 #include "core/host_glob.hpp"
 #include "core/log.hpp"
 #include "h2/server.hpp"
-#include "http/exchange.hpp"
+#include "exchange/phases.hpp"
+#include "runtime/audit_entry.hpp"
+#include "runtime/exchange_state.hpp"
 #include "http/respond.hpp"
 #include "http/session.hpp"
 #include "http/upstream.hpp"
@@ -43,17 +45,10 @@ namespace {
 
 // One audit record for a connection that never produced an HTTP request (handshake failure,
 // unknown protocol): the Go proxy drops these silently; we record them.
-void audit_connection_failure(const http::connection_info& conn, std::string host, std::string error) {
-    audit::record rec;
-    rec.host = std::move(host);
-    rec.remote_addr = conn.remote_addr;
-    rec.sni = conn.sni;
-    rec.tunnel = conn.tunnel;
-    rec.action = audit::action::reject;
-    rec.status_code = 400;
-    rec.error = std::move(error);
-    rec.finish();
-    conn.shared->audit->emit(rec);
+void audit_connection_failure(const runtime::connection_info& conn, std::string host, std::string error) {
+    runtime::audit_entry entry(conn);
+    entry.rec.host = std::move(host);
+    entry.settle(audit::action::reject, 400, std::move(error));
 }
 
 // Waits (bounded by the handshake timeout) for the first bytes and returns the first one. What
@@ -91,7 +86,7 @@ asio::awaitable<bool> starts_with_h2_preface(net::client_socket& sock, net::watc
 }
 
 // A plain-text connection: HTTP/1.x, or HTTP/2 with prior knowledge (h2c).
-asio::awaitable<void> serve_plain(net::client_socket& sock, http::connection_info& conn, net::watchdog& dog) {
+asio::awaitable<void> serve_plain(net::client_socket& sock, runtime::connection_info& conn, net::watchdog& dog) {
     const bool h2c = co_await starts_with_h2_preface(sock, dog, conn.shared->proxy.client_header_timeout);
     if (h2c)
         co_await h2::serve_h2(sock, conn, dog);
@@ -99,7 +94,7 @@ asio::awaitable<void> serve_plain(net::client_socket& sock, http::connection_inf
         co_await http::serve_http(sock, conn, dog);
 }
 
-asio::awaitable<void> serve_tls(net::client_socket sock, http::connection_info conn) {
+asio::awaitable<void> serve_tls(net::client_socket sock, runtime::connection_info conn) {
     net::tls_stream<net::client_socket> tls(std::move(sock), *conn.shared->server_tls);
     net::watchdog dog = net::closing_watchdog(tls.next_layer());
     dog.expires_after(conn.shared->proxy.client_handshake_timeout);
@@ -109,7 +104,7 @@ asio::awaitable<void> serve_tls(net::client_socket sock, http::connection_info c
     if (ec) {
         std::string why = dog.fired() ? "timeout" : ec.message();
         if (conn.sni.empty() && !dog.fired()) why = "client hello missing sni or handshake failed: " + why;
-        if (http::draining(conn)) why = "closed at shutdown";  // the drain closes connections with no request
+        if (runtime::draining(conn)) why = "closed at shutdown";  // the drain closes connections with no request
         log::debug("tls handshake failed", {{"remote_addr", conn.remote_addr}, {"error", why}});
         audit_connection_failure(conn, conn.sni, "tls handshake: " + why);
         co_return;
@@ -150,20 +145,15 @@ asio::awaitable<tls::client_hello_info> record_client_hello(net::client_socket& 
 
 // tls.mode: sni-only — policy on the SNI, then bytes relayed untouched to SNI:443. The
 // CONNECT port is ignored on purpose (anti port-pivot). One audit record covering the connection.
-asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_info conn) {
+asio::awaitable<void> serve_sni_only(net::client_socket sock, runtime::connection_info conn) {
     net::watchdog dog = net::closing_watchdog(sock);
     std::string hello;
     auto parsed = co_await record_client_hello(sock, dog, hello);
 
-    audit::record rec;
-    rec.remote_addr = conn.remote_addr;
-    rec.mode = "sni-only";
-    rec.tunnel = conn.tunnel;
-    rec.method = "";
-    auto emit = [&] {
-        rec.finish();
-        conn.shared->audit->emit(rec);
-    };
+    runtime::audit_entry entry(conn, "sni-only");
+    audit::record& rec = entry.rec;
+    rec.sni.clear();  // until the ClientHello names one
+    auto emit = [&] { entry.emit(); };
     if (parsed.state != tls::client_hello_info::status::ok) {
         rec.action = audit::action::reject;
         rec.status_code = 400;
@@ -191,7 +181,7 @@ asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_i
     const auto policy = conn.shared->policies->get();  // kept alive for the call, whatever a reload does
     auto decided = policy->pipeline->run_connect(ex, rec.request_transforms);
     if (decided.outcome.what != pipeline::verdict::kind::next) {
-        http::apply_verdict_to_record(rec, decided, true);
+        exchange::record_verdict(rec, decided, true);
         emit();
         co_return;
     }
@@ -199,7 +189,7 @@ asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_i
     auto dialed = co_await conn.worker->dialer->dial(ex.policy_host, 443);
     if (!dialed) {
         rec.action = audit::action::error;
-        rec.status_code = static_cast<int>(http::reply_for_connect_failure(dialed.err()).status);
+        rec.status_code = exchange::settle(exchange::dial_failure(dialed.err()), false).status;
         rec.error = dialed.message();
         emit();
         co_return;
@@ -221,7 +211,7 @@ asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_i
         const auto totals = co_await net::splice(sock, upstream, relay_dog, conn.shared->proxy.client_idle_timeout);
         if (conn.live && conn.live->cut()) {
             rec.action = audit::action::error;
-            rec.error = "cut at shutdown" + http::bytes_note(totals.b_to_a, "response");
+            rec.error = "cut at shutdown" + runtime::bytes_note(totals.b_to_a, "response");
         }
     }
     emit();
@@ -229,7 +219,7 @@ asio::awaitable<void> serve_sni_only(net::client_socket sock, http::connection_i
 
 }  // namespace
 
-asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn, accept_plain plain) {
+asio::awaitable<void> serve(net::client_socket sock, runtime::connection_info conn, accept_plain plain) {
     int first = -1;
     {
         net::watchdog peek_dog = net::closing_watchdog(sock);
@@ -238,7 +228,7 @@ asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn,
     if (first < 0) {
         if (conn.tunnel)
             audit_connection_failure(conn, conn.tunnel->target,
-                                     http::draining(conn) ? "tunnel closed at shutdown before any request"
+                                     runtime::draining(conn) ? "tunnel closed at shutdown before any request"
                                                           : "tunnel closed before any request");
         co_return;
     }
@@ -267,8 +257,8 @@ asio::awaitable<void> serve(net::client_socket sock, http::connection_info conn,
 }
 
 asio::awaitable<void> serve_http_listener(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
-                                          std::shared_ptr<const http::shared_state> shared, http::worker_state* worker) {
-    http::connection_info conn{std::move(shared), worker, remote_address(peer), "", false, std::nullopt, ""};
+                                          std::shared_ptr<const runtime::shared_state> shared, runtime::worker_state* worker) {
+    runtime::connection_info conn{std::move(shared), worker, remote_address(peer), "", false, std::nullopt, ""};
     if (conn.shared->proxy.transparent) conn.original_dst = net::original_destination(sock);
     net::live_connection live(worker ? worker->live : nullptr, sock.native_handle());
     conn.live = &live;
@@ -278,8 +268,8 @@ asio::awaitable<void> serve_http_listener(asio::ip::tcp::socket sock, asio::ip::
 }
 
 asio::awaitable<void> serve_https_listener(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
-                                           std::shared_ptr<const http::shared_state> shared, http::worker_state* worker) {
-    http::connection_info conn{std::move(shared), worker, remote_address(peer), "", false, std::nullopt, ""};
+                                           std::shared_ptr<const runtime::shared_state> shared, runtime::worker_state* worker) {
+    runtime::connection_info conn{std::move(shared), worker, remote_address(peer), "", false, std::nullopt, ""};
     if (conn.shared->proxy.transparent) conn.original_dst = net::original_destination(sock);
     net::live_connection live(worker ? worker->live : nullptr, sock.native_handle());
     conn.live = &live;

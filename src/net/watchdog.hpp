@@ -60,6 +60,12 @@ private:
                 if (s->on_expire) s->on_expire();
                 return;
             }
+            // Disarmed meanwhile: leave no wait pending (a wait at time_point::max would keep this
+            // state, and an operation in the io_context, alive long after the watchdog is gone).
+            if (s->expiry == clock::time_point::max()) {
+                s->armed = clock::time_point::max();
+                return;
+            }
             arm(s);  // the deadline moved later meanwhile
         });
     }

@@ -47,6 +47,7 @@ phase_result run_phase(const std::vector<std::unique_ptr<const transform>>& tran
         tr.duration_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()) / 1000.0;
         tr.action = action_for(v.what);
         if (v.what == verdict::kind::error) tr.error = v.error;
+        if (!v.reason.empty() && !tr.annotations.contains("reason")) tr.annotations["reason"] = v.reason;
         traces.push_back(std::move(tr));
 
         if (v.what == verdict::kind::next) continue;

@@ -17,9 +17,19 @@ struct verdict {
     core::header_list headers;     // reject/stub: extra response headers
     std::string body;              // reject/stub: response body (default: empty, text/plain)
     std::string error;             // error: message (goes to the audit record; no secrets)
+    // reject/stub/error: why, in a few words a client or an operator can act on (the rule or the
+    // pattern that decided, never a secret). The audit record carries it as the deciding
+    // transform's `reason` annotation unless the transform annotated one itself.
+    std::string reason;
 
     static verdict next() { return {}; }
-    static verdict reject(int status = 403) { verdict v; v.what = kind::reject; v.status = status; return v; }
+    static verdict reject(int status = 403, std::string why = {}) {
+        verdict v;
+        v.what = kind::reject;
+        v.status = status;
+        v.reason = std::move(why);
+        return v;
+    }
     static verdict stub(int status = 200) { verdict v; v.what = kind::stub; v.status = status; return v; }
     static verdict fail(std::string message) { verdict v; v.what = kind::error; v.error = std::move(message); return v; }
 };

@@ -52,7 +52,7 @@ pipeline::verdict allowlist::on_request(pipeline::exchange& ex) const {
         ex.note("action", "warn");
         return pipeline::verdict::next();
     }
-    return pipeline::verdict::reject(403);
+    return pipeline::verdict::reject(403, "host not in allowlist");
 }
 
 }  // namespace iron::transforms

@@ -9,7 +9,9 @@
 #include <boost/beast/http.hpp>
 
 #include "core/host_glob.hpp"
-#include "http/exchange.hpp"
+#include "exchange/phases.hpp"
+#include "runtime/audit_entry.hpp"
+#include "runtime/exchange_state.hpp"
 #include "http/messages.hpp"
 #include "http/respond.hpp"
 #include "intercept/intercept.hpp"
@@ -31,23 +33,17 @@ namespace {
 
 // The per-connection state of the tunnel handshake, and its one audit record.
 struct handshake {
-    http::connection_info conn;
+    handshake(runtime::connection_info c, net::client_socket s)
+        : conn(std::move(c)), sock(std::move(s)), entry(conn, conn.shared->tls_mode) {}
+
+    runtime::connection_info conn;
     net::client_socket sock;
     beast::flat_buffer buf;
-    audit::record rec;
-    bool emitted = false;
+    runtime::audit_entry entry;
+    audit::record& rec = entry.rec;
 
-    void emit() {
-        if (emitted) return;
-        emitted = true;
-        rec.finish();
-        conn.shared->audit->emit(rec);
-    }
-    void reject(int status, std::string error) {
-        rec.action = audit::action::reject;
-        rec.status_code = status;
-        rec.error = std::move(error);
-    }
+    void emit() { entry.emit(); }
+    void reject(int status, std::string error) { entry.settle(audit::action::reject, status, std::move(error)); }
     std::string_view buffered() const {
         return {static_cast<const char*>(buf.data().data()), buf.size()};
     }
@@ -93,7 +89,7 @@ pipeline::phase_result check_policy(handshake& hs, const connect_target& target,
         hs.rec.action = audit::action::allow;
         hs.rec.status_code = 200;
     } else {
-        http::apply_verdict_to_record(hs.rec, decided, /*request_phase=*/true);
+        exchange::record_verdict(hs.rec, decided, /*request_phase=*/true);
     }
     return decided;
 }
@@ -174,7 +170,7 @@ asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
     if (ec) {
         if (dog.fired()) {
             hs.reject(408, "timeout reading tunnel request");
-        } else if (http::draining(hs.conn)) {
+        } else if (runtime::draining(hs.conn)) {
             hs.reject(400, "tunnel request cut short: closed at shutdown");
         } else {
             hs.reject(400, "malformed tunnel request: " + ec.message());
@@ -216,25 +212,21 @@ asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
 }  // namespace
 
 asio::awaitable<void> serve_tunnel_listener(asio::ip::tcp::socket raw, asio::ip::tcp::endpoint peer,
-                                            std::shared_ptr<const http::shared_state> shared, http::worker_state* worker) {
-    http::connection_info conn{shared, worker, intercept::remote_address(peer), "", false, std::nullopt, ""};
+                                            std::shared_ptr<const runtime::shared_state> shared, runtime::worker_state* worker) {
+    runtime::connection_info conn{shared, worker, intercept::remote_address(peer), "", false, std::nullopt, ""};
     // Registered for graceful shutdown: the handshake counts as idle (closed at once by a drain),
     // what follows in the tunnel is drained like any other connection.
     net::live_connection live(worker ? worker->live : nullptr, raw.native_handle());
     conn.live = &live;
-    handshake hs{std::move(conn), net::client_socket(std::move(raw)), {}, {}, false};
-    hs.rec.remote_addr = hs.conn.remote_addr;
-    hs.rec.mode = shared->tls_mode;
+    handshake hs(std::move(conn), net::client_socket(std::move(raw)));
     net::watchdog dog = net::closing_watchdog(hs.sock);
     dog.expires_after(shared->proxy.client_header_timeout);
 
     // One byte tells SOCKS5 (0x05) from an HTTP CONNECT head, as in Go; a bounded wait, unlike Go.
     if (!co_await read_more(hs)) {
-        if (dog.fired()) {
-            hs.reject(408, "timeout waiting for the tunnel handshake");
-            hs.emit();
-        }
-        co_return;  // connected and left without a byte: no request, no record
+        if (dog.fired()) hs.reject(408, "timeout waiting for the tunnel handshake");
+        else hs.entry.dismiss();  // connected and left without a byte: no request, no record
+        co_return;
     }
     if (detect_handshake(static_cast<unsigned char>(hs.buffered()[0])) == handshake_protocol::socks5) {
         co_await serve_socks5(hs);

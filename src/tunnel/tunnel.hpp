@@ -7,13 +7,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include "http/context.hpp"
+#include "runtime/state.hpp"
 
 namespace iron::tunnel {
 
 // `peer`: the client's address as accept(2) reported it.
 boost::asio::awaitable<void> serve_tunnel_listener(boost::asio::ip::tcp::socket sock, boost::asio::ip::tcp::endpoint peer,
-                                                   std::shared_ptr<const http::shared_state> shared,
-                                                   http::worker_state* worker);
+                                                   std::shared_ptr<const runtime::shared_state> shared,
+                                                   runtime::worker_state* worker);
 
 }  // namespace iron::tunnel

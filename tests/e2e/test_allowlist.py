@@ -112,3 +112,16 @@ def test_no_transforms_forwards_everything(proxy_factory, https_upstream, ca_cer
     proxy_factory.start(https_listen=f"127.0.0.1:{port}", transforms=[])
     r = _https(port, "denied.test", "/echo", ca_cert)
     assert r.http_code == 200, r
+
+
+def test_denial_names_its_reason_in_the_trace(proxy_factory, https_upstream, ca_cert):
+    """A rejecting transform says why: the allowlist's trace carries `reason`, next to
+    rejected_by (the Go proxy records only which transform rejected)."""
+    port = https_upstream.port
+    proxy = proxy_factory.start(https_listen=f"127.0.0.1:{port}", domains=["allowed.test"])
+    r = _https(port, "denied.test", "/echo", ca_cert)
+    assert r.http_code == 403, r
+    [rec] = proxy.wait_audit(1)
+    assert rec["rejected_by"] == "allowlist", rec
+    tr = audit.first_transform(rec)
+    assert tr["action"] == "reject" and tr["annotations"] == {"reason": "host not in allowlist"}, tr

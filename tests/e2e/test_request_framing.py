@@ -386,7 +386,6 @@ def test_other_underscore_names_pass_unchanged(raw_channel, kind):
     assert "\r\nX_Trace_Id: abc_1" in head, head
 
 
-@pytest.mark.xfail(strict=True, reason="h2/server.cpp does not call http::check_underscore_names yet")
 @pytest.mark.parametrize("alias", ["content_length", "transfer_encoding", "host_"])
 def test_h2_underscore_alias_is_400(proxy_factory, raw_tls, ca_cert, alias):
     """The same rule for an HTTP/2 client (here translated to the HTTP/1.1 origin, where the

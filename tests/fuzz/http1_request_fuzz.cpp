@@ -3,7 +3,7 @@
 //
 // Each request goes through the parser session.cpp uses (http/request_parser.hpp: same type, same
 // header and body limits), fed the way Beast's async_read_header / async_read_some feed it (reads
-// of a fuzzer-chosen size appended to one buffer), then through serve_exchange's checks on the
+// of a fuzzer-chosen size appended to one buffer), then through the HTTP/1.1 downstream's checks on the
 // head (the framing and Host guard check_request_head, parse_request_target, check_target_and_host,
 // the SNI comparison), the header rewriting done before forwarding (absolute-form authority as
 // Host, hop-by-hop removal, WebSocket upgrade, header list round trip), and the body
@@ -13,7 +13,7 @@
 // Input: byte 0 = read size (1..256), byte 1 = relay buffer size (1..256), then the client bytes.
 //
 // Checked beyond "no crash, no leak, no UB": a head that passes the checks has a port std::stoi
-// accepts (session.cpp dials with it); the head the proxy writes upstream parses again with the
+// accepts (exchange::upstream_for dials with it); the head the proxy writes upstream parses again with the
 // same framing (chunked, or the same Content-Length), passes check_request_head itself and has
 // exactly one Host, the host policy saw; a decoded body is never longer than what was sent, and
 // exactly its Content-Length.
@@ -32,6 +32,7 @@
 #include "http/messages.hpp"
 #include "http/request_guard.hpp"
 #include "http/request_parser.hpp"
+#include "http/upstream_head.hpp"
 
 namespace {
 
@@ -42,24 +43,16 @@ using iron::http::request_parser;
 using iron::fuzz::require;
 using client_bytes = iron::fuzz::peer_bytes;
 
-// The head as the proxy would forward it (serve_exchange, after the pipeline let it through):
-// hop-by-hop fields removed, WebSocket upgrade kept, Host set, origin-form target, keep-alive.
-std::string outgoing_head(bhttp::request<bhttp::buffer_body, iron::http::proxy_fields>& req,
-                          const std::string& host, const iron::http::request_target& target, bool chunked_in) {
+// The head as the proxy forwards it (http::prepare_upstream_head, the session's own rewrite),
+// after the pipeline let it through unchanged: the header list round trip, no body buffered.
+std::string outgoing_head(iron::http::proxy_request& req, const std::string& host,
+                          const iron::http::request_target& target, bool chunked_in, bool had_length) {
     const bool websocket = iron::http::is_websocket_upgrade(req.base());
-    iron::http::replace_fields(req.base(), iron::http::to_header_list(req.base()));
-    const bool te_trailers = iron::http::remove_hop_by_hop(req.base());
-    if (websocket) {
-        req.set(bhttp::field::connection, "Upgrade");
-        req.set(bhttp::field::upgrade, "websocket");
-    }
-    req.erase(bhttp::field::expect);
-    if (te_trailers) req.set(bhttp::field::te, "trailers");
-    if (req[bhttp::field::host].empty()) req.set(bhttp::field::host, host);
-    req.target(target.origin_form());
-    req.version(11);
-    if (chunked_in) req.chunked(true);
-    req.keep_alive(true);
+    iron::http::outgoing_framing framing;
+    framing.chunked_in = chunked_in;
+    framing.had_content_length = had_length;
+    iron::http::prepare_upstream_head(req, iron::http::to_header_list(req.base()), host, target.origin_form(),
+                                      framing, websocket);
     std::ostringstream out;
     out << req.base();
     return out.str();
@@ -95,7 +88,7 @@ bool serve_one(std::string& buf, client_bytes& client, std::size_t relay_size) {
     iron::http::limit_client_request(parser);
     if (iron::fuzz::read_head(parser, buf, client) == iron::fuzz::fed::closed) return false;  // 400 or idle close
 
-    // serve_exchange's checks, in its order.
+    // The HTTP/1.1 downstream's checks (http/downstream_h1.hpp identify and guard), in its order.
     auto& req = parser.get();
     const auto target = iron::http::parse_request_target(req.target());
     std::string host(req[bhttp::field::host]);
@@ -104,7 +97,7 @@ bool serve_one(std::string& buf, client_bytes& client, std::size_t relay_size) {
     std::optional<std::string> decoded;
     if (iron::http::check_target_and_host(host, target, decoded)) return false;
     const auto hp = iron::core::split_host_port(host);
-    // On TLS connections check_request compares the host with the SNI, both normalised.
+    // On TLS connections exchange::check_target compares the host with the SNI, both normalised.
     const bool matches_sni = iron::core::normalize_host(hp.host) == iron::core::normalize_host("allowed.test");
     (void)matches_sni;
     if (!hp.port.empty()) {
@@ -112,7 +105,7 @@ bool serve_one(std::string& buf, client_bytes& client, std::size_t relay_size) {
             const int port = std::stoi(hp.port);
             require(port > 0 && port <= 65535);
         } catch (...) {
-            std::abort();  // a port the checks let through must not throw where session.cpp dials
+            std::abort();  // a port the checks let through must not throw where exchange::upstream_for dials
         }
     }
     if (!target->authority.empty()) req.set(bhttp::field::host, target->authority);
@@ -121,7 +114,7 @@ bool serve_one(std::string& buf, client_bytes& client, std::size_t relay_size) {
     std::optional<std::uint64_t> length;
     if (const auto cl = parser.content_length()) length = *cl;
     const bool keep_alive = req.keep_alive();
-    check_outgoing(outgoing_head(req, host, *target, chunked_in), host, chunked_in, length);
+    check_outgoing(outgoing_head(req, host, *target, chunked_in, length.has_value()), host, chunked_in, length);
 
     const std::size_t sent = buf.size() + client.rest.size();
     const long long body = iron::fuzz::relay_body(parser, buf, client, relay_size);

@@ -1,6 +1,6 @@
 // libFuzzer target: what an HTTP/1.1 origin sends back (an origin is not trusted to frame its
 // responses sanely: it may be compromised, or a reflecting service the client steers). Driven as
-// forward() in session.cpp drives it: the response parser with its limits (skip for HEAD), up to
+// the HTTP/1.1 upstream adapter (http/upstream_h1.hpp) and downstream drive it: the response parser with its limits (skip for HEAD), up to
 // 16 interim 1xx heads, the framing guard check_response_head, then the head the client gets
 // (hop-by-hop fields gone, version 1.1, chunked when the origin was chunked or close-delimited)
 // and the body decoded into a relay buffer; and the same head translated for an HTTP/2 client

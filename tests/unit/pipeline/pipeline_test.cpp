@@ -101,6 +101,17 @@ TEST(Pipeline, RejectShortCircuits) {
     EXPECT_EQ(log, (std::vector<std::string>{"req:a", "req:b"}));
 }
 
+TEST(Pipeline, VerdictReasonBecomesTheTraceAnnotation) {
+    auto p = builder().add(std::make_unique<fake>("gate", verdict::reject(403, "host not in allowlist"))).build();
+    exchange ex;
+    std::vector<audit::trace> traces;
+    auto r = p.run_request(ex, traces);
+    EXPECT_EQ(r.outcome.reason, "host not in allowlist");
+    ASSERT_EQ(traces.size(), 1u);
+    EXPECT_EQ(traces[0].annotations.at("reason").as_string(), "host not in allowlist");
+    EXPECT_EQ(traces[0].annotations.at("seen_by").as_string(), "gate");  // the transform's own notes stay
+}
+
 TEST(Pipeline, StubShortCircuits) {
     auto p = builder()
                  .add(std::make_unique<fake>("s", verdict::stub(200)))

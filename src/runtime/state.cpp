@@ -1,6 +1,6 @@
-#include "http/context.hpp"
+#include "runtime/state.hpp"
 
-namespace iron::http {
+namespace iron::runtime {
 
 namespace {
 std::atomic<std::uint64_t> next_slot_id{1};
@@ -35,4 +35,4 @@ void policy_slot::set(std::shared_ptr<const request_policy> p) {
     generation_.fetch_add(1, std::memory_order_release);
 }
 
-}  // namespace iron::http
+}  // namespace iron::runtime

@@ -4,9 +4,9 @@
 #include <thread>
 #include <vector>
 
-#include "http/context.hpp"
+#include "runtime/state.hpp"
 
-namespace iron::http {
+namespace iron::runtime {
 namespace {
 
 std::shared_ptr<const request_policy> empty_pipeline() {
@@ -47,4 +47,4 @@ TEST(PolicySlot, SlotsAreToldApart) {
 }
 
 }  // namespace
-}  // namespace iron::http
+}  // namespace iron::runtime

@@ -24,14 +24,15 @@ class live_connections;
 namespace iron::h2 {
 class client_pool;
 }
-
 namespace iron::http {
-
 class upstream_pool;
+}
+
+namespace iron::runtime {
 
 // What a reload (management API) replaces: the transform pipeline and the request-body limits
-// it works with. Go keeps the start-up limits on reload (reference §11 QUIRK); §14 item 18 asks
-// for the new ones, which is what this does.
+// it works with. The Go proxy keeps the start-up body limits after a reload; here a reload brings
+// the new ones too.
 struct request_policy {
     std::shared_ptr<const pipeline::pipeline> pipeline;
     std::int64_t max_request_body_bytes = 0;
@@ -73,7 +74,7 @@ struct shared_state {
 // Owned by one worker thread; never touched from another.
 struct worker_state {
     net::dialer* dialer = nullptr;
-    upstream_pool* pool = nullptr;
+    http::upstream_pool* pool = nullptr;
     h2::client_pool* h2 = nullptr;  // upstreams for HTTP/2 clients (h2 when the origin speaks it)
     net::live_connections* live = nullptr;  // this worker's client connections (graceful shutdown)
 };
@@ -90,4 +91,4 @@ struct connection_info {
     net::live_connection* live = nullptr;  // its entry for graceful shutdown (null: never drains)
 };
 
-}  // namespace iron::http
+}  // namespace iron::runtime

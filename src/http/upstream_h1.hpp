@@ -1,0 +1,222 @@
+#pragma once
+// The upstream adapter for an HTTP/1.1 origin (exchange/driver.hpp says what an adapter provides),
+// over plain TCP or TLS, for HTTP/1.1 and HTTP/2 clients alike. Bodies stream through one relay
+// buffer the downstream lends: nothing is held beyond one piece, so SSE and large transfers flow
+// with bounded memory. Deadlines: upstream_idle_timeout for every read and write,
+// upstream_response_header_timeout for the response head once the request is out.
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http.hpp>
+
+#include "exchange/driver.hpp"
+#include "http/messages.hpp"
+#include "http/relay_stock.hpp"
+#include "http/request_guard.hpp"
+#include "http/request_parser.hpp"
+#include "http/upstream.hpp"
+
+namespace iron::http {
+
+// Interim 1xx responses skipped before the final one (a bound on a hostile origin).
+inline constexpr int max_interim_responses = 16;
+
+using response_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body, field_allocator<char>>;
+using proxy_response = boost::beast::http::response<boost::beast::http::buffer_body, proxy_fields>;
+
+template <class Stream>
+class h1_upstream {
+public:
+    h1_upstream(std::unique_ptr<upstream_conn> conn, Stream& stream, bool reused, runtime::worker_state& worker,
+                const config::proxy_config& proxy)
+        : conn_(std::move(conn)), stream_(stream), reused_(reused), worker_(worker), proxy_(proxy),
+          dog_(conn_->deadline()) {}
+    h1_upstream(h1_upstream&&) = default;
+
+    upstream_conn& connection() { return *conn_; }
+    Stream& stream() { return stream_; }
+
+    // Head, then the body: what a transform buffered first, then the rest as the client sends it.
+    template <class Down>
+    boost::asio::awaitable<std::optional<exchange::failure>> send_request(Down& down, runtime::exchange_state& st) {
+        auto& req = down.h1_request(st);
+        const auto body = down.request_body_plan();
+        using serializer = boost::beast::http::request_serializer<boost::beast::http::buffer_body,
+                                                                    typename std::decay_t<decltype(req)>::fields_type>;
+        serializer sr{req};
+        sent_body_ = !body.prefix.empty() || body.more_unread;
+        if (auto f = co_await write_head(sr, req, body.prefix, body.more_unread)) co_return f;
+        st.request_body_bytes += body.prefix.size();
+        if (!body.more_unread) co_return std::nullopt;
+        if (body.prefix.empty() && body.expect_continue)
+            if (auto f = co_await down.invite_body()) co_return f;
+        co_return co_await relay_request_body(down, st, sr, req);
+    }
+
+    template <class Down>
+    boost::asio::awaitable<std::optional<exchange::failure>> read_response_head(runtime::exchange_state& st,
+                                                                                Down& down) {
+        dog_.expires_after(proxy_.upstream_response_header_timeout);
+        for (int interim = 0;; ++interim) {
+            if (auto f = co_await read_one_head(st, down)) co_return f;
+            const unsigned status = parser_->get().result_int();
+            if (status < 100 || status >= 200 || status == 101 || interim == max_interim_responses) break;
+        }
+        auto& res = parser_->get();
+        if (auto bad = check_response_head(request_head_of(res.base(), res.version())))
+            co_return broken("ambiguous response framing: " + std::string(bad->reason));
+        if (res.result_int() == 101 && !down.expects_upgrade())
+            co_return broken("unexpected 101 Switching Protocols from upstream");
+        head_fields_ = static_cast<std::size_t>(std::distance(res.begin(), res.end()));
+        co_return std::nullopt;
+    }
+
+    exchange::response_head head() const {
+        return {static_cast<int>(parser_->get().result_int()), parser_->is_done() || head_only_, false};
+    }
+    core::header_list header_list() const { return to_header_list(parser_->get().base()); }
+    proxy_response& response() { return parser_->get(); }
+    response_parser& parser() { return *parser_; }
+    // Body bytes came with the head: the client's first write can carry head and body together.
+    bool body_ready() const { return conn_->buffer.size() > 0; }
+
+    template <class Down>
+    boost::asio::awaitable<exchange::body_read> read_body(runtime::exchange_state& st, Down& down) {
+        auto& res = parser_->get();
+        std::vector<char>& buf = down.relay_buffer();
+        res.body().data = buf.data();
+        res.body().size = buf.size();
+        // Beast reads at most the buffer's spare capacity (floor 512 B): without room, a 10 MiB
+        // body went through as 512-byte TLS records.
+        if (conn_->buffer.capacity() - conn_->buffer.size() < buf.size())
+            conn_->buffer.reserve(conn_->buffer.size() + buf.size());
+        dog_.expires_after(proxy_.upstream_idle_timeout);
+        auto [ec, n] = co_await boost::beast::http::async_read_some(stream_, conn_->buffer, *parser_,
+                                                                    boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (ec == boost::beast::http::error::need_buffer) ec = {};
+        if (ec) {
+            if (down.client_left()) co_return exchange::body_read{{}, true, down.left_failure(st)};
+            co_return exchange::body_read{
+                {}, true,
+                broken("reading response body: " + (dog_.fired() ? std::string("timeout reading body") : ec.message()) +
+                       runtime::bytes_note(down.response_bytes(st), "response"))};
+        }
+        const std::size_t got = buf.size() - res.body().size;
+        co_return exchange::body_read{{buf.data(), got}, parser_->is_done(), std::nullopt};
+    }
+
+    // A chunked body's trailers: Beast appends them to the head's fields.
+    core::header_list trailers() const {
+        core::header_list out;
+        std::size_t i = 0;
+        for (const auto& f : parser_->get().base())
+            if (i++ >= head_fields_) out.add(std::string(f.name_string()), std::string(f.value()));
+        return out;
+    }
+
+    // A response-phase verdict replaced the response: the origin's rest is never read.
+    void abandon() { abandoned_ = true; }
+
+    // Back to the pool when the exchange ended cleanly on a connection the origin keeps open.
+    boost::asio::awaitable<void> end(bool clean) {
+        if (clean && !abandoned_ && parser_ && parser_->is_done() && parser_->get().keep_alive())
+            worker_.pool->release(std::move(conn_));
+        else
+            conn_->close();
+        co_return;
+    }
+
+private:
+    static exchange::failure broken(std::string detail) {
+        return exchange::upstream_failure(exchange::failure_kind::broken, std::move(detail));
+    }
+    // A reused connection that fails before anything of ours could have been taken as a request
+    // was closed by the origin while idle: the driver retries once on a fresh one.
+    exchange::failure broken_or_stale(std::string detail, bool nothing_back) const {
+        const bool stale = reused_ && !sent_body_ && nothing_back;
+        return exchange::upstream_failure(stale ? exchange::failure_kind::stale : exchange::failure_kind::broken,
+                                          std::move(detail));
+    }
+
+    template <class Serializer, class Request>
+    boost::asio::awaitable<std::optional<exchange::failure>> write_head(Serializer& sr, Request& req,
+                                                                        std::string_view prefix, bool more) {
+        using boost::asio::as_tuple;
+        using boost::asio::use_awaitable;
+        dog_.expires_after(proxy_.upstream_idle_timeout);
+        boost::system::error_code ec;
+        if (prefix.empty() && more) {
+            // Head alone: the client may be waiting for 100 Continue before it sends the body.
+            std::tie(ec, std::ignore) = co_await boost::beast::http::async_write_header(stream_, sr, as_tuple(use_awaitable));
+        } else {
+            req.body().data = prefix.empty() ? nullptr : const_cast<char*>(prefix.data());
+            req.body().size = prefix.size();
+            req.body().more = more;
+            std::tie(ec, std::ignore) = co_await boost::beast::http::async_write(stream_, sr, as_tuple(use_awaitable));
+            if (ec == boost::beast::http::error::need_buffer) ec = {};
+        }
+        if (ec) co_return broken_or_stale("writing request: " + ec.message(), true);
+        co_return std::nullopt;
+    }
+
+    template <class Down, class Serializer, class Request>
+    boost::asio::awaitable<std::optional<exchange::failure>> relay_request_body(Down& down, runtime::exchange_state& st,
+                                                                                Serializer& sr, Request& req) {
+        while (!sr.is_done()) {
+            exchange::body_read piece = co_await down.read_body(st);
+            if (piece.failed) co_return piece.failed;
+            req.body().data = piece.data.empty() ? nullptr : const_cast<char*>(piece.data.data());
+            req.body().size = piece.data.size();
+            req.body().more = !piece.last;
+            dog_.expires_after(proxy_.upstream_idle_timeout);
+            auto [ec, n] = co_await boost::beast::http::async_write(stream_, sr,
+                                                                    boost::asio::as_tuple(boost::asio::use_awaitable));
+            if (ec == boost::beast::http::error::need_buffer) ec = {};
+            if (ec) {
+                if (down.client_left()) co_return down.left_failure(st);
+                co_return broken("writing request body: " + (dog_.fired() ? std::string("timeout writing body") : ec.message()) +
+                                 runtime::bytes_note(st.request_body_bytes, "request"));
+            }
+            st.request_body_bytes += piece.data.size();
+            if (piece.last) break;
+        }
+        co_return std::nullopt;
+    }
+
+    template <class Down>
+    boost::asio::awaitable<std::optional<exchange::failure>> read_one_head(runtime::exchange_state& st, Down& down) {
+        parser_.emplace();
+        parser_->header_limit(max_header_bytes);
+        parser_->body_limit(boost::none);
+        head_only_ = st.ex.method == "HEAD";
+        if (head_only_) parser_->skip(true);
+        auto [ec, n] = co_await boost::beast::http::async_read_header(stream_, conn_->buffer, *parser_,
+                                                                      boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (dog_.fired())
+            co_return exchange::upstream_failure(exchange::failure_kind::response_timeout,
+                                                 "timeout awaiting response headers");
+        if (!ec) co_return std::nullopt;
+        if (down.client_left()) co_return exchange::client_failure(exchange::failure_kind::gone, "");
+        co_return broken_or_stale("reading response: " + ec.message(), !parser_->got_some());
+    }
+
+    std::unique_ptr<upstream_conn> conn_;
+    Stream& stream_;
+    bool reused_;
+    runtime::worker_state& worker_;
+    const config::proxy_config& proxy_;
+    net::watchdog& dog_;  // closes the connection when it fires
+    std::optional<response_parser> parser_;
+    std::size_t head_fields_ = 0;
+    bool head_only_ = false;
+    bool sent_body_ = false;
+    bool abandoned_ = false;
+};
+
+}  // namespace iron::http
