@@ -1,5 +1,6 @@
 // The config loader for the Go proxy's schema: strict YAML decode → IRON_* env overrides →
-// defaults → validation in Go's order with Go's messages (first failure wins). Unlike Go, every
+// defaults → validation in Go's order with Go's messages (first failure wins; the rules live in
+// config/validate.cpp, fed the position of every value this loader read). Unlike Go, every
 // positional message names file:line:col and the key path, and every sub-tree we decode is strict
 // (Go ignores unknown keys inside transform configs, so a typo silently drops a setting).
 //
@@ -18,8 +19,6 @@
 //   dns.records[].type: AAAA      in addition to A and CNAME
 #include "config/config.hpp"
 
-#include <arpa/inet.h>
-
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -33,6 +32,7 @@
 
 #include <yaml-cpp/eventhandler.h>
 
+#include "config/validate.hpp"
 #include "config/yaml_util.hpp"
 #include "core/cidr.hpp"
 
@@ -49,45 +49,11 @@ namespace {
 using std::chrono::seconds;
 
 constexpr std::int64_t k_default_max_request_body = 1048576;
-constexpr int k_max_leaf_expiry_hours = 8760 * 10;
 
 std::optional<std::string> env_value(const char* name) {
     const char* v = std::getenv(name);
     if (v == nullptr || *v == '\0') return std::nullopt;  // only non-empty variables override
     return std::string(v);
-}
-
-// A CIDR check with netip.ParsePrefix's rules and messages; returns "" when valid. Kept local (not
-// core::cidr) so the config module has no link dependency; core re-parses the list at startup.
-std::string check_cidr(const std::string& s) {
-    if (s.find('/') == std::string::npos) return "must be CIDR notation, e.g. 1.2.3.4/32 or ::1/128";
-    std::string head = "netip.ParsePrefix(" + go_quote(s) + "): ";
-    std::size_t slash = s.rfind('/');
-    std::string addr = s.substr(0, slash), bits = s.substr(slash + 1);
-    unsigned char buf[16];
-    int max_bits = 32;
-    if (inet_pton(AF_INET, addr.c_str(), buf) != 1) {
-        if (inet_pton(AF_INET6, addr.c_str(), buf) != 1) {
-            return head + "ParseAddr(" + go_quote(addr) + "): unable to parse IP";
-        }
-        max_bits = 128;
-    }
-    std::string bad_bits = head + "bad bits after slash: " + go_quote(bits);
-    if (bits.empty() || bits.size() > 3 || (bits.size() > 1 && (bits[0] < '1' || bits[0] > '9'))) return bad_bits;
-    int n = 0;
-    for (char c : bits) {
-        if (c < '0' || c > '9') return bad_bits;
-        n = n * 10 + (c - '0');
-    }
-    if (n > max_bits) return head + "prefix length out of range";
-    return "";
-}
-
-std::string trim(const std::string& s) {
-    std::size_t b = s.find_first_not_of(" \t\r\n\v\f");
-    if (b == std::string::npos) return "";
-    std::size_t e = s.find_last_not_of(" \t\r\n\v\f");
-    return s.substr(b, e - b + 1);
 }
 
 // Only used to tell "no document at all" (Go: io.EOF) from an empty document ("---").
@@ -106,7 +72,7 @@ public:
 
 class loader {
 public:
-    explicit loader(std::string file) : file_(std::move(file)) {
+    explicit loader(std::string file) : file_(std::move(file)), positions_(file_) {
         cfg_.source = file_;
         // Start from Go's zero values: "0 ⇒ default" is decided after the env overrides.
         cfg_.proxy.max_request_body_bytes = 0;
@@ -131,27 +97,22 @@ public:
         if (!is_absent(root)) IRON_CFG_TRY(parse_root(root));
         IRON_CFG_TRY(apply_env());
         apply_defaults();
-        IRON_CFG_TRY(validate());
+        IRON_CFG_TRY(validate(cfg_, positions_));
         record_not_yet_supported();
         return std::move(cfg_);
     }
 
 private:
-    // --- positions ---------------------------------------------------------------------------
+    // --- positions, for validation's messages -------------------------------------------------
     void remember(const yaml_ctx& c, const YAML::Node& n) {
         try {
-            marks_[c.path] = n.Mark();
+            const YAML::Mark m = n.Mark();
+            if (m.is_null()) positions_.remember(c.path, 0, 0);  // in the file, but without a position
+            else positions_.remember(c.path, m.line + 1, m.column + 1);
         } catch (const YAML::Exception&) {
         }
     }
-    void forget(const std::string& path) { marks_.erase(path); }  // value now comes from the env
-    // "file:line:col: <msg>" when the value came from the file, else "file: <msg>".
-    error fail_at(const std::string& path, const std::string& msg) const {
-        auto it = marks_.find(path);
-        if (it == marks_.end() || it->second.is_null()) return make_error(file_ + ": " + msg);
-        return make_error(file_ + ":" + std::to_string(it->second.line + 1) + ":" +
-                          std::to_string(it->second.column + 1) + ": " + msg);
-    }
+    void forget(const std::string& path) { positions_.forget(path); }  // value now comes from the env
 
     // --- scalar readers: absent/null leaves the field untouched (Go zero-value semantics) ------
     result<void> read_string(const YAML::Node& v, const yaml_ctx& c, std::string& out) {
@@ -502,84 +463,6 @@ private:
         }
     }
 
-    // --- validation: Go's order and messages, then our extension checks -----------------------
-    result<void> validate() {
-        const auto& c = cfg_;
-        if (c.dns.enabled && c.dns.proxy_ip.empty()) return fail_at("dns.proxy_ip", "dns.proxy_ip is required");
-        if (c.tls.mode != "mitm" && c.tls.mode != "sni-only") {
-            return fail_at("tls.mode", "tls.mode must be \"mitm\" or \"sni-only\"; got " + go_quote(c.tls.mode));
-        }
-        if (c.tls.mode == "mitm") {
-            if (c.tls.ca_cert.empty()) return fail_at("tls.ca_cert", "tls.ca_cert is required");
-            if (c.tls.ca_key.empty()) return fail_at("tls.ca_key", "tls.ca_key is required");
-        }
-        const std::string& lvl = c.log.level;
-        if (lvl != "debug" && lvl != "info" && lvl != "warn" && lvl != "error") {
-            return fail_at("log.level", "log.level: unknown log level: " + go_quote(lvl));
-        }
-        IRON_CFG_TRY(positive("proxy.upstream_response_header_timeout", c.proxy.upstream_response_header_timeout));
-        IRON_CFG_TRY(positive("control_plane.poll_interval", c.control_plane.poll_interval));
-        const auto& cidrs = c.proxy.upstream_deny_cidrs;
-        for (std::size_t i = 0; i < cidrs.size(); ++i) {
-            std::string path = "proxy.upstream_deny_cidrs[" + std::to_string(i) + "]";
-            std::string entry = trim(cidrs[i]);
-            if (entry.empty()) return fail_at(path, path + ": empty CIDR entry");
-            std::string why = check_cidr(entry);
-            if (!why.empty()) return fail_at(path, path + ": invalid CIDR " + go_quote(entry) + ": " + why);
-            cfg_.proxy.upstream_deny_cidrs[i] = entry;  // stored trimmed
-        }
-        if (!c.management.listen.empty()) {
-            std::string at = marks_.count("management.api_key_env") ? "management.api_key_env" : "management.listen";
-            if (c.management.api_key_env.empty()) {
-                return fail_at(at, "management.api_key_env is required when management.listen is set");
-            }
-            if (!env_value(c.management.api_key_env.c_str())) {
-                return fail_at(at, "management.api_key_env " + go_quote(c.management.api_key_env) +
-                                       " is not set in the environment");
-            }
-        }
-        for (std::size_t i = 0; i < c.dns.records.size(); ++i) {
-            const auto& r = c.dns.records[i];
-            std::string path = "dns.records[" + std::to_string(i) + "]";
-            auto field_or_record = [&](const char* f) {
-                std::string fp = path + "." + f;
-                return marks_.count(fp) ? fp : path;
-            };
-            if (r.name.empty()) return fail_at(field_or_record("name"), path + ".name is required");
-            if (r.type != "A" && r.type != "AAAA" && r.type != "CNAME") {
-                return fail_at(field_or_record("type"), path + ".type must be A, AAAA or CNAME; got " + go_quote(r.type));
-            }
-            if (r.value.empty()) return fail_at(field_or_record("value"), path + ".value is required");
-        }
-        // Extensions: Go leaves these unchecked; nonsense values fail here instead.
-        if (c.proxy.oversize_body != "reject" && c.proxy.oversize_body != "forward") {
-            return fail_at("proxy.oversize_body", "proxy.oversize_body must be \"reject\" or \"forward\"; got " +
-                                                      go_quote(c.proxy.oversize_body));
-        }
-        IRON_CFG_TRY(positive("proxy.client_handshake_timeout", c.proxy.client_handshake_timeout));
-        IRON_CFG_TRY(positive("proxy.client_header_timeout", c.proxy.client_header_timeout));
-        IRON_CFG_TRY(positive("proxy.client_idle_timeout", c.proxy.client_idle_timeout));
-        IRON_CFG_TRY(positive("proxy.upstream_connect_timeout", c.proxy.upstream_connect_timeout));
-        IRON_CFG_TRY(positive("proxy.upstream_idle_timeout", c.proxy.upstream_idle_timeout));
-        IRON_CFG_TRY(positive("proxy.shutdown_timeout", c.proxy.shutdown_timeout));
-        if (c.tls.cert_cache_size < 0) {
-            return fail_at("tls.cert_cache_size",
-                           "tls.cert_cache_size must not be negative; got " + std::to_string(c.tls.cert_cache_size));
-        }
-        int hours = c.tls.leaf_cert_expiry_hours;
-        if (hours < 0 || hours > k_max_leaf_expiry_hours) {
-            return fail_at("tls.leaf_cert_expiry_hours", "tls.leaf_cert_expiry_hours must be between 0 (default 72) and " +
-                                                             std::to_string(k_max_leaf_expiry_hours) + "; got " +
-                                                             std::to_string(hours));
-        }
-        return ok();
-    }
-
-    result<void> positive(const std::string& path, duration d) const {
-        if (d > duration(0)) return ok();
-        return fail_at(path, path + " must be positive; got " + format_go_duration(d));
-    }
-
     // Accepted-but-unimplemented features, for the app to report (or refuse) at startup.
     void record_not_yet_supported() {
         auto& out = cfg_.not_yet_supported;
@@ -597,12 +480,12 @@ private:
     }
 
     std::string file_;
+    value_positions positions_;  // key path → where the value sits in the file
     config cfg_;
     std::optional<bool> dns_enabled_;
     bool deny_cidrs_given_ = false;
     bool control_plane_given_ = false;
     std::vector<std::string> later_sections_;
-    std::map<std::string, YAML::Mark> marks_;  // key path → position of the value in the file
     std::map<const std::string*, std::string> proxy_env_source_;  // upstream_proxy field → env var used
 };
 
