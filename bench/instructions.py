@@ -30,6 +30,7 @@ import argparse
 import json
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -205,6 +206,7 @@ def check_audit(logs, label, requests, tunnels):
 
 
 def measure(cfg, label, binary):
+    """One fresh proxy process of one build through every step; `label` names this run."""
     t0 = time.monotonic()
     cg = Callgrind(cfg, label, binary)
     try:
@@ -218,7 +220,20 @@ def measure(cfg, label, binary):
     finally:
         cg.server.stop()  # a no-op once the proxy exited by itself
     check_audit(cfg.work / "logs", label, requests, tunnels)
-    return {"segments": cg.totals(), "requests": requests, "seconds": round(time.monotonic() - t0, 1)}
+    seg = cg.totals()
+    return {"segments": seg, "figures": figures(seg, cfg.requests), "requests": requests,
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def run_all(cfg, builds):
+    """--runs rounds of every build, the order rotating by one build per round -> {label: [result]}."""
+    results = {label: [] for label, _ in builds}
+    for r in range(cfg.runs):
+        shift = r % len(builds)
+        for label, path in builds[shift:] + builds[:shift]:
+            tag = label if cfg.runs == 1 else f"{label}.{r + 1}"
+            results[label].append(measure(cfg, tag, path))
+    return results
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,16 +256,33 @@ def fmt(v):
     return f"{v:,.0f}"
 
 
+def median_figures(runs):
+    return {k: statistics.median(r["figures"][k] for r in runs) for k in runs[0]["figures"]}
+
+
+def spread(results, key):
+    """Largest (max − min) ÷ median over the builds' runs, in per cent: the noise floor of a row."""
+    worst = 0.0
+    for runs in results.values():
+        vals = [r["figures"][key] for r in runs]
+        mid = statistics.median(vals)
+        if mid:
+            worst = max(worst, (max(vals) - min(vals)) / abs(mid) * 100)
+    return worst
+
+
 def markdown(cfg, builds, results, elapsed):
     labels = [label for label, _ in builds]
-    base = labels[0]
-    ratio_cols = [f"{lab} ÷ {base}" for lab in labels[1:]]
-    head = ["workload", "unit", *[f"{lab} Ir" for lab in labels], *ratio_cols]
+    med = {lab: median_figures(results[lab]) for lab in labels}
+    head = ["workload", "unit", *[f"{lab} Ir" for lab in labels], *[f"{lab} ÷ {labels[0]}" for lab in labels[1:]]]
+    if cfg.runs > 1:
+        head.append("spread (max−min)/median")
+    runs = f"medians of {cfg.runs} runs per build" if cfg.runs > 1 else "one run per build"
     lines = [f"# iron-proxy instruction counts (callgrind) — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
              "",
-             f"Ir = instructions executed by the proxy (every thread), from `valgrind --tool=callgrind`; "
-             f"per request = (Ir of {cfg.requests} requests − Ir of 1 request, each on a new connection) "
-             f"÷ {cfg.requests - 1}. Repeatable whatever else the machine runs. Wall time {elapsed / 60:.1f} min.",
+             f"Ir = instructions the proxy executed (all threads), from `valgrind --tool=callgrind`; per request "
+             f"= (Ir of {cfg.requests} requests − Ir of 1 request, each on a new connection) ÷ {cfg.requests - 1}; "
+             f"{runs}. Wall time {elapsed / 60:.1f} min.",
              "",
              "Builds: " + "; ".join(f"{lab} = {binary_id(path)}" for lab, path in builds),
              "",
@@ -258,11 +290,14 @@ def markdown(cfg, builds, results, elapsed):
              "|---|---|" + "---:|" * (len(head) - 2)]
     rows = [(k, label, f"Ir/{unit}") for k, label, unit in WORKLOADS] + [(k, label, "Ir once") for k, label in ONCE_ROWS]
     for key, label, unit in rows:
-        vals = [results[lab]["figures"][key] for lab in labels]
-        ratios = [f"{v / vals[0]:.3f}×" if vals[0] else "n/a" for v in vals[1:]]
-        lines.append("| " + " | ".join([label, unit, *[fmt(v) for v in vals], *ratios]) + " |")
-    lines += ["", "Lower is better. Per-request rows cancel out connection set-up, start-up and shutdown; "
-              "the `Ir once` rows are those one-off costs (informational)."]
+        vals = [med[lab][key] for lab in labels]
+        cells = [label, unit, *[fmt(v) for v in vals], *[f"{v / vals[0]:.3f}×" if vals[0] else "n/a" for v in vals[1:]]]
+        if cfg.runs > 1:
+            cells.append(f"{spread(results, key):.2f}%")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Lower is better. Per-request rows cancel out connection set-up, start-up and shutdown; the "
+              "`Ir once` rows are those one-off costs (informational). Runs of one build agree within about 1% "
+              "on every row (docs/performance.md, \"Instruction counts\")."]
     return "\n".join(lines) + "\n"
 
 
@@ -276,12 +311,14 @@ def parse_args():
                     help="a build to count (default build/iron-proxy); twice for an A/B: `old` then `new` "
                          "unless labelled LABEL=PATH")
     ap.add_argument("--requests", type=int, default=2000, help="N, requests per keep-alive workload")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="fresh processes per build (order rotating); > 1 adds a spread column (the noise)")
     ap.add_argument("--netns", action="store_true", help="we are in a fresh network namespace: bring lo up")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "instructions-latest.md")
     cfg = ap.parse_args()
     cfg.out = caller_path(cfg.out)
-    if cfg.requests < 2:
-        ap.error("--requests must be at least 2")
+    if cfg.requests < 2 or cfg.runs < 1:
+        ap.error("--requests must be at least 2 and --runs at least 1")
     if not cfg.netns:
         ap.error("run through bench/instructions.sh: it needs a private network namespace (ports 80 and 443)")
     return cfg
@@ -315,12 +352,9 @@ def main():
     if len(builds) == 1 and not builds[0][0]:
         builds = [("iron", builds[0][1])]
     nginx = setup(cfg, builds[0][1])
-    print(f"instructions: {len(builds)} build(s), N = {cfg.requests}; work dir {cfg.work}", flush=True)
-    results = {}
-    for label, path in builds:
-        res = measure(cfg, label, path)
-        res["figures"] = figures(res["segments"], cfg.requests)
-        results[label] = res
+    print(f"instructions: {len(builds)} build(s) × {cfg.runs} run(s), N = {cfg.requests}; work dir {cfg.work}",
+          flush=True)
+    results = run_all(cfg, builds)
     nginx.stop()
     elapsed = time.monotonic() - started
     text = markdown(cfg, builds, results, elapsed)
@@ -328,7 +362,8 @@ def main():
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     cfg.out.write_text(text)
     cfg.out.with_suffix(".json").write_text(json.dumps(
-        {"requests": cfg.requests, "builds": {lab: binary_id(p) for lab, p in builds}, "results": results},
+        {"requests": cfg.requests, "runs": cfg.runs, "builds": {lab: binary_id(p) for lab, p in builds},
+         "medians": {lab: median_figures(runs) for lab, runs in results.items()}, "results": results},
         indent=1))
     print(f"instructions: wrote {cfg.out} and {cfg.out.with_suffix('.json')} in {elapsed:.0f} s")
 

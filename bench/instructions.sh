@@ -3,7 +3,7 @@
 # counts"): Ir per request for fixed workloads, repeatable on a busy machine where CPU seconds are not.
 #
 #   bench/instructions.sh --binary old=PATH --binary new=PATH        # A/B, N = 2000 per workload
-#   bench/instructions.sh --binary old=PATH --binary new=PATH --requests 500   # quicker
+#   bench/instructions.sh --binary old=PATH --binary new=PATH --runs 3   # medians + spread, ~5 min
 #   bench/instructions.sh                                             # build/iron-proxy alone
 #
 # Installs what it needs (apt), runs bench/instructions.py in a private network namespace (nginx on
