@@ -49,8 +49,8 @@ WORKLOADS = [  # key, label, unit
     ("mitm_h2", "MITM HTTP/2 1 KiB GET (one stream at a time)", "req"),
 ]
 # The 10 MiB step runs this many times (each a new connection), and the median counts: now and then
-# the stream arrives in many more, smaller reads than usual (up to +2% instructions), and one such
-# download must not decide the row.
+# one download costs more (seen: +1.8%; more copying, from how the stream was split into reads),
+# and one such download must not decide the row.
 BIG_REPEATS = 3
 ONCE_ROWS = [  # key, label: informational costs paid once, not per request
     ("startup", "start-up until listening"),
@@ -85,7 +85,6 @@ class Callgrind:
         cmd = ["unshare", "--mount", "--", "sh", "-c", inner, "sh", *valgrind]
         self.server = Server(f"iron-proxy@{label}", cmd, cfg.work, cwd=cfg.work / "iron", env=NO_REP_STRINGS)
         self.pid = self.server.proc.pid  # unshare and sh exec: this is valgrind's pid
-        self.names = []
 
     def cpu_ticks(self):
         st = proc_stat(self.pid)
@@ -113,7 +112,6 @@ class Callgrind:
             time.sleep(0.1)
         if not set(self.dir.glob("callgrind.out*")) - before:
             raise RuntimeError(f"callgrind_control --dump={name} wrote nothing: {r.stdout}{r.stderr}")
-        self.names.append(name)
 
     def stop(self):
         """One SIGTERM (a second one would mean "exit now"); the proxy must drain and exit 0."""
@@ -126,7 +124,6 @@ class Callgrind:
         self.server.stop()  # only kills what is left
         if rc != 0:
             raise RuntimeError(f"{self.label}: exit status {rc} after SIGTERM (see logs/{self.server.name}.out)")
-        self.names.append("shutdown")
 
     def totals(self):
         """{dump name: Ir} from the callgrind files (each holds the cost since the previous dump)."""
