@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package the build, the unit tests, the e2e tests and the benchmarks need.
+# Installs every Debian package the build, the unit tests and the e2e tests need (the benchmarks
+# install theirs themselves: bench_install in bench/lib.sh).
 # Idempotent and fast when everything is present: apt is only touched when dpkg says something is
 # missing. Non-interactive (safe for CI with no stdin).
 set -euo pipefail
