@@ -1,10 +1,6 @@
 #include "net/tls_stream.hpp"
 
-#include <unistd.h>
-
 #include <array>
-#include <cstdlib>
-#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -19,10 +15,8 @@
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
-#include "tls/ca.hpp"
+#include "support/test_ca.hpp"
 #include "tls/contexts.hpp"
-#include "tls/leaf_cache.hpp"
-#include "support/temp_dir.hpp"
 
 namespace iron::net {
 namespace {
@@ -33,8 +27,6 @@ using asio::use_awaitable;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
-using test::temp_dir;
-
 using server_stream = tls_stream<client_socket>;
 using client_stream = tls_stream<tcp::socket>;
 
@@ -43,19 +35,9 @@ using client_stream = tls_stream<tcp::socket>;
 class tls_stream_test : public ::testing::Test {
 protected:
     void SetUp() override {
-        tls::generate_ca_options opts;
-        opts.outdir = dir_.path;
-        auto gen = tls::generate_ca(opts);
-        ASSERT_TRUE(gen) << gen.message();
-        auto ca = tls::certificate_authority::load(gen->cert_path, gen->key_path);
-        ASSERT_TRUE(ca) << ca.message();
-        cache_ = std::make_unique<tls::leaf_cache>(*ca, 10, 24h);
-        auto server = tls::make_server_context(*cache_);
-        ASSERT_TRUE(server) << server.message();
-        server_ctx_.emplace(server->release());
-        auto client = tls::make_client_context(gen->cert_path);
-        ASSERT_TRUE(client) << client.message();
-        client_ctx_.emplace(client->release());
+        ASSERT_TRUE(ca_.ok());
+        server_ctx_.emplace(ca_.asio_server_context());
+        client_ctx_.emplace(ca_.asio_client_context());
     }
 
     // One server write of `bufs` (the first one also carries any deferred session ticket), read
@@ -110,8 +92,7 @@ protected:
         ASSERT_TRUE(client_ok && server_ok);
     }
 
-    temp_dir dir_;
-    std::unique_ptr<tls::leaf_cache> cache_;
+    test::test_ca ca_;  // before the contexts: the server context's callback uses its leaf cache
     std::optional<asio::ssl::context> server_ctx_, client_ctx_;
     asio::io_context io_;
     std::optional<client_stream> client_;

@@ -1,5 +1,6 @@
 #include "tls/ca.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_ca.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -250,18 +251,14 @@ TEST(generate_ca, non_positive_expiry) {
     EXPECT_FALSE(fs::exists(dir / "never"));
 }
 
+// A valid CA to load; the malformed variants are written next to it.
 class load_ca : public ::testing::Test {
 protected:
-    void SetUp() override {
-        generate_ca_options opts;
-        opts.outdir = dir_.path;
-        auto gen = generate_ca(opts);
-        ASSERT_TRUE(gen) << gen.message();
-        cert_ = gen->cert_path;
-        key_ = gen->key_path;
-    }
-    temp_dir dir_;
-    std::string cert_, key_;
+    void SetUp() override { ASSERT_TRUE(ca_.ok()); }
+    test::test_ca ca_;
+    const temp_dir& dir_ = ca_.dir();
+    const std::string& cert_ = ca_.cert_path();
+    const std::string& key_ = ca_.key_path();
 };
 
 TEST_F(load_ca, missing_files) {
@@ -332,31 +329,24 @@ TEST_F(load_ca, encrypted_key_fails_without_prompting) {
 }
 
 TEST_F(load_ca, mismatched_key) {
-    temp_dir other;
-    generate_ca_options opts;
-    opts.outdir = other.path;
-    ASSERT_TRUE(generate_ca(opts));
-    auto r = certificate_authority::load(cert_, other / "ca.key");
+    test::test_ca other("Other CA");
+    ASSERT_TRUE(other.ok());
+    auto r = certificate_authority::load(cert_, other.key_path());
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.message(), other / "ca.key" + ": CA key does not match CA certificate");
+    EXPECT_EQ(r.message(), other.key_path() + ": CA key does not match CA certificate");
 }
 
 TEST_F(load_ca, accepts_pkcs1_and_sec1_keys) {
     for (const char* alg : {"rsa2048", "ecdsa-p256"}) {
-        temp_dir d;
-        generate_ca_options opts;
-        opts.outdir = d.path;
-        opts.alg = alg;
-        auto gen = generate_ca(opts);
-        ASSERT_TRUE(gen) << gen.message();
-        auto ca = certificate_authority::load(gen->cert_path, gen->key_path);
-        ASSERT_TRUE(ca) << ca.message();
-        const std::string traditional = pem_of_key((*ca)->key(), true);
+        test::test_ca made("Iron Unit Test CA", alg);
+        ASSERT_TRUE(made.ok());
+        const temp_dir& d = made.dir();
+        const std::string traditional = pem_of_key(made.authority()->key(), true);
         const char* header = std::string(alg) == "rsa2048" ? "-----BEGIN RSA PRIVATE KEY-----"
                                                            : "-----BEGIN EC PRIVATE KEY-----";
         EXPECT_EQ(traditional.rfind(header, 0), 0u) << traditional;
         spit(d / "trad.key", traditional);
-        auto again = certificate_authority::load(gen->cert_path, d / "trad.key");
+        auto again = certificate_authority::load(made.cert_path(), d / "trad.key");
         EXPECT_TRUE(again) << alg << ": " << again.message();
     }
 }

@@ -1,10 +1,7 @@
 #include "tls/contexts.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_ca.hpp"
 
-#include <unistd.h>
-
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -13,8 +10,6 @@
 
 namespace iron::tls {
 namespace {
-
-using namespace std::chrono_literals;
 
 using test::temp_dir;
 
@@ -72,26 +67,14 @@ struct tls_pair {
 class contexts_test : public ::testing::Test {
 protected:
     void SetUp() override {
-        generate_ca_options opts;
-        opts.outdir = dir_.path;
-        opts.name = "Contexts Test CA";
-        auto gen = generate_ca(opts);
-        ASSERT_TRUE(gen) << gen.message();
-        ca_path_ = gen->cert_path;
-        auto ca = certificate_authority::load(gen->cert_path, gen->key_path);
-        ASSERT_TRUE(ca) << ca.message();
-        cache_ = std::make_unique<leaf_cache>(*ca, 100, 24h);
-        auto server = make_server_context(*cache_);
-        ASSERT_TRUE(server) << server.message();
-        server_ = std::move(*server);
-        auto client = make_client_context(ca_path_);
-        ASSERT_TRUE(client) << client.message();
-        client_ = std::move(*client);
+        ASSERT_TRUE(ca_.ok());
+        server_ = ca_.server_context();
+        client_ = ca_.client_context();
+        cache_ = &ca_.leaves();
     }
 
-    temp_dir dir_;
-    std::string ca_path_;
-    std::unique_ptr<leaf_cache> cache_;
+    test::test_ca ca_{"Contexts Test CA"};
+    leaf_cache* cache_ = nullptr;
     ssl_ctx_ptr server_, client_;
 };
 

@@ -1,12 +1,9 @@
 #include "tls/leaf_cache.hpp"
-#include "support/temp_dir.hpp"
+#include "support/test_ca.hpp"
 
-#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
-#include <cstdlib>
-#include <filesystem>
 #include <latch>
 #include <mutex>
 #include <set>
@@ -23,25 +20,10 @@ namespace {
 using namespace std::chrono_literals;
 using clock_type = std::chrono::system_clock;
 
-using test::temp_dir;
-
+// A CA of its own (the test_ca's directory goes with it; the loaded CA stays in memory).
 std::shared_ptr<const certificate_authority> make_ca(const std::string& alg = "ecdsa-p256") {
-    temp_dir dir;
-    generate_ca_options opts;
-    opts.outdir = dir.path;
-    opts.alg = alg;
-    opts.name = "Leaf Test CA";
-    auto gen = generate_ca(opts);
-    if (!gen) {
-        ADD_FAILURE() << gen.message();
-        return nullptr;
-    }
-    auto ca = certificate_authority::load(gen->cert_path, gen->key_path);
-    if (!ca) {
-        ADD_FAILURE() << ca.message();
-        return nullptr;
-    }
-    return *ca;
+    test::test_ca ca("Leaf Test CA", alg);
+    return ca.authority();
 }
 
 std::string common_name(X509* cert) {
