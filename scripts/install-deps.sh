@@ -22,6 +22,9 @@ PACKAGES=(
   # HTTP/2 and gRPC e2e: h2 upstream and client, gRPC server and client, nghttp (+ nghttpd as a
   # conforming reference server in test_harness_h2.py)
   python3-h2 python3-grpcio nghttp2-client nghttp2-server
+  # OTLP export: zlib (gzip), the schema compiler and runtime for the unit tests, and Python's
+  # protobuf for the e2e collectors (they decode with modules protoc generates at test time)
+  zlib1g-dev protobuf-compiler libprotobuf-dev python3-protobuf
   # network-namespace scenarios
   iproute2 nftables
 )

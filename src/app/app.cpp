@@ -36,6 +36,7 @@
 #include "net/listener.hpp"
 #include "net/loop_guard.hpp"
 #include "net/resolver.hpp"
+#include "otel/exporter.hpp"
 #include "tls/ca.hpp"
 #include "tls/contexts.hpp"
 #include "tls/leaf_cache.hpp"
@@ -76,7 +77,24 @@ struct proxy_runtime {
     std::shared_ptr<runtime::shared_state> shared;
     std::shared_ptr<tls::leaf_cache> leaves;
     core::deny_list deny;
+    std::shared_ptr<otel::exporter> otel;  // set when OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT is
 };
+
+// The audit sink's observers: the request metrics, and the OTLP log exporter when the environment
+// asks for one (its settings are checked here, so -check and start-up refuse the same mistakes).
+result<std::shared_ptr<audit::observer_list>> make_audit_observers(proxy_runtime& rt) {
+    auto observers = std::make_shared<audit::observer_list>();
+    observers->add(std::make_shared<metrics::request_observer>());
+    auto otel_settings = otel::settings_from_env();
+    if (!otel_settings) return otel_settings.err();
+    if (*otel_settings) {
+        auto exp = otel::exporter::create(std::move(**otel_settings));
+        if (!exp) return exp.err();
+        rt.otel = std::move(*exp);
+        observers->add(rt.otel);
+    }
+    return observers;
+}
 
 result<proxy_runtime> build_runtime(const config::config& cfg) {
     if (auto r = refuse_unsupported(cfg); !r) return r.err();
@@ -109,8 +127,11 @@ result<proxy_runtime> build_runtime(const config::config& cfg) {
     if (!client_ctx) return make_error("proxy.upstream_ca_file: " + client_ctx.message());
     shared->client_tls = std::make_shared<asio::ssl::context>(client_ctx->release());
 
-    // Request metrics are derived from the audit records, so they always agree with the log.
-    auto sink = audit::sink::open(cfg.log.audit_path, std::make_shared<metrics::request_observer>());
+    // Request metrics (and OTLP log records) are derived from the audit records, so they always
+    // agree with the log.
+    auto observers = make_audit_observers(rt);
+    if (!observers) return observers.err();
+    auto sink = audit::sink::open(cfg.log.audit_path, std::move(*observers));
     if (!sink) return sink.err();
     shared->audit = std::move(*sink);
     rt.shared = std::move(shared);
@@ -431,6 +452,16 @@ void watch_sighup(asio::signal_set& hup, const std::shared_ptr<const runtime::sh
     });
 }
 
+// The OTLP exporter sends what the workers left queued within what remains of the shutdown
+// budget, but gets at least a second: the records of connections the drain cut at its timeout
+// were written last and would otherwise never leave.
+std::chrono::steady_clock::time_point otel_flush_deadline(std::chrono::steady_clock::time_point started,
+                                                          std::chrono::nanoseconds budget) {
+    const auto now = std::chrono::steady_clock::now();
+    return std::max(started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(budget),
+                    now + std::chrono::seconds(1));
+}
+
 }  // namespace
 
 int run(const config::config& cfg, const run_options& opts) {
@@ -473,6 +504,7 @@ int run(const config::config& cfg, const run_options& opts) {
     }
     log_policy(cfg, *rt);
 
+    if (rt->otel) rt->otel->start();  // before the workers: it must be draining its queue
     start_worker_threads(workers);
     metrics::set_ready(true);
     log::info("iron-proxy ready", {{"audit", cfg.log.audit_path.empty() ? "stderr" : cfg.log.audit_path}});
@@ -480,7 +512,9 @@ int run(const config::config& cfg, const run_options& opts) {
 
     // The main thread only waits for signals (their handlers were installed before start-up).
     watch_sighup(hup, shared, workers);
+    auto shutdown_started = std::chrono::steady_clock::now();
     signals.async_wait([&](const boost::system::error_code&, int sig) {
+        shutdown_started = std::chrono::steady_clock::now();
         metrics::set_ready(false);  // /readyz: take this instance out of rotation first
         log::info("shutting down",
                   {{"signal", sig}, {"shutdown_timeout", config::format_go_duration(cfg.proxy.shutdown_timeout)}});
@@ -493,6 +527,7 @@ int run(const config::config& cfg, const run_options& opts) {
     if (dns_server) dns_server->stop();
     for (auto& w : workers) w->ioc.stop();
     for (auto& w : workers) w->thread.join();  // each writes its last audit batch as its loop returns
+    if (rt->otel) rt->otel->shutdown(otel_flush_deadline(shutdown_started, cfg.proxy.shutdown_timeout));
     admin.stop();  // last: /readyz answers 503 while the proxy drains
     metrics::clear_gauges();
     log::info("shutdown complete", {{"cut_connections", drained.cut}});

@@ -45,6 +45,7 @@ struct alignas(64) shard {
     std::string rejected_names[max_transform_labels];
     std::atomic<int> rejected_used{0};
     counter audit_written, leaf_hits, leaf_misses, secret_errors, reloads_ok, reloads_failed;
+    counter otel_exported, otel_dropped;
     counter opened[listener_count], closed[listener_count];
 };
 
@@ -107,6 +108,7 @@ struct totals {
     std::map<std::string, std::uint64_t> rejected;
     std::uint64_t audit_written = 0, leaf_hits = 0, leaf_misses = 0, secret_errors = 0;
     std::uint64_t reloads_ok = 0, reloads_failed = 0;
+    std::uint64_t otel_exported = 0, otel_dropped = 0;
     std::uint64_t opened[listener_count] = {}, closed[listener_count] = {};
 };
 
@@ -124,6 +126,8 @@ void add_shard(totals& t, const shard& s) {
     t.secret_errors += s.secret_errors.get();
     t.reloads_ok += s.reloads_ok.get();
     t.reloads_failed += s.reloads_failed.get();
+    t.otel_exported += s.otel_exported.get();
+    t.otel_dropped += s.otel_dropped.get();
     // closed before opened: a connection that opens meanwhile can only make the gauge larger.
     for (int l = 0; l < listener_count; ++l) t.closed[l] += s.closed[l].get();
     for (int l = 0; l < listener_count; ++l) t.opened[l] += s.opened[l].get();
@@ -170,6 +174,9 @@ void write_counters(exposition_writer& w, const totals& t) {
     one("iron_proxy_leaf_cert_cache_misses_total", "MITM leaf certificates minted (absent or due for refresh).",
         t.leaf_misses);
     one("iron_proxy_secret_fetch_errors_total", "Secret source refreshes that failed.", t.secret_errors);
+    one("iron_proxy_otel_records_exported_total", "Audit records the OTLP collector accepted.", t.otel_exported);
+    one("iron_proxy_otel_records_dropped_total",
+        "Audit records not exported to the OTLP collector (queue full, collector down, shutdown).", t.otel_dropped);
     w.family("iron_proxy_config_reloads_total", "Configuration reloads through the management API, by result.",
              "counter");
     w.sample("iron_proxy_config_reloads_total", {{"result", "ok"}}, static_cast<double>(t.reloads_ok));
@@ -297,6 +304,8 @@ void leaf_cache_hit() noexcept { my_shard().leaf_hits.add(); }
 void leaf_cache_miss() noexcept { my_shard().leaf_misses.add(); }
 void secret_fetch_error() noexcept { my_shard().secret_errors.add(); }
 void config_reload(bool ok) noexcept { (ok ? my_shard().reloads_ok : my_shard().reloads_failed).add(); }
+void otel_records_exported(std::uint64_t n) noexcept { my_shard().otel_exported.add(n); }
+void otel_records_dropped(std::uint64_t n) noexcept { my_shard().otel_dropped.add(n); }
 
 void set_gauge(const std::string& name, const std::string& help, std::function<double()> read) {
     std::lock_guard lock(reg().mu);

@@ -42,6 +42,10 @@ void leaf_cache_hit() noexcept;
 void leaf_cache_miss() noexcept;
 void secret_fetch_error() noexcept;
 void config_reload(bool ok) noexcept;
+// OpenTelemetry log export (otel/): audit records delivered to the collector, and those dropped
+// (queue full, collector down past the retry budget, rejected, or left at shutdown).
+void otel_records_exported(std::uint64_t n) noexcept;
+void otel_records_dropped(std::uint64_t n) noexcept;
 
 // A gauge read at scrape time (e.g. the leaf cache's size). Replaces an earlier one of the same
 // name; `read` must be safe to call from the metrics thread.
