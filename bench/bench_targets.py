@@ -6,6 +6,8 @@
   squid       Squid with ssl_bump
   mitm        mitmproxy (mitmdump)
   go          the original Go iron-proxy (--go-binary), same listeners, CA, allowlist and deny list
+  iron-otel   the (first) iron build with OpenTelemetry log export on (OTEL_EXPORTER_OTLP_ENDPOINT) to
+              a local sink that answers every export 200: the cost of export, next to `iron`
 
 plan_targets() turns --targets and --binary into column specs; bench/bench.py builds one fresh Target
 per run and column, starts it, measures it and stops it."""
@@ -13,6 +15,8 @@ import hashlib
 import os
 import re
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from benchlib import BENCH, Server, render, run
@@ -70,6 +74,8 @@ class Direct(Target):
 
 
 class Iron(Target):
+    env = None  # extra environment for the proxy (IronOtel's export settings)
+
     def start(self):
         c = self.cfg
         d = c.work / "iron"  # one config file for every build: an A/B run compares binaries only
@@ -78,7 +84,57 @@ class Iron(Target):
         render("iron-proxy.yaml.in", d / "iron-proxy.yaml",
                {"WORK": c.work, "IRON_PORT": self.port, "IRON_HTTP_PORT": c.ports["iron_http"],
                 "IRON_HTTPS_PORT": c.ports["iron_https"]})
-        self.server = Server(self.name, [str(self.spec.binary), "-config", str(d / "iron-proxy.yaml")], c.work, cwd=d)
+        self.server = Server(self.name, [str(self.spec.binary), "-config", str(d / "iron-proxy.yaml")], c.work, cwd=d,
+                             env=self.env)
+
+
+class OtlpSink:
+    """An OTLP/HTTP collector that reads each export and answers 200 (no decoding: the bench
+    measures the proxy). Counts exports and bytes."""
+
+    def __init__(self):
+        sink = self
+        self.exports = self.bytes = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(n)
+                sink.exports += 1
+                sink.bytes += n
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class IronOtel(Iron):
+    """`iron` with OTLP log export (http/protobuf, default batching) to an OtlpSink."""
+
+    def start(self):
+        self.sink = OtlpSink()
+        self.env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.sink.port}"}
+        super().start()
+
+    def stop(self):
+        super().stop()
+        if getattr(self, "sink", None):
+            print(f"bench: iron-otel sink received {self.sink.exports} exports, {self.sink.bytes} bytes", flush=True)
+            self.sink.stop()
+            self.sink = None
 
 
 class Go(Target):
@@ -237,9 +293,13 @@ def plan_targets(cfg):
             chosen = [spec] if spec else []
             if why:
                 skipped.append(f"go: {why}")
+        elif name == "iron-otel":
+            chosen = [Spec("iron-otel", "iron-proxy+otel", IronOtel, irons[0].binary,
+                           note="iron-proxy+otel: the same build with OTLP log export (http/protobuf) to a local "
+                                "sink that answers 200.")]
         elif name in FIXED:
             chosen = [FIXED[name]]
         else:
-            raise SystemExit(f"unknown target {name!r}; choose from direct, iron, iron@LABEL, squid, mitm, go")
+            raise SystemExit(f"unknown target {name!r}; choose from direct, iron, iron@LABEL, iron-otel, squid, mitm, go")
         specs += [s for s in chosen if s.key not in {x.key for x in specs}]
     return specs, skipped
