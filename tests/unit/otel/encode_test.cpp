@@ -119,7 +119,8 @@ TEST(OtelEncode, EmptyStringsStillSetTheValueAndSeverityFollowsTheAction) {
     EXPECT_EQ(parse_record(r, system_clock::now()).severity_number(), pb::logs::v1::SEVERITY_NUMBER_INFO);
     r.action = "allow";
     r.body_capture = boost::json::object{{"request_body", "hi"}, {"request_body_truncated", false}};
-    const auto* bc = attr(parse_record(r, system_clock::now()), "body_capture");
+    const pb::logs::v1::LogRecord captured = parse_record(r, system_clock::now());
+    const auto* bc = attr(captured, "body_capture");
     ASSERT_NE(bc, nullptr);
     EXPECT_EQ(entry(bc->kvlist_value(), "request_body")->string_value(), "hi");
 }
