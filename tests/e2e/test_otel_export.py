@@ -254,6 +254,8 @@ def test_collector_down_then_back(proxy_factory, http_upstream, protocol):
 
     collector = (HttpCollector(port=port) if protocol == "http/protobuf" else GrpcCollector(port=port)).start()
     try:
+        # The queue still holds records from the outage: they go first, once a retry connects.
+        assert collector.wait_records(timeout=15), "export did not resume"
         assert get(p, http_upstream, "/echo/back").http_code == 200
         recs = collector.wait_records(lambda rs: by_path(rs, "/echo/back"), timeout=15)
         assert by_path(recs, "/echo/back"), recs
