@@ -258,7 +258,7 @@ TEST_F(DialerTest, EmbeddedIpv4IsDeniedBeforeAnyConnect) {
     ASSERT_FALSE(*r);
     EXPECT_EQ(r->message(), "dial tcp [64:ff9b::a9fe:a9fe]:80: denied by upstream_deny_cidrs: "
                             "64:ff9b::a9fe:a9fe (embeds 169.254.169.254) in 169.254.169.254/32");
-    EXPECT_EQ(r->err().kind, error_kind::other);
+    EXPECT_EQ(r->err().kind, error_kind::address_denied);  // a denial (502), not a loop (508)
 }
 
 TEST_F(DialerTest, OwnListenerIsALoopNotAConnect) {
