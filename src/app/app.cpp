@@ -70,6 +70,7 @@ std::shared_ptr<const runtime::request_policy> make_policy(const config::config&
     p->pipeline = std::move(pipe);
     p->max_request_body_bytes = cfg.proxy.max_request_body_bytes;
     p->forward_oversize_body = cfg.proxy.oversize_body == "forward";
+    p->reason_body = cfg.proxy.deny_body == "reason";
     return p;
 }
 

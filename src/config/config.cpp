@@ -11,6 +11,8 @@
 //   proxy.upstream_connect_timeout / upstream_idle_timeout / shutdown_timeout
 //                                 Go durations; "" / "0" ⇒ default, negative ⇒ error
 //   log.audit_path                audit JSON lines go to this file (0600) instead of stderr
+//   proxy.deny_body               "empty" (default) | "reason": responses the proxy makes carry
+//                                 a one-line text/plain reason as their body
 //   proxy.oversize_body           "reject" (default) | "forward": a request body larger than
 //                                 max_request_body_bytes that a transform asked to see is either
 //                                 answered 413 (and audited) or streamed upstream complete and
@@ -77,6 +79,7 @@ public:
         // Start from Go's zero values: "0 ⇒ default" is decided after the env overrides.
         cfg_.proxy.max_request_body_bytes = 0;
         cfg_.proxy.oversize_body.clear();
+        cfg_.proxy.deny_body.clear();
         cfg_.proxy.upstream_response_header_timeout = duration(0);
         cfg_.proxy.client_handshake_timeout = duration(0);
         cfg_.proxy.client_header_timeout = duration(0);
@@ -231,7 +234,7 @@ private:
             {"http_listen", "http_listens", "https_listen", "tunnel_listen", "max_request_body_bytes",
              "max_response_body_bytes", "upstream_response_header_timeout", "upstream_deny_cidrs", "upstream_proxy",
              "upstream_ca_file", "client_handshake_timeout", "client_header_timeout", "client_idle_timeout",
-             "upstream_connect_timeout", "upstream_idle_timeout", "shutdown_timeout", "oversize_body", "transparent"}));
+             "upstream_connect_timeout", "upstream_idle_timeout", "shutdown_timeout", "oversize_body", "deny_body", "transparent"}));
         auto& p = cfg_.proxy;
         std::string http_listen;
         std::vector<std::string> http_listens;
@@ -260,6 +263,7 @@ private:
             else if (key == "upstream_idle_timeout") IRON_CFG_TRY(read_duration(f, k, p.upstream_idle_timeout));
             else if (key == "shutdown_timeout") IRON_CFG_TRY(read_duration(f, k, p.shutdown_timeout));
             else if (key == "oversize_body") IRON_CFG_TRY(read_string(f, k, p.oversize_body));
+            else if (key == "deny_body") IRON_CFG_TRY(read_string(f, k, p.deny_body));
             else if (key == "transparent") {
                 if (is_absent(f)) continue;
                 auto b = get_bool(f, k);
@@ -440,6 +444,7 @@ private:
         if (p.https_listen.empty()) p.https_listen = ":443";
         if (p.max_request_body_bytes == 0) p.max_request_body_bytes = k_default_max_request_body;
         if (p.oversize_body.empty()) p.oversize_body = "reject";
+        if (p.deny_body.empty()) p.deny_body = "empty";
         auto dflt = [](duration& v, duration def) {
             if (v == duration(0)) v = def;
         };

@@ -47,6 +47,10 @@ struct proxy_config {
     // `body_truncated: true`.
     // A truncated body is never forwarded.
     std::string oversize_body = "reject";
+    // Extension: the body of a response the proxy makes itself (a denial, an error). "empty"
+    // (default, as Go): a denial's body is empty, an error's is its short status text. "reason":
+    // one plain-text line saying why, the reason its Proxy-Status field gives.
+    std::string deny_body = "empty";
     // Transparent interception (nftables REDIRECT/DNAT or TPROXY, no DNS cooperation): listeners
     // get IP_TRANSPARENT (so TPROXY can hand them any destination), and a NAT'd connection's
     // original destination (SO_ORIGINAL_DST) is the target when a request names no host.

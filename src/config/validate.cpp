@@ -130,6 +130,10 @@ result<void> check_proxy_extensions(const proxy_config& p, const value_positions
         return at.fail_at("proxy.oversize_body",
                           "proxy.oversize_body must be \"reject\" or \"forward\"; got " + go_quote(p.oversize_body));
     }
+    if (p.deny_body != "empty" && p.deny_body != "reason") {
+        return at.fail_at("proxy.deny_body",
+                          "proxy.deny_body must be \"empty\" or \"reason\"; got " + go_quote(p.deny_body));
+    }
     for (auto [path, value] : {std::pair{"proxy.client_handshake_timeout", p.client_handshake_timeout},
                                std::pair{"proxy.client_header_timeout", p.client_header_timeout},
                                std::pair{"proxy.client_idle_timeout", p.client_idle_timeout},

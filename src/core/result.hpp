@@ -6,9 +6,29 @@
 
 namespace iron {
 
-// Most failures are told apart by nobody: they are logged and mapped to one status. The few a
-// caller must answer differently carry a kind (e.g. a dial that would reach the proxy itself).
-enum class error_kind : unsigned char { other, loop_detected };
+// Most failures map to one status whatever their cause. The kind says the cause where a caller
+// answers differently (a dial that would reach the proxy itself is a 508) or tells the client
+// more: the Proxy-Status field (exchange/proxy_status.hpp) names the cause in RFC 9209 terms.
+enum class error_kind : unsigned char {
+    other,
+    loop_detected,        // the address is one of this proxy's own listeners
+    address_denied,       // every address the name resolved to is in upstream_deny_cidrs
+    dns_no_such_host,     // the resolver answered NXDOMAIN
+    dns_no_address,       // the name exists but has no A/AAAA record (NOERROR, no data)
+    dns_server_failure,   // the resolver answered SERVFAIL
+    dns_refused,          // the resolver answered REFUSED
+    dns_timeout,          // no answer in time
+    dns_other,            // any other resolver failure
+    connect_refused,      // the origin refused the TCP connection
+    connect_timeout,      // the TCP connect or the TLS handshake did not finish in time
+    unreachable,          // no route to the address
+    tls_certificate,      // the origin's certificate did not verify
+    tls_handshake,        // any other TLS handshake failure with the origin
+    connection_closed,    // the origin closed or reset the connection before any response byte
+    response_incomplete,  // the origin stopped part-way through its response head
+    response_too_large,   // the origin's response head is over the size limit
+    protocol_error,       // the origin's response is invalid or ambiguous (framing, stream reset)
+};
 
 struct error {
     std::string message;

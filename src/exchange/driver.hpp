@@ -20,7 +20,8 @@
 //   guard(st) -> optional<failure>            fronting, framing and target checks
 //   buffer_body(st) -> awaitable<optional<failure>>   the body into st.ex.request_body
 //   connect(st, attempt) -> awaitable<variant of routes>   pooled or fresh, h1 or h2 upstream
-//   reply_error(status, text), reply_verdict(verdict) -> awaitable<void>   responses the proxy makes
+//   reply_error(proxy_reply), reply_verdict(proxy_reply) -> awaitable<void>   responses the proxy
+//                                             makes (exchange/proxy_status.hpp builds them)
 //   abort(failure)                            no reply possible: close or reset, as the protocol does
 //   plus what the upstream adapters and relay_response use: read_body, invite_body,
 //   send_response_head, send_body, finish_response, switch_protocols.
@@ -38,6 +39,7 @@
 
 #include "exchange/failure.hpp"
 #include "exchange/phases.hpp"
+#include "exchange/proxy_status.hpp"
 #include "pipeline/response_filter.hpp"
 
 namespace iron::exchange {
@@ -67,15 +69,16 @@ boost::asio::awaitable<void> fail(Down& down, exchange_state& st, const failure&
         down.abort(f);
         co_return;
     }
-    // Built before the co_await: GCC 12 mis-compiles a ?: inside a co_await expression.
-    std::string text = s.reply_text ? std::string(s.reply_text) : f.detail;
-    co_await down.reply_error(static_cast<unsigned>(s.status), std::move(text));
+    // Built before the co_await: GCC 12 mis-handles temporaries inside a co_await expression.
+    proxy_reply reply = reply_to(f, s, st.policy->reason_body);
+    co_await down.reply_error(std::move(reply));
 }
 
 // A transform's verdict (reject, stub, error) is the response; the record already has it.
 template <class Down>
-boost::asio::awaitable<void> answer_verdict(Down& down, const pipeline::verdict& v) {
-    co_await down.reply_verdict(v);
+boost::asio::awaitable<void> answer_verdict(Down& down, exchange_state& st, const pipeline::phase_result& decided) {
+    proxy_reply reply = reply_to(decided, st.ex.policy_host, st.policy->reason_body);
+    co_await down.reply_verdict(std::move(reply));
 }
 
 // The origin's response body to the client, through the response filters a transform attached.
@@ -110,9 +113,9 @@ boost::asio::awaitable<std::optional<failure>> forward_on(Down& down, Up& up, ex
     if (auto f = co_await up.read_response_head(st, down)) co_return f;
     const response_head head = up.head();
     if (head.status == 101) co_return co_await down.switch_protocols(st, up);
-    if (auto verdict = run_response_phase(st, head.status, up.header_list())) {
+    if (auto decided = run_response_phase(st, head.status, up.header_list())) {
         up.abandon();
-        co_await answer_verdict(down, *verdict);
+        co_await answer_verdict(down, st, *decided);
         co_return std::nullopt;
     }
     co_return co_await relay_response(down, up, st, head);
@@ -141,7 +144,7 @@ boost::asio::awaitable<void> run_phases(Down& down, exchange_state& st) {
         if (auto f = check_buffered_body(st)) co_return co_await fail(down, st, *f);
     }
     // Policy runs before any upstream dial (default deny).
-    if (auto verdict = run_request_phase(st)) co_return co_await answer_verdict(down, *verdict);
+    if (auto decided = run_request_phase(st)) co_return co_await answer_verdict(down, st, *decided);
     // A pooled connection the origin had closed gets one retry on a fresh one.
     for (int attempt = 0; attempt < 2; ++attempt) {
         auto route = co_await down.connect(st, attempt);

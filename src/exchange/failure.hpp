@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/result.hpp"
+
 namespace iron::exchange {
 
 enum class source {
@@ -38,6 +40,9 @@ struct failure {
     // HTTP/2 only: the origin's RST_STREAM code, passed on to the client when its stream is cut
     // (gRPC cancels this way); 0 = INTERNAL_ERROR.
     std::uint32_t stream_error = 0;
+    // Finer than the kind, where it is known (the dialer, the resolver, the TLS handshake, the
+    // response parser): what the reply's Proxy-Status names (exchange/proxy_status.hpp).
+    error_kind cause = error_kind::other;
 };
 
 // What the client is told and what the audit record says about a failure.
@@ -52,8 +57,10 @@ struct settlement {
 // the status it saw stays in the record and the transfer is cut.
 settlement settle(const failure& f, bool response_started);
 
-inline failure client_failure(failure_kind k, std::string detail) { return {source::client, k, std::move(detail), 0}; }
-inline failure upstream_failure(failure_kind k, std::string detail) { return {source::upstream, k, std::move(detail), 0}; }
-inline failure proxy_failure(failure_kind k, std::string detail) { return {source::proxy, k, std::move(detail), 0}; }
+inline failure client_failure(failure_kind k, std::string detail) { return {source::client, k, std::move(detail), 0, error_kind::other}; }
+inline failure upstream_failure(failure_kind k, std::string detail, error_kind cause = error_kind::other) {
+    return {source::upstream, k, std::move(detail), 0, cause};
+}
+inline failure proxy_failure(failure_kind k, std::string detail) { return {source::proxy, k, std::move(detail), 0, error_kind::other}; }
 
 }  // namespace iron::exchange

@@ -30,21 +30,21 @@ std::optional<failure> check_buffered_body(const exchange_state& st) {
                                                       std::to_string(st.policy->max_request_body_bytes) + ")");
 }
 
-std::optional<pipeline::verdict> run_request_phase(exchange_state& st) {
+std::optional<pipeline::phase_result> run_request_phase(exchange_state& st) {
     auto decided = st.pipeline->run_request(st.ex, st.rec.request_transforms);
     if (st.ex.body_capture) st.rec.body_capture = st.ex.body_capture;
     if (decided.outcome.what == pipeline::verdict::kind::next) return std::nullopt;
     record_verdict(st.rec, decided, /*request_phase=*/true);
-    return std::move(decided.outcome);
+    return decided;
 }
 
-std::optional<pipeline::verdict> run_response_phase(exchange_state& st, int status, core::header_list headers) {
+std::optional<pipeline::phase_result> run_response_phase(exchange_state& st, int status, core::header_list headers) {
     st.ex.status = status;
     st.ex.response_headers = std::move(headers);
     auto decided = st.pipeline->run_response(st.ex, st.rec.response_transforms);
     if (decided.outcome.what == pipeline::verdict::kind::next) return std::nullopt;
     record_verdict(st.rec, decided, /*request_phase=*/false);
-    return std::move(decided.outcome);
+    return decided;
 }
 
 upstream_target upstream_for(const exchange_state& st, bool tls) {
@@ -57,7 +57,7 @@ upstream_target upstream_for(const exchange_state& st, bool tls) {
 
 failure dial_failure(const error& e) {
     const auto kind = e.kind == error_kind::loop_detected ? failure_kind::loop : failure_kind::dial_failed;
-    return {kind == failure_kind::loop ? source::proxy : source::upstream, kind, e.message, 0};
+    return {kind == failure_kind::loop ? source::proxy : source::upstream, kind, e.message, 0, e.kind};
 }
 
 void record_verdict(audit::record& rec, const pipeline::phase_result& decided, bool request_phase) {

@@ -31,12 +31,12 @@ std::optional<failure> check_target(exchange_state& st, const runtime::connectio
 std::optional<failure> check_buffered_body(const exchange_state& st);
 
 // The request phase of the pipeline: nothing when every transform let the request continue, else
-// the verdict to answer with (already in the record, with the transform that decided).
-std::optional<pipeline::verdict> run_request_phase(exchange_state& st);
+// the verdict to answer with and the transform that decided (already in the record).
+std::optional<pipeline::phase_result> run_request_phase(exchange_state& st);
 
 // The response phase, on the origin's status and headers (which transforms may change in
 // st.ex.response_headers): nothing to go on relaying, else the verdict that replaces the response.
-std::optional<pipeline::verdict> run_response_phase(exchange_state& st, int status, core::header_list headers);
+std::optional<pipeline::phase_result> run_response_phase(exchange_state& st, int status, core::header_list headers);
 
 // Where the request goes: the policy host, the port the Host named (else the scheme's), and TLS
 // when the client spoke TLS to us or named https:// in an absolute-form target.

@@ -118,7 +118,7 @@ asio::awaitable<result<client_pool::route>> client_pool::get(const std::string& 
     }
     adopt(key, std::move(*dialed));
     auto c = find_usable(key);
-    if (!c) co_return make_error("http2 connection to " + host + " closed at once");
+    if (!c) co_return make_error(error_kind::connection_closed, "http2 connection to " + host + " closed at once");
     co_return route{c, nullptr, false};
 }
 

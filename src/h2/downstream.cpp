@@ -130,12 +130,12 @@ asio::awaitable<void> send_simple(connection& c, stream& s, const bhttp::respons
 }
 }  // namespace
 
-asio::awaitable<void> h2_downstream::reply_error(unsigned status, std::string text) {
-    co_await send_simple(*client_conn_, *client_, http::make_error_text(status, text, true));
+asio::awaitable<void> h2_downstream::reply_error(exchange::proxy_reply reply) {
+    co_await send_simple(*client_conn_, *client_, http::make_response(reply, true));
 }
 
-asio::awaitable<void> h2_downstream::reply_verdict(const pipeline::verdict& v) {
-    co_await send_simple(*client_conn_, *client_, http::make_verdict_response(v, true));
+asio::awaitable<void> h2_downstream::reply_verdict(exchange::proxy_reply reply) {
+    co_await send_simple(*client_conn_, *client_, http::make_response(reply, true));
 }
 
 void h2_downstream::abort(const exchange::failure& f) {

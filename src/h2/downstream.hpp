@@ -61,8 +61,8 @@ public:
 
     // --- responses the proxy makes ---
 
-    awaitable<void> reply_error(unsigned status, std::string text);
-    awaitable<void> reply_verdict(const pipeline::verdict& v);
+    awaitable<void> reply_error(exchange::proxy_reply reply);
+    awaitable<void> reply_verdict(exchange::proxy_reply reply);
     // No response can follow: the client's stream is reset (with the origin's code when the
     // origin reset its stream, CANCEL when the client is gone).
     void abort(const failure& f);

@@ -144,13 +144,13 @@ public:
     // --- responses the proxy makes ---
 
     // An error ends the connection: what the client sent after it cannot be trusted.
-    awaitable<void> reply_error(unsigned status, std::string text) {
-        co_await write_reply(make_error_text(status, text, false), false);
+    awaitable<void> reply_error(exchange::proxy_reply reply) {
+        co_await write_reply(make_response(reply, false), false);
     }
     // A verdict keeps the connection when the request was read whole.
-    awaitable<void> reply_verdict(const pipeline::verdict& v) {
+    awaitable<void> reply_verdict(exchange::proxy_reply reply) {
         const bool keep = client_keep_alive_ && parser_.is_done();
-        co_await write_reply(make_verdict_response(v, keep), keep);
+        co_await write_reply(make_response(reply, keep), keep);
     }
     void abort(const failure&) { keep_alive_ = false; }
     void account(exchange_state&) {}

@@ -111,12 +111,16 @@ asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::connect(s
         net::watchdog dog = net::closing_watchdog(raw);
         dog.expires_after(timeouts_.tls_handshake);
         auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
-        if (dog.fired()) co_return make_error("tls handshake with " + host + ": timeout");
+        if (dog.fired()) co_return make_error(error_kind::connect_timeout, "tls handshake with " + host + ": timeout");
         if (ec) {
             std::string reason = ec.message();
+            auto kind = error_kind::tls_handshake;
             long verify = SSL_get_verify_result(stream.native_handle());
-            if (verify != X509_V_OK) reason = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
-            co_return make_error("tls handshake with " + host + ": " + reason);
+            if (verify != X509_V_OK) {
+                reason = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
+                kind = error_kind::tls_certificate;
+            }
+            co_return make_error(kind, "tls handshake with " + host + ": " + reason);
         }
     }
     const unsigned char* chosen = nullptr;

@@ -133,15 +133,24 @@ public:
     }
 
 private:
-    static exchange::failure broken(std::string detail) {
-        return exchange::upstream_failure(exchange::failure_kind::broken, std::move(detail));
+    static exchange::failure broken(std::string detail, error_kind cause = error_kind::protocol_error) {
+        return exchange::upstream_failure(exchange::failure_kind::broken, std::move(detail), cause);
     }
     // A reused connection that fails before anything of ours could have been taken as a request
     // was closed by the origin while idle: the driver retries once on a fresh one.
-    exchange::failure broken_or_stale(std::string detail, bool nothing_back) const {
+    exchange::failure broken_or_stale(std::string detail, bool nothing_back,
+                                      error_kind cause = error_kind::connection_closed) const {
         const bool stale = reused_ && !sent_body_ && nothing_back;
         return exchange::upstream_failure(stale ? exchange::failure_kind::stale : exchange::failure_kind::broken,
-                                          std::move(detail));
+                                          std::move(detail), cause);
+    }
+    // Why a response head could not be read, for the client's Proxy-Status.
+    static error_kind head_read_cause(const boost::system::error_code& ec, bool nothing_back) {
+        namespace bhttp = boost::beast::http;
+        if (nothing_back) return error_kind::connection_closed;
+        if (ec == bhttp::error::header_limit) return error_kind::response_too_large;
+        if (ec == bhttp::error::partial_message || ec == boost::asio::error::eof) return error_kind::response_incomplete;
+        return error_kind::protocol_error;
     }
 
     template <class Serializer, class Request>
@@ -181,7 +190,8 @@ private:
             if (ec) {
                 if (down.client_left()) co_return down.left_failure(st);
                 co_return broken("writing request body: " + (dog_.fired() ? std::string("timeout writing body") : ec.message()) +
-                                 runtime::bytes_note(st.request_body_bytes, "request"));
+                                     runtime::bytes_note(st.request_body_bytes, "request"),
+                                 error_kind::connection_closed);
             }
             st.request_body_bytes += piece.data.size();
             if (piece.last) break;
@@ -203,7 +213,8 @@ private:
                                                  "timeout awaiting response headers");
         if (!ec) co_return std::nullopt;
         if (down.client_left()) co_return exchange::client_failure(exchange::failure_kind::gone, "");
-        co_return broken_or_stale("reading response: " + ec.message(), !parser_->got_some());
+        co_return broken_or_stale("reading response: " + ec.message(), !parser_->got_some(),
+                                  head_read_cause(ec, !parser_->got_some()));
     }
 
     std::unique_ptr<upstream_conn> conn_;

@@ -15,6 +15,7 @@
 #include "exchange/phases.hpp"
 #include "runtime/audit_entry.hpp"
 #include "runtime/exchange_state.hpp"
+#include "exchange/proxy_status.hpp"
 #include "http/respond.hpp"
 #include "http/session.hpp"
 #include "http/upstream.hpp"
@@ -245,9 +246,15 @@ asio::awaitable<void> serve(net::client_socket sock, runtime::connection_info co
             co_await serve_plain(sock, conn, dog);
             co_return;
         }
-        audit_connection_failure(conn, "", "client sent an HTTP request to an HTTPS server");
+        const auto f = exchange::client_failure(exchange::failure_kind::malformed,
+                                                "client sent an HTTP request to an HTTPS server");
+        audit_connection_failure(conn, "", f.detail);
         dog.expires_after(std::chrono::seconds(2));
-        co_await http::write_error_text(sock, 400, "Client sent an HTTP request to an HTTPS server.", false);
+        exchange::settlement s = exchange::settle(f, false);
+        s.reply_text = "Client sent an HTTP request to an HTTPS server.";  // the Go proxy's words
+        const exchange::proxy_reply reply =
+            exchange::reply_to(f, s, conn.shared->policies->get()->reason_body);
+        co_await http::write_reply(sock, reply, false);
         co_return;
     }
     char hex[8];

@@ -67,6 +67,14 @@ void tune(tcp::socket& s) {
     ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &secs, sizeof secs);
 }
 
+// Why a connect failed, as far as the client's Proxy-Status can tell it apart.
+error_kind connect_error_kind(const boost::system::error_code& ec) {
+    if (ec == asio::error::connection_refused) return error_kind::connect_refused;
+    if (ec == asio::error::timed_out) return error_kind::connect_timeout;
+    if (ec == asio::error::network_unreachable || ec == asio::error::host_unreachable) return error_kind::unreachable;
+    return error_kind::other;
+}
+
 // One connect attempt to an already-checked endpoint, bounded by `timeout`.
 asio::awaitable<result<tcp::socket>> connect_one(tcp::endpoint ep, steady::duration timeout) {
     using namespace asio::experimental::awaitable_operators;
@@ -79,9 +87,9 @@ asio::awaitable<result<tcp::socket>> connect_one(tcp::endpoint ep, steady::durat
     // The loser is cancelled by the parallel group (async_connect supports per-op cancellation).
     auto won = co_await (sock.async_connect(ep, asio::as_tuple(asio::use_awaitable)) ||
                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-    if (won.index() == 1) co_return make_error("dial tcp " + endpoint_text(ep) + ": i/o timeout");
+    if (won.index() == 1) co_return make_error(error_kind::connect_timeout, "dial tcp " + endpoint_text(ep) + ": i/o timeout");
     auto [cec] = std::get<0>(won);
-    if (cec) co_return make_error("dial tcp " + endpoint_text(ep) + ": connect: " + os_message(cec));
+    if (cec) co_return make_error(connect_error_kind(cec), "dial tcp " + endpoint_text(ep) + ": connect: " + os_message(cec));
     co_return std::move(sock);
 }
 
@@ -104,7 +112,7 @@ dialer::dialer(resolver& r, const core::deny_list& deny, std::chrono::millisecon
 asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_t port) {
     const auto deadline = steady::now() + connect_timeout_;
     auto addrs = co_await resolver_.resolve(host, connect_timeout_);
-    if (!addrs) co_return make_error("dial tcp: " + addrs.message());
+    if (!addrs) co_return make_error(addrs.err().kind, "dial tcp: " + addrs.message());
 
     // Check first, then connect to these very endpoint objects: nothing is resolved again after
     // the check (the DNS-rebinding / TOCTOU defence).
@@ -121,11 +129,12 @@ asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_
         allowed.push_back(ep);
     }
     if (allowed.empty()) {
-        if (!first_denial.empty()) co_return make_error(std::move(first_denial));
-        co_return make_error("dial tcp: lookup " + host + ": no such host");
+        if (!first_denial.empty()) co_return make_error(error_kind::address_denied, std::move(first_denial));
+        co_return make_error(error_kind::dns_no_address, "dial tcp: lookup " + host + ": no such host");
     }
 
-    std::string last_error, loop_error;
+    std::string loop_error;
+    error last_error;
     for (std::size_t i = 0; i < allowed.size(); ++i) {
         if (auto self = loops_ ? loops_->check(allowed[i]) : std::nullopt) {
             if (loop_error.empty()) loop_error = std::move(*self);
@@ -133,7 +142,8 @@ asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_
         }
         auto remaining = deadline - steady::now();
         if (remaining <= steady::duration::zero()) {
-            if (last_error.empty()) last_error = "dial tcp " + endpoint_text(allowed[i]) + ": i/o timeout";
+            if (last_error.message.empty())
+                last_error = make_error(error_kind::connect_timeout, "dial tcp " + endpoint_text(allowed[i]) + ": i/o timeout");
             break;
         }
         // Share what is left among the addresses still to try, so one black-holed address cannot
@@ -145,10 +155,10 @@ asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_
             tune(*sock);
             co_return dial_result{std::move(*sock), allowed[i]};
         }
-        last_error = sock.message();
+        last_error = sock.err();
     }
     if (!loop_error.empty()) co_return make_error(error_kind::loop_detected, std::move(loop_error));
-    co_return make_error(std::move(last_error));
+    co_return std::move(last_error);
 }
 
 }  // namespace iron::net

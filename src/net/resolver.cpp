@@ -75,6 +75,24 @@ std::string lookup_error(const std::string& host, int status) {
     return "lookup " + host + ": " + why;
 }
 
+// The resolver's answer as an error kind: what the client's Proxy-Status reports (dns_error with
+// the RCODE, or dns_timeout).
+error_kind lookup_kind(int status) {
+    switch (status) {
+        case ARES_ENOTFOUND:
+        case ARES_ENONAME: return error_kind::dns_no_such_host;
+        case ARES_ENODATA: return error_kind::dns_no_address;
+        case ARES_ETIMEOUT: return error_kind::dns_timeout;
+        case ARES_ESERVFAIL: return error_kind::dns_server_failure;
+        case ARES_EREFUSED: return error_kind::dns_refused;
+        default: return error_kind::dns_other;
+    }
+}
+
+error lookup_failure(const std::string& host, int status) {
+    return make_error(lookup_kind(status), lookup_error(host, status));
+}
+
 address_list collect(const ares_addrinfo* res) {
     address_list v4, v6;
     for (const ares_addrinfo_node* n = res ? res->nodes : nullptr; n; n = n->ai_next) {
@@ -104,11 +122,11 @@ void on_addrinfo(void* arg, int status, int /*timeouts*/, ares_addrinfo* res) {
     if (status == ARES_SUCCESS) {
         address_list addrs = collect(res);
         if (addrs.empty())
-            st.out.emplace(make_error(lookup_error(st.host, ARES_ENODATA)));
+            st.out.emplace(lookup_failure(st.host, ARES_ENODATA));
         else
             st.out.emplace(std::move(addrs));
     } else {
-        st.out.emplace(make_error(lookup_error(st.host, status)));
+        st.out.emplace(lookup_failure(st.host, status));
     }
     if (res) ares_freeaddrinfo(res);
     st.signal.cancel();  // wakes the coroutine if it is waiting; harmless if it already left
@@ -122,7 +140,7 @@ asio::awaitable<result<address_list>> await_answer(std::shared_ptr<query_state> 
         st->signal.expires_after(timeout);
         co_await st->signal.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    if (!st->out) co_return make_error("lookup " + st->host + ": timeout");
+    if (!st->out) co_return make_error(error_kind::dns_timeout, "lookup " + st->host + ": timeout");
     co_return std::move(*st->out);
 }
 
@@ -285,7 +303,7 @@ asio::awaitable<result<address_list>> resolver::resolve(std::string host, std::c
     boost::system::error_code ec;
     auto ip = asio::ip::make_address(literal, ec);
     if (!ec) co_return address_list{ip};
-    if (host.empty()) co_return make_error(lookup_error(host, ARES_ENOTFOUND));
+    if (host.empty()) co_return lookup_failure(host, ARES_ENOTFOUND);
 
     auto st = std::make_shared<query_state>(impl_->ex, std::move(host));
     impl_->start(st);

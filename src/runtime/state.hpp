@@ -37,6 +37,7 @@ struct request_policy {
     std::shared_ptr<const pipeline::pipeline> pipeline;
     std::int64_t max_request_body_bytes = 0;
     bool forward_oversize_body = false;  // proxy.oversize_body: forward
+    bool reason_body = false;            // proxy.deny_body: reason (responses the proxy makes say why)
 };
 
 // Every exchange takes one snapshot of the policy when it starts and keeps it, reference-counted,

@@ -10,6 +10,7 @@
 
 #include "core/host_glob.hpp"
 #include "exchange/phases.hpp"
+#include "exchange/proxy_status.hpp"
 #include "runtime/audit_entry.hpp"
 #include "runtime/exchange_state.hpp"
 #include "http/messages.hpp"
@@ -94,6 +95,32 @@ pipeline::phase_result check_policy(handshake& hs, const connect_target& target,
     return decided;
 }
 
+// proxy.deny_body: reason, as this handshake's policy snapshot says.
+bool reason_body(const handshake& hs) { return hs.conn.shared->policies->get()->reason_body; }
+
+// Refuses a CONNECT head with a response the proxy makes: the record says why, the client gets
+// the status, the Go proxy's body for it (`go_text`, "" for none) and the Proxy-Status field.
+asio::awaitable<void> refuse(handshake& hs, const exchange::failure& f, const char* go_text) {
+    exchange::settlement s = exchange::settle(f, false);
+    hs.entry.settle(s.action, s.status, f.detail);
+    s.reply_text = go_text;
+    const exchange::proxy_reply reply = exchange::reply_to(f, s, reason_body(hs));
+    co_await http::write_reply(hs.sock, reply, false);
+}
+
+// A CONNECT the host-level policy did not let through: its verdict as the response (the record
+// already has it).
+asio::awaitable<void> refuse(handshake& hs, const pipeline::phase_result& decided, const std::string& host) {
+    const bool reason = reason_body(hs);
+    exchange::proxy_reply reply = exchange::reply_to(decided, host, reason);
+    if (decided.outcome.what == pipeline::verdict::kind::error) {
+        // As the Go proxy: a host-level transform that fails refuses the tunnel with a 403.
+        reply.status = 403;
+        if (!reason) reply.body.clear();
+    }
+    co_await http::write_reply(hs.sock, reply, false);
+}
+
 // After an allowed handshake: audit it, hand the tunnel (with any bytes the client pipelined
 // behind its handshake, which Go drops) to the interceptor.
 asio::awaitable<void> enter_tunnel(handshake& hs, const connect_target& target, std::size_t consumed) {
@@ -173,8 +200,9 @@ asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
         } else if (runtime::draining(hs.conn)) {
             hs.reject(400, "tunnel request cut short: closed at shutdown");
         } else {
-            hs.reject(400, "malformed tunnel request: " + ec.message());
-            co_await http::write_error_text(hs.sock, 400, "malformed request", false);
+            const auto f = exchange::client_failure(exchange::failure_kind::malformed,
+                                                    "malformed tunnel request: " + ec.message());
+            co_await refuse(hs, f, "malformed request");
         }
         co_return;
     }
@@ -182,23 +210,20 @@ asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
     hs.rec.method = std::string(req.method_string());
     hs.rec.host = std::string(req.target());
     if (req.method() != bhttp::verb::connect) {
-        hs.reject(405, "tunnel listener accepts only CONNECT");
-        co_await write_raw(hs.sock, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        const auto f = exchange::client_failure(exchange::failure_kind::method_not_allowed,
+                                                "tunnel listener accepts only CONNECT");
+        co_await refuse(hs, f, "");
         co_return;
     }
     auto target = parse_connect_target(req.target());
     if (!target) {
-        hs.reject(400, "malformed CONNECT target");
-        co_await write_raw(hs.sock, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        const auto f = exchange::client_failure(exchange::failure_kind::malformed, "malformed CONNECT target");
+        co_await refuse(hs, f, "");
         co_return;
     }
     auto decided = check_policy(hs, *target, http::to_header_list(req.base()));
-    if (decided.outcome.what == pipeline::verdict::kind::error) {
-        co_await write_raw(hs.sock, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        co_return;
-    }
     if (decided.outcome.what != pipeline::verdict::kind::next) {
-        co_await http::write_verdict(hs.sock, decided.outcome, false);
+        co_await refuse(hs, decided, target->host);
         co_return;
     }
     if (!co_await write_raw(hs.sock, "HTTP/1.1 200 Connection Established\r\n\r\n")) {

@@ -616,6 +616,18 @@ TEST_F(ConfigTest, OversizeBodyRejectsOtherValues) {
                  ":7:18: proxy.oversize_body: expected a string, got a list");
 }
 
+// proxy.deny_body (extension): empty (default, as Go) | reason, strictly validated.
+TEST_F(ConfigTest, DenyBodyDefaultsToEmptyAndAcceptsReason) {
+    EXPECT_EQ(load_ok(k_minimal).proxy.deny_body, "empty");
+    EXPECT_EQ(load_ok(std::string(k_minimal) + "proxy:\n  deny_body: \"\"\n").proxy.deny_body, "empty");
+    EXPECT_EQ(load_ok(std::string(k_minimal) + "proxy:\n  deny_body: reason\n").proxy.deny_body, "reason");
+}
+
+TEST_F(ConfigTest, DenyBodyRejectsOtherValues) {
+    expect_error(std::string(k_minimal) + "proxy:\n  deny_body: verbose\n",
+                 ":7:14: proxy.deny_body must be \"empty\" or \"reason\"; got \"verbose\"");
+}
+
 TEST_F(ConfigTest, TransparentFlag) {
     config off = load_ok("dns: {enabled: false}\ntls: {ca_cert: a, ca_key: b}\n");
     EXPECT_FALSE(off.proxy.transparent);

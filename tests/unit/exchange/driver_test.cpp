@@ -43,6 +43,7 @@ struct script {
     std::vector<upstream_plan> attempts{upstream_plan{}};
     events log;
     std::string body_sent;  // what reached the client
+    std::string proxy_status;  // the Proxy-Status of the last response the proxy made
     void note(std::string e) { log.push_back(std::move(e)); }
 };
 
@@ -131,12 +132,16 @@ public:
         co_return co_await attempt_on(*this, up, st, last_attempt);
     }
 
-    asio::awaitable<void> reply_error(unsigned status, std::string text) {
-        sc_.note("reply_error " + std::to_string(status) + " " + text);
+    asio::awaitable<void> reply_error(proxy_reply reply) {
+        std::string text = reply.body;
+        if (!text.empty() && text.back() == '\n') text.pop_back();
+        sc_.note("reply_error " + std::to_string(reply.status) + " " + text);
+        sc_.proxy_status = std::string(reply.headers.get("Proxy-Status").value_or(""));
         co_return;
     }
-    asio::awaitable<void> reply_verdict(const pipeline::verdict& v) {
-        sc_.note("reply_verdict " + std::to_string(v.status));
+    asio::awaitable<void> reply_verdict(proxy_reply reply) {
+        sc_.note("reply_verdict " + std::to_string(reply.status));
+        sc_.proxy_status = std::string(reply.headers.get("Proxy-Status").value_or(""));
         co_return;
     }
     void abort(const failure&) { sc_.note("abort"); }
@@ -246,6 +251,7 @@ TEST_F(driver_test, a_guard_failure_is_replied_once_and_nothing_is_dialed) {
     EXPECT_EQ(rec.action, audit::action::reject);
     EXPECT_EQ(rec.status_code, 400);
     EXPECT_EQ(rec.error, "duplicate Host header");
+    EXPECT_EQ(sc.proxy_status, "iron-proxy; error=http_request_error; details=\"duplicate Host header\"");
 }
 
 TEST_F(driver_test, a_head_that_timed_out_gets_no_reply_but_a_408_record) {
@@ -266,6 +272,7 @@ TEST_F(driver_test, a_request_phase_reject_is_answered_before_any_dial) {
     EXPECT_EQ(rec.action, audit::action::reject);
     EXPECT_EQ(rec.status_code, 403);
     EXPECT_EQ(rec.rejected_by, "scripted");
+    EXPECT_EQ(sc.proxy_status, "iron-proxy; error=http_request_denied; details=\"denied host: denied.test\"");
 }
 
 TEST_F(driver_test, a_buffered_body_over_the_cap_is_refused_before_any_dial) {
@@ -288,6 +295,8 @@ TEST_F(driver_test, a_failed_dial_is_a_502_and_nothing_is_sent) {
     EXPECT_EQ(rec.action, audit::action::error);
     EXPECT_EQ(rec.status_code, 502);
     EXPECT_EQ(rec.error, "dial tcp 127.0.0.1:1: connect: connection refused");
+    EXPECT_EQ(sc.proxy_status,
+              "iron-proxy; error=destination_unavailable; details=\"dial tcp 127.0.0.1:1: connect: connection refused\"");
 }
 
 TEST_F(driver_test, a_stale_pooled_connection_is_retried_once_on_a_fresh_one) {
@@ -323,6 +332,7 @@ TEST_F(driver_test, a_response_timeout_is_a_504) {
     EXPECT_EQ(sc.log.at(sc.log.size() - 2), "closed");
     EXPECT_EQ(rec.status_code, 504);
     EXPECT_EQ(rec.error, "timeout awaiting response headers");
+    EXPECT_EQ(sc.proxy_status, "iron-proxy; error=http_response_timeout; details=\"timeout awaiting response headers\"");
 }
 
 TEST_F(driver_test, a_response_phase_verdict_replaces_the_response_and_the_upstream_is_not_pooled) {

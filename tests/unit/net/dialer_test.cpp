@@ -141,6 +141,7 @@ TEST_F(DialerTest, ClosedPortIsRefused) {
     ASSERT_TRUE(r);
     ASSERT_FALSE(*r);
     EXPECT_EQ(r->message(), "dial tcp 127.0.0.1:" + std::to_string(port) + ": connect: connection refused");
+    EXPECT_EQ(r->err().kind, error_kind::connect_refused);  // Proxy-Status: connection_refused
 }
 
 TEST_F(DialerTest, LookupFailureIsReported) {
@@ -148,6 +149,7 @@ TEST_F(DialerTest, LookupFailureIsReported) {
     ASSERT_TRUE(r);
     ASSERT_FALSE(*r);
     EXPECT_EQ(r->message(), "dial tcp: lookup missing.test: no such host");
+    EXPECT_EQ(r->err().kind, error_kind::dns_no_such_host);  // Proxy-Status: dns_error, NXDOMAIN
 }
 
 TEST_F(DialerTest, NameResolvingToLoopbackIsDenied) {
@@ -167,6 +169,7 @@ TEST_F(DialerTest, AllAddressesDeniedReportsTheFirst) {
     ASSERT_TRUE(r);
     ASSERT_FALSE(*r);
     EXPECT_EQ(r->message(), "dial tcp 127.0.0.2:443: denied by upstream_deny_cidrs: 127.0.0.2 in 127.0.0.0/8");
+    EXPECT_EQ(r->err().kind, error_kind::address_denied);  // Proxy-Status: destination_ip_prohibited
 }
 
 TEST_F(DialerTest, DeniedAddressIsSkippedForTheAllowedOne) {
@@ -255,7 +258,7 @@ TEST_F(DialerTest, EmbeddedIpv4IsDeniedBeforeAnyConnect) {
     ASSERT_FALSE(*r);
     EXPECT_EQ(r->message(), "dial tcp [64:ff9b::a9fe:a9fe]:80: denied by upstream_deny_cidrs: "
                             "64:ff9b::a9fe:a9fe (embeds 169.254.169.254) in 169.254.169.254/32");
-    EXPECT_EQ(r->err().kind, error_kind::other);
+    EXPECT_EQ(r->err().kind, error_kind::address_denied);  // a denial (502), not a loop (508)
 }
 
 TEST_F(DialerTest, OwnListenerIsALoopNotAConnect) {
