@@ -149,7 +149,6 @@ asio::awaitable<void> h2_downstream::reply_verdict(const pipeline::verdict& v) {
 
 void h2_downstream::abort(const exchange::failure& f) {
     if (client_->closed()) return;
-    if (f.kind == failure_kind::head_timeout) return;
     std::uint32_t code = NGHTTP2_INTERNAL_ERROR;
     if (f.kind == failure_kind::gone) code = NGHTTP2_CANCEL;
     else if (f.stream_error != 0) code = f.stream_error;
