@@ -9,7 +9,7 @@
 // byte):
 //   downstream — the client side of one exchange: http/session.cpp (HTTP/1.1: plain listener,
 //                MITM, plain HTTP in tunnels, transparent) and h2/server.cpp (HTTP/2 and h2c);
-//   upstream   — the origin side: exchange/h1_upstream.hpp (HTTP/1.1 over TCP or TLS, pooled)
+//   upstream   — the origin side: http/upstream_h1.hpp (HTTP/1.1 over TCP or TLS, pooled)
 //                and h2/upstream.hpp (a stream on a shared HTTP/2 connection).
 // Every failure becomes a `failure` and is settled in one place (fail() below, exchange/failure.hpp);
 // the audit record is the exchange_state's, written once when the exchange ends.
@@ -19,17 +19,27 @@
 //   identify(st)                              method and host into the exchange and the record
 //   guard(st) -> optional<failure>            fronting, framing and target checks
 //   buffer_body(st) -> awaitable<optional<failure>>   the body into st.ex.request_body
-//   connect(st, attempt) -> awaitable<variant of routes>   pooled or fresh, h1 or h2 upstream
+//   route, pooled(st) -> optional<route>      an idle pooled upstream, taken without waiting
+//   connect(st, attempt) -> awaitable<route>  a dial (or a shared HTTP/2 connection), h1 or h2
+//   attempt(st, route, last) -> awaitable<bool>   attempt_on() with the upstream the route names
+//   tie_upstream(up) -> guard                 while it lives, the client's leaving (or a graceful
+//                                             shutdown's cut) closes the upstream at once
 //   reply_error(proxy_reply), reply_verdict(proxy_reply) -> awaitable<void>   responses the proxy
 //                                             makes (exchange/proxy_status.hpp builds them)
 //   abort(failure)                            no reply possible: close or reset, as the protocol does
-//   plus what the upstream adapters and relay_response use: read_body, invite_body,
-//   send_response_head, send_body, finish_response, switch_protocols.
+//   the response: prepare_response, start_response, head_waits / send_response_head, send_body,
+//   response_unfinished, finish_response, switch_protocols (see respond()); plus what the
+//   upstream adapters use: read_body, invite_body.
 // What an upstream provides (Up):
 //   send_request(down, st) -> awaitable<optional<failure>>   head and body (HTTP/2: body beside)
-//   read_response_head(st) -> awaitable<optional<failure>>   into up.head(); 1xx interim skipped
-//   read_body(piece) -> awaitable<body_read>                 the response body, piece by piece
-//   end(clean) -> awaitable<void>                            back to the pool, or closed
+//   read_response_head(st, down) -> awaitable<optional<failure>>   into head(); 1xx skipped
+//   read_body(st, down) -> awaitable<body_read>              the response body, piece by piece
+//   end(clean)                                               back to the pool, or closed
+//   pumping() / pump_done() -> awaitable<void>               a request body still going up beside
+//
+// Coroutine frames cost a few hundred instructions each, so every step that usually completes at
+// once is a plain function (pooled, start_response, finish_response, end), and a step that only
+// sometimes waits says so first (head_waits, response_unfinished, pumping).
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,22 +84,24 @@ boost::asio::awaitable<void> fail(Down& down, exchange_state& st, const failure&
     co_await down.reply_error(std::move(reply));
 }
 
-// A transform's verdict (reject, stub, error) is the response; the record already has it.
-template <class Down>
-boost::asio::awaitable<void> answer_verdict(Down& down, exchange_state& st, const pipeline::phase_result& decided) {
-    proxy_reply reply = reply_to(decided, st.ex.policy_host, st.policy->reason_body);
-    co_await down.reply_verdict(std::move(reply));
-}
-
-// The origin's response body to the client, through the response filters a transform attached.
+// The response, once its head is in: a protocol switch, a response-phase verdict in its place, or
+// the origin's head and body to the client through the response filters a transform attached.
 template <class Down, class Up>
-boost::asio::awaitable<std::optional<failure>> relay_response(Down& down, Up& up, exchange_state& st,
-                                                              const response_head& head) {
+boost::asio::awaitable<std::optional<failure>> respond(Down& down, Up& up, exchange_state& st) {
+    const response_head head = up.head();
+    if (head.status == 101) co_return co_await down.switch_protocols(st, up);
+    if (auto decided = run_response_phase(st, head.status, up.header_list())) {
+        up.abandon();
+        proxy_reply reply = reply_to(*decided, st.ex.policy_host, st.policy->reason_body);
+        co_await down.reply_verdict(std::move(reply));
+        co_return std::nullopt;
+    }
     pipeline::response_filter_chain* filter = down.prepare_response(st, head, up);
-    if (auto f = co_await down.send_response_head(st, head, up)) co_return f;
-    if (head.no_body) co_return co_await down.finish_response(st, up);
+    if (auto f = down.start_response(st, head, up)) co_return f;
+    if (down.head_waits())  // HTTP/1.1 with no body bytes ready to carry the head
+        if (auto f = co_await down.send_response_head()) co_return f;
     std::string filtered;
-    for (;;) {
+    for (bool last = head.no_body; !last;) {
         body_read piece = co_await up.read_body(st, down);
         if (piece.failed) co_return piece.failed;
         std::string_view out = piece.data;
@@ -100,65 +112,70 @@ boost::asio::awaitable<std::optional<failure>> relay_response(Down& down, Up& up
             out = filtered;
         }
         if (auto f = co_await down.send_body(st, out, piece.last)) co_return f;
-        if (piece.last) break;
+        last = piece.last;
     }
-    co_return co_await down.finish_response(st, up);
+    if (down.response_unfinished())  // HTTP/1.1: a held-back head or the end of a chunked body
+        if (auto f = co_await down.send_body(st, {}, true)) co_return f;
+    down.finish_response(st, up);
+    co_return std::nullopt;
 }
 
-// send → response head → response phase → relay, on one upstream. Nothing: the exchange is over
-// (relayed, switched protocols, or answered by a response-phase verdict).
-template <class Down, class Up>
-boost::asio::awaitable<std::optional<failure>> forward_on(Down& down, Up& up, exchange_state& st) {
-    if (auto f = co_await up.send_request(down, st)) co_return f;
-    if (auto f = co_await up.read_response_head(st, down)) co_return f;
-    const response_head head = up.head();
-    if (head.status == 101) co_return co_await down.switch_protocols(st, up);
-    if (auto decided = run_response_phase(st, head.status, up.header_list())) {
-        up.abandon();
-        co_await answer_verdict(down, st, *decided);
-        co_return std::nullopt;
-    }
-    co_return co_await relay_response(down, up, st, head);
-}
-
-// One attempt on the route the downstream connected. True: the pooled connection was stale, try
+// One attempt on the upstream the downstream connected (taken by value: the adapters' attempt()
+// returns this coroutine without a frame of its own). True: the pooled connection was stale, try
 // a fresh one. A failure is settled before the upstream ends (the client hears at once; an HTTP/2
-// upstream's end waits for its request body pump, which a reply to the client unblocks); the
-// upstream goes back to its pool only when the exchange completed cleanly.
+// upstream's body pump waits for a reply to the client); the upstream goes back to its pool only
+// when the exchange completed cleanly.
 template <class Down, class Up>
-boost::asio::awaitable<bool> attempt_on(Down& down, Up& up, exchange_state& st, bool last_attempt) {
-    std::optional<failure> f = co_await forward_on(down, up, st);
+boost::asio::awaitable<bool> attempt_on(Down& down, Up up, exchange_state& st, bool last_attempt) {
+    [[maybe_unused]] const auto tied = down.tie_upstream(up);
+    std::optional<failure> f = co_await up.send_request(down, st);
+    if (!f) f = co_await up.read_response_head(st, down);
+    if (!f) f = co_await respond(down, up, st);
     const bool retry = f && f->kind == failure_kind::stale && !last_attempt;
     if (f && !retry) co_await fail(down, st, *f);
-    co_await up.end(!f);
+    up.end(!f);
+    while (up.pumping()) co_await up.pump_done();
     co_return retry;
 }
 
+// The head's phases, none of which waits: accepted whole, identified, guarded.
 template <class Down>
-boost::asio::awaitable<void> run_phases(Down& down, exchange_state& st) {
-    if (auto f = down.accept_head()) co_return co_await fail(down, st, *f);
+std::optional<failure> admit(Down& down, exchange_state& st) {
+    if (auto f = down.accept_head()) return f;
     down.identify(st);
-    if (auto f = down.guard(st)) co_return co_await fail(down, st, *f);
-    if (st.pipeline->wants_request_body(st.ex)) {
-        if (auto f = co_await down.buffer_body(st)) co_return co_await fail(down, st, *f);
-        if (auto f = check_buffered_body(st)) co_return co_await fail(down, st, *f);
-    }
-    // Policy runs before any upstream dial (default deny).
-    if (auto decided = run_request_phase(st)) co_return co_await answer_verdict(down, st, *decided);
-    // A pooled connection the origin had closed gets one retry on a fresh one.
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        auto route = co_await down.connect(st, attempt);
-        if (route.index() == 0) co_return co_await fail(down, st, std::get<0>(route));
-        // A plain bool, not `if (co_await …)`: GCC 12 mis-compiles a co_await in an if condition.
-        const bool stale = co_await down.attempt(st, std::move(route), attempt == 1);
-        if (!stale) co_return;
-    }
+    return down.guard(st);
 }
 
-// The whole exchange: its phases, then its one audit record.
+// The whole exchange, then its one audit record. One coroutine for the phases (a frame per phase
+// would cost more than the phases themselves): each phase runs only while nothing has failed or
+// answered yet, and the end settles what did.
 template <class Down>
 boost::asio::awaitable<void> drive_exchange(Down& down, exchange_state& st) {
-    co_await run_phases(down, st);
+    std::optional<failure> f = admit(down, st);
+    if (!f && st.pipeline->wants_request_body(st.ex)) {
+        f = co_await down.buffer_body(st);
+        if (!f) f = check_buffered_body(st);
+    }
+    // Policy runs before any upstream dial (default deny).
+    std::optional<pipeline::phase_result> decided;
+    if (!f) decided = run_request_phase(st);
+    // A pooled connection the origin had closed gets one retry on a fresh one.
+    bool retry = !f && !decided;
+    for (int attempt = 0; retry && attempt < 2; ++attempt) {
+        std::optional<typename Down::route> route;
+        if (attempt == 0) route = down.pooled(st);
+        if (!route) route = co_await down.connect(st, attempt);
+        if (auto* dial_failed = std::get_if<failure>(&*route)) {
+            f = std::move(*dial_failed);
+            break;
+        }
+        retry = co_await down.attempt(st, std::move(*route), attempt == 1);
+    }
+    if (f) co_await fail(down, st, *f);
+    else if (decided) {
+        proxy_reply reply = reply_to(*decided, st.ex.policy_host, st.policy->reason_body);
+        co_await down.reply_verdict(std::move(reply));
+    }
     down.account(st);
     st.emit();
 }

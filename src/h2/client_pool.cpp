@@ -84,6 +84,16 @@ void client_pool::adopt(const std::string& key, std::shared_ptr<connection> c) {
     asio::co_spawn(ex_, run_upstream(c, idle_), asio::detached);
 }
 
+std::optional<client_pool::route> client_pool::ready(const std::string& host, std::uint16_t port, bool tls) {
+    const std::string key = key_of(host, port, tls);
+    if (auto c = find_usable(key)) return route{c, nullptr, false};
+    if (dialing_.count(key) != 0) return std::nullopt;  // get() waits for that dial first
+    auto known = h1_only_.find(key);
+    if (known == h1_only_.end() || std::chrono::steady_clock::now() - known->second >= h1_only_memory) return std::nullopt;
+    if (auto idle = h1_.take_idle(host, port, true)) return route{nullptr, std::move(idle), true};
+    return std::nullopt;
+}
+
 asio::awaitable<result<client_pool::route>> client_pool::get(const std::string& host, std::uint16_t port,
                                                               bool tls) {
     const std::string key = key_of(host, port, tls);

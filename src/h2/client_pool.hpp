@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,6 +36,9 @@ public:
     // origin chooses h2 or http/1.1 in ALPN; without TLS (`tls` false, for clients that spoke
     // cleartext HTTP/2 with prior knowledge) the origin is spoken to the same way: h2c.
     boost::asio::awaitable<result<route>> get(const std::string& host, std::uint16_t port, bool tls = true);
+    // The route get() would give at once, without waiting for a dial: an open HTTP/2 connection,
+    // or an idle HTTP/1.1 one to an origin known to speak only that. Nothing: call get().
+    std::optional<route> ready(const std::string& host, std::uint16_t port, bool tls);
 
     std::size_t connection_count() const;
 

@@ -78,6 +78,13 @@ asio::awaitable<std::optional<exchange::failure>> h2_downstream::buffer_body(exc
     co_return std::nullopt;
 }
 
+std::optional<h2_downstream::route> h2_downstream::pooled(exchange_state& st) {
+    if (client_->closed()) return std::nullopt;  // connect() says why
+    const auto to = exchange::upstream_for(st, conn_->tls);
+    if (auto ready = conn_->worker->h2->ready(to.host, to.port, to.tls)) return route{std::move(*ready)};
+    return std::nullopt;
+}
+
 // The worker's HTTP/2 client pool picks the route (the origin chooses h2 or http/1.1 in ALPN); a
 // retry after a stale pooled HTTP/1.1 connection dials a fresh one.
 asio::awaitable<h2_downstream::route> h2_downstream::connect(exchange_state& st, int attempt) {
@@ -95,17 +102,19 @@ asio::awaitable<h2_downstream::route> h2_downstream::connect(exchange_state& st,
     co_return client_pool::route{nullptr, std::move(*fresh), false};
 }
 
+// A plain function: attempt_on takes the upstream by value, so no frame is needed here.
 asio::awaitable<bool> h2_downstream::attempt(exchange_state& st, route r, bool last_attempt) {
     auto& chosen = std::get<client_pool::route>(r);
-    if (chosen.h2) {
-        h2_upstream up(std::move(chosen.h2), conn_->shared->proxy);
-        co_return co_await exchange::attempt_on(*this, up, st, last_attempt);
-    }
-    auto conn = std::move(chosen.h1);
+    const auto& proxy = conn_->shared->proxy;
+    if (chosen.h2) return exchange::attempt_on(*this, h2_upstream(std::move(chosen.h2), proxy), st, last_attempt);
+    auto& conn = chosen.h1;
+    auto& worker = *conn_->worker;
     if (auto* plain = std::get_if<http::tcp_socket>(&conn->stream))
-        co_return co_await attempt_h1(st, std::move(conn), *plain, chosen.reused, last_attempt);
+        return exchange::attempt_on(*this, http::h1_upstream<http::tcp_socket>(std::move(conn), *plain, chosen.reused, worker, proxy),
+                                    st, last_attempt);
     auto& tls = std::get<http::tls_socket>(conn->stream);
-    co_return co_await attempt_h1(st, std::move(conn), tls, chosen.reused, last_attempt);
+    return exchange::attempt_on(*this, http::h1_upstream<http::tls_socket>(std::move(conn), tls, chosen.reused, worker, proxy),
+                                st, last_attempt);
 }
 
 // A proxy-made response (error text or a transform's verdict) on the client's stream.
@@ -140,7 +149,6 @@ asio::awaitable<void> h2_downstream::reply_verdict(exchange::proxy_reply reply) 
 
 void h2_downstream::abort(const exchange::failure& f) {
     if (client_->closed()) return;
-    if (f.kind == failure_kind::head_timeout) return;
     std::uint32_t code = NGHTTP2_INTERNAL_ERROR;
     if (f.kind == failure_kind::gone) code = NGHTTP2_CANCEL;
     else if (f.stream_error != 0) code = f.stream_error;

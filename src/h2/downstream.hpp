@@ -55,9 +55,28 @@ public:
     std::optional<failure> guard(exchange_state& st);
     awaitable<std::optional<failure>> buffer_body(exchange_state& st);
     using route = std::variant<failure, client_pool::route>;
+    // The worker's HTTP/2 connection to the origin when one is open (the common case), else nothing.
+    std::optional<route> pooled(exchange_state& st);
     awaitable<route> connect(exchange_state& st, int attempt);
     // True: the pooled connection was stale (the driver retries on a fresh one).
     awaitable<bool> attempt(exchange_state& st, route r, bool last_attempt);
+    // The client's cancel aborts whatever is pending on an HTTP/1.1 upstream connection at once
+    // (an HTTP/2 upstream stream is cancelled by send_request's own hook).
+    struct closes_on_cancel {
+        explicit closes_on_cancel(stream* c) : client(c) {}
+        ~closes_on_cancel() { client->on_close(nullptr); }
+        closes_on_cancel(const closes_on_cancel&) = delete;
+        closes_on_cancel& operator=(const closes_on_cancel&) = delete;
+        stream* client;
+    };
+    template <class Stream>
+    closes_on_cancel tie_upstream(http::h1_upstream<Stream>& up) {
+        http::upstream_conn* raw = &up.connection();
+        client_->on_close([raw] { raw->close(); });
+        return closes_on_cancel(client_.get());
+    }
+    struct nothing_tied {};
+    nothing_tied tie_upstream(h2_upstream&) { return {}; }
 
     // --- responses the proxy makes ---
 
@@ -102,18 +121,20 @@ public:
     pipeline::response_filter_chain* prepare_response(exchange_state& st, const exchange::response_head& head, Up&) {
         return http::body_filters_for_h2(st.ex, !head.no_body);
     }
+    // The head is submitted to nghttp2 at once: nothing here waits.
     template <class Up>
-    awaitable<std::optional<failure>> send_response_head(exchange_state& st, const exchange::response_head& head,
-                                                         Up& up) {
+    std::optional<failure> start_response(exchange_state& st, const exchange::response_head& head, Up& up) {
         header_block block{{":status", std::to_string(head.status)}};
         append_response_fields(st, up, block);
-        co_return send_head(st, head, block);
+        return send_head(st, head, block);
     }
+    bool head_waits() const { return false; }
+    awaitable<std::optional<failure>> send_response_head() { co_return std::nullopt; }  // head_waits() is false
     awaitable<std::optional<failure>> send_body(exchange_state& st, std::string_view piece, bool last);
+    bool response_unfinished() const { return false; }  // the stream ends in finish_response
     template <class Up>
-    awaitable<std::optional<failure>> finish_response(exchange_state& st, Up& up) {
+    void finish_response(exchange_state& st, Up& up) {
         if (response_has_body_) client_->finish(http::filtered_trailers(st.ex, trailers_of(up)));
-        co_return std::nullopt;
     }
     // No protocol switch over HTTP/2: an origin's 101 was refused by the upstream adapter.
     template <class Up>
@@ -139,18 +160,6 @@ private:
     static header_block trailers_of(h2_upstream& up);
     static header_block h1_trailers_for_h2(const core::header_list& trailers);
     std::optional<failure> send_head(exchange_state& st, const exchange::response_head& head, const header_block& block);
-
-    template <class Stream>
-    awaitable<bool> attempt_h1(exchange_state& st, std::unique_ptr<http::upstream_conn> conn, Stream& stream,
-                               bool reused, bool last_attempt) {
-        // The client's cancel aborts whatever is pending on the upstream connection at once.
-        http::upstream_conn* raw = conn.get();
-        client_->on_close([raw] { raw->close(); });
-        http::h1_upstream<Stream> up(std::move(conn), stream, reused, *conn_->worker, conn_->shared->proxy);
-        const bool stale = co_await exchange::attempt_on(*this, up, st, last_attempt);
-        client_->on_close(nullptr);
-        co_return stale;
-    }
 
     std::shared_ptr<connection> client_conn_;
     std::shared_ptr<stream> client_;

@@ -174,9 +174,8 @@ void h2_upstream::abandon() {
     if (stream_) conn_->reset(*stream_, NGHTTP2_CANCEL);
 }
 
-asio::awaitable<void> h2_upstream::end(bool clean) {
+void h2_upstream::end(bool clean) {
     if (!clean) abandon();
-    while (!pump_->finished) co_await pump_->done.wait();
 }
 
 }  // namespace iron::h2

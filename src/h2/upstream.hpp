@@ -48,8 +48,11 @@ public:
     awaitable<exchange::body_read> read_body(exchange_state& st, h2_downstream& down);
     // A response-phase verdict replaced the response: the origin's stream is cancelled.
     void abandon();
-    // The stream is cancelled unless it ended cleanly; the body pump is waited for either way.
-    awaitable<void> end(bool clean);
+    // The stream is cancelled unless it ended cleanly.
+    void end(bool clean);
+    // The request body pump still runs: the exchange waits for it (it holds the downstream).
+    bool pumping() const { return !pump_->finished; }
+    awaitable<void> pump_done() { return pump_->done.wait(); }
 
 private:
     std::shared_ptr<connection> conn_;

@@ -9,8 +9,6 @@
 #include <variant>
 #include <vector>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -25,6 +23,7 @@
 #include "http/response_filtering.hpp"
 #include "http/upstream_h1.hpp"
 #include "http/upstream_head.hpp"
+#include "net/await.hpp"
 #include "net/live_connections.hpp"
 #include "net/splice.hpp"
 
@@ -115,30 +114,40 @@ public:
         co_return std::nullopt;
     }
 
-    awaitable<std::variant<failure, pooled_upstream>> connect(exchange_state& st, int attempt) {
+    using route = std::variant<failure, pooled_upstream>;
+
+    // The keep-alive common case: an idle pooled connection, taken without a dial.
+    std::optional<route> pooled(exchange_state& st) {
         const auto to = exchange::upstream_for(st, upstream_tls_);
-        auto& pool = *cc_.conn.worker->pool;
-        // A pooled connection is taken without a coroutine: the keep-alive common case.
-        if (attempt == 0)
-            if (auto idle = pool.take_idle(to.host, to.port, to.tls)) co_return pooled_upstream{std::move(idle), true};
-        auto fresh = co_await pool.connect(to.host, to.port, to.tls);
+        if (auto idle = cc_.conn.worker->pool->take_idle(to.host, to.port, to.tls)) return pooled_upstream{std::move(idle), true};
+        return std::nullopt;
+    }
+
+    // A fresh connection (the first attempt found none idle, or the pooled one was stale).
+    awaitable<route> connect(exchange_state& st, int attempt) {
+        (void)attempt;
+        const auto to = exchange::upstream_for(st, upstream_tls_);
+        auto fresh = co_await cc_.conn.worker->pool->connect(to.host, to.port, to.tls);
         if (!fresh) co_return exchange::dial_failure(fresh.err());
         co_return pooled_upstream{std::move(*fresh), false};
     }
 
-    awaitable<bool> attempt(exchange_state& st, std::variant<failure, pooled_upstream> route, bool last_attempt) {
-        auto& p = std::get<pooled_upstream>(route);
-        // Graceful shutdown's cut closes the origin's side too.
-        net::live_connection::cut_hook cut_closes_upstream(cc_.conn.live, &close_upstream, p.conn.get());
-        // Plain if/else, not std::visit with a lambda: GCC 12 mis-handles lambda temporaries
-        // inside co_await expressions (ASan showed a use-after-free).
-        if (auto* plain = std::get_if<tcp_socket>(&p.conn->stream)) {
-            h1_upstream<tcp_socket> up(std::move(p.conn), *plain, p.reused, *cc_.conn.worker, proxy_);
-            co_return co_await exchange::attempt_on(*this, up, st, last_attempt);
-        }
+    // A plain function: attempt_on takes the upstream by value, so no frame is needed here.
+    awaitable<bool> attempt(exchange_state& st, route r, bool last_attempt) {
+        auto& p = std::get<pooled_upstream>(r);
+        auto& worker = *cc_.conn.worker;
+        if (auto* plain = std::get_if<tcp_socket>(&p.conn->stream))
+            return exchange::attempt_on(*this, h1_upstream<tcp_socket>(std::move(p.conn), *plain, p.reused, worker, proxy_),
+                                        st, last_attempt);
         auto& tls = std::get<tls_socket>(p.conn->stream);
-        h1_upstream<tls_socket> up(std::move(p.conn), tls, p.reused, *cc_.conn.worker, proxy_);
-        co_return co_await exchange::attempt_on(*this, up, st, last_attempt);
+        return exchange::attempt_on(*this, h1_upstream<tls_socket>(std::move(p.conn), tls, p.reused, worker, proxy_), st,
+                                    last_attempt);
+    }
+
+    // Graceful shutdown's cut closes the origin's side too.
+    template <class Up>
+    net::live_connection::cut_hook tie_upstream(Up& up) {
+        return net::live_connection::cut_hook(cc_.conn.live, &close_upstream, &up.connection());
     }
 
     // --- responses the proxy makes ---
@@ -182,8 +191,7 @@ public:
     awaitable<std::optional<failure>> invite_body() {
         static constexpr char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
         cc_.dog.expires_after(proxy_.client_idle_timeout);
-        auto [ec, n] = co_await boost::asio::async_write(client_, boost::asio::buffer(line, sizeof line - 1),
-                                                         boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec, n] = co_await boost::asio::async_write(client_, boost::asio::buffer(line, sizeof line - 1), net::use_tuple);
         if (ec) co_return exchange::client_failure(failure_kind::gone, "");
         continue_sent_ = true;
         co_return std::nullopt;
@@ -195,7 +203,9 @@ public:
         auto& body = parser_.get().body();
         body.data = buf.data();
         body.size = buf.size();
-        if (auto ec = co_await read_some()) {
+        auto [ec, n] = co_await read_some();
+        if (ec == boost::beast::http::error::need_buffer) ec = {};
+        if (ec) {
             const std::string why = cc_.dog.fired() ? "timeout reading body" : ec.message();
             co_return exchange::body_read{
                 {}, true,
@@ -234,18 +244,20 @@ public:
     }
 
     // When body bytes came in with the head (small responses), the first body write carries head
-    // and body together: one TLS record and one send instead of two. Otherwise the head goes now,
-    // so a slow stream (SSE, long poll) shows its status at once.
+    // and body together: one TLS record and one send instead of two. Otherwise the head goes on
+    // its own (send_response_head), so a slow stream (SSE, long poll) shows its status at once.
     template <class Up>
-    awaitable<std::optional<failure>> send_response_head(exchange_state& st, const exchange::response_head& head,
-                                                         Up& up) {
+    std::optional<failure> start_response(exchange_state& st, const exchange::response_head& head, Up& up) {
         st.rec.status_code = head.status;
         st.response_started = true;
         res_sr_.emplace(*res_);
-        if (!head.no_body && up.body_ready()) co_return std::nullopt;
+        head_waits_ = head.no_body || !up.body_ready();
+        return std::nullopt;
+    }
+    bool head_waits() const { return head_waits_; }
+    awaitable<std::optional<failure>> send_response_head() {
         cc_.dog.expires_after(proxy_.client_idle_timeout);
-        auto [ec, n] = co_await boost::beast::http::async_write_header(client_, *res_sr_,
-                                                                       boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec, n] = co_await boost::beast::http::async_write_header(client_, *res_sr_, net::use_tuple);
         if (ec) co_return exchange::client_failure(failure_kind::gone, "writing response: " + ec.message());
         co_return std::nullopt;
     }
@@ -258,24 +270,26 @@ public:
         body.size = piece.size();
         body.more = !last;
         if (piece.empty() && !last) co_return std::nullopt;
-        if (auto f = co_await write_body(st)) co_return f;
+        cc_.dog.expires_after(proxy_.client_idle_timeout);
+        auto [ec, n] = co_await boost::beast::http::async_write(client_, *res_sr_, net::use_tuple);
+        if (ec == boost::beast::http::error::need_buffer) ec = {};
+        if (ec) {
+            const std::string why = cc_.dog.fired() ? "timeout writing body" : ec.message();
+            co_return exchange::client_failure(failure_kind::gone, "writing response body: " + why +
+                                                                       runtime::bytes_note(st.response_body_bytes, "response"));
+        }
         st.response_body_bytes += piece.size();
         co_return std::nullopt;
     }
 
-    // The body is over (or there was none): the head, if still held back, and the end of a chunked
-    // body go out. HTTP/1.1 trailers are not relayed.
+    // A head still held back, or the end of a chunked body, has yet to go (send_body(st, {}, true)).
+    bool response_unfinished() const { return !res_sr_->is_done(); }
+    // The response is out. HTTP/1.1 trailers are not relayed.
     template <class Up>
-    awaitable<std::optional<failure>> finish_response(exchange_state& st, Up& up) {
-        (void)up;  // HTTP/1.1 clients get no trailers
-        if (!res_sr_->is_done()) {
-            res_->body().data = nullptr;
-            res_->body().size = 0;
-            res_->body().more = false;
-            if (auto f = co_await write_body(st)) co_return f;
-        }
+    void finish_response(exchange_state& st, Up& up) {
+        (void)st;
+        (void)up;
         keep_alive_ = client_keep_alive_;
-        co_return std::nullopt;
     }
 
     // After the origin's 101: the handshake response goes to the client as is, then both sides
@@ -289,8 +303,7 @@ public:
         auto& res = up.response();
         redact_upgrade_head(res, st.ex);
         boost::beast::http::serializer<false, boost::beast::http::buffer_body, proxy_fields> sr{res};
-        auto [ec, n] = co_await boost::beast::http::async_write_header(client_, sr,
-                                                                       boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec, n] = co_await boost::beast::http::async_write_header(client_, sr, net::use_tuple);
         if (ec || !co_await flush_early_frames(up)) co_return std::nullopt;
         cc_.dog.disarm();
         upstream_conn& origin = up.connection();
@@ -309,16 +322,14 @@ private:
     // Frames that arrived with the handshake, on either side, go first.
     template <class Up>
     awaitable<bool> flush_early_frames(Up& up) {
-        using boost::asio::as_tuple;
-        using boost::asio::use_awaitable;
         auto& from_origin = up.connection().buffer;
         if (from_origin.size() > 0) {
-            auto [ec, n] = co_await boost::asio::async_write(client_, from_origin.data(), as_tuple(use_awaitable));
+            auto [ec, n] = co_await boost::asio::async_write(client_, from_origin.data(), net::use_tuple);
             if (ec) co_return false;
             from_origin.consume(from_origin.size());
         }
         if (cc_.buffer.size() > 0) {
-            auto [ec, n] = co_await boost::asio::async_write(up.stream(), cc_.buffer.data(), as_tuple(use_awaitable));
+            auto [ec, n] = co_await boost::asio::async_write(up.stream(), cc_.buffer.data(), net::use_tuple);
             if (ec) co_return false;
             cc_.buffer.consume(cc_.buffer.size());
         }
@@ -337,16 +348,15 @@ private:
         return host;
     }
 
-    awaitable<boost::system::error_code> read_some() {
+    // One read of request body bytes into the parser's body buffer, returned for the caller to
+    // await (no frame of its own). It completes with need_buffer when that buffer is full.
+    auto read_some() {
         // Beast reads at most the buffer's spare capacity (floor 512 B): without room, a 10 MiB
         // body went through as 512-byte TLS records.
         const std::size_t want = relay_buffer().size();
         if (cc_.buffer.capacity() - cc_.buffer.size() < want) cc_.buffer.reserve(cc_.buffer.size() + want);
         cc_.dog.expires_after(proxy_.client_idle_timeout);
-        auto [ec, n] = co_await boost::beast::http::async_read_some(client_, cc_.buffer, parser_,
-                                                                    boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (ec == boost::beast::http::error::need_buffer) ec = {};
-        co_return ec;
+        return boost::beast::http::async_read_some(client_, cc_.buffer, parser_, net::use_tuple);
     }
 
     // One more relay chunk of the body appended to `read` (the transforms' buffer).
@@ -356,7 +366,8 @@ private:
         auto& body = parser_.get().body();
         body.data = read.data() + used;
         body.size = relay_chunk_bytes;
-        auto ec = co_await read_some();
+        auto [ec, n] = co_await read_some();
+        if (ec == boost::beast::http::error::need_buffer) ec = {};
         read.resize(used + relay_chunk_bytes - body.size);
         if (!ec) co_return std::nullopt;
         co_return exchange::client_failure(
@@ -364,21 +375,9 @@ private:
             "reading request body: " + (cc_.dog.fired() ? std::string("timeout reading request body") : ec.message()));
     }
 
-    awaitable<std::optional<failure>> write_body(const exchange_state& st) {
-        cc_.dog.expires_after(proxy_.client_idle_timeout);
-        auto [ec, n] = co_await boost::beast::http::async_write(client_, *res_sr_,
-                                                                boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (ec == boost::beast::http::error::need_buffer) ec = {};
-        if (!ec) co_return std::nullopt;
-        const std::string why = cc_.dog.fired() ? "timeout writing body" : ec.message();
-        co_return exchange::client_failure(failure_kind::gone, "writing response body: " + why +
-                                                                   runtime::bytes_note(st.response_body_bytes, "response"));
-    }
-
     template <class Response>
     awaitable<void> write_reply(Response res, bool keep) {
-        auto [ec, n] = co_await boost::beast::http::async_write(client_, res,
-                                                                boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec, n] = co_await boost::beast::http::async_write(client_, res, net::use_tuple);
         keep_alive_ = keep && !ec;
     }
 
@@ -394,6 +393,7 @@ private:
     bool websocket_ = false;
     bool expect_continue_ = false;
     bool continue_sent_ = false;
+    bool head_waits_ = false;  // the response head goes on its own, before any body
     std::string overflow_;  // read past the buffering cap: forwarded after the buffered part
     std::string outgoing_;  // what goes upstream before the unread rest of the body
     proxy_response* res_ = nullptr;

@@ -6,7 +6,6 @@
 #include <string>
 #include <string_view>
 
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/field.hpp>
 
 #include "http/messages.hpp"

@@ -2,14 +2,13 @@
 
 #include <optional>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 
 #include "exchange/driver.hpp"
 #include "http/downstream_h1.hpp"
 #include "http/request_parser.hpp"
+#include "net/await.hpp"
 #include "net/client_socket.hpp"
 #include "net/tls_stream.hpp"
 
@@ -53,8 +52,7 @@ asio::awaitable<bool> serve_exchange(Client& client, client_connection& cc, bool
     request_parser parser;
     limit_client_request(parser);
     cc.dog.expires_after(first ? proxy.client_header_timeout : proxy.client_idle_timeout);
-    auto [ec, n] = co_await boost::beast::http::async_read_header(client, cc.buffer, parser,
-                                                                  asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await boost::beast::http::async_read_header(client, cc.buffer, parser, net::use_tuple);
     if (ec && !parser.got_some()) co_return false;  // idle close between requests: no request, no record
     cc.dog.expires_after(proxy.client_idle_timeout);
     net::live_connection::work_scope in_flight(cc.conn.live);  // a drain lets this exchange finish

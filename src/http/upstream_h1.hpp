@@ -11,8 +11,6 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http.hpp>
 
 #include "exchange/driver.hpp"
@@ -21,6 +19,7 @@
 #include "http/request_guard.hpp"
 #include "http/request_parser.hpp"
 #include "http/upstream.hpp"
+#include "net/await.hpp"
 
 namespace iron::http {
 
@@ -37,7 +36,11 @@ public:
                 const config::proxy_config& proxy)
         : conn_(std::move(conn)), stream_(stream), reused_(reused), worker_(worker), proxy_(proxy),
           dog_(conn_->deadline()) {}
-    h1_upstream(h1_upstream&&) = default;
+    // Moved once, into attempt_on's coroutine frame, before any response exists (Beast's parser
+    // cannot move).
+    h1_upstream(h1_upstream&& other) noexcept
+        : conn_(std::move(other.conn_)), stream_(other.stream_), reused_(other.reused_), worker_(other.worker_),
+          proxy_(other.proxy_), dog_(other.dog_) {}
 
     upstream_conn& connection() { return *conn_; }
     Stream& stream() { return stream_; }
@@ -51,7 +54,19 @@ public:
                                                                     typename std::decay_t<decltype(req)>::fields_type>;
         serializer sr{req};
         sent_body_ = !body.prefix.empty() || body.more_unread;
-        if (auto f = co_await write_head(sr, req, body.prefix, body.more_unread)) co_return f;
+        dog_.expires_after(proxy_.upstream_idle_timeout);
+        boost::system::error_code ec;
+        if (body.prefix.empty() && body.more_unread) {
+            // Head alone: the client may be waiting for 100 Continue before it sends the body.
+            std::tie(ec, std::ignore) = co_await boost::beast::http::async_write_header(stream_, sr, net::use_tuple);
+        } else {
+            req.body().data = body.prefix.empty() ? nullptr : const_cast<char*>(body.prefix.data());
+            req.body().size = body.prefix.size();
+            req.body().more = body.more_unread;
+            std::tie(ec, std::ignore) = co_await boost::beast::http::async_write(stream_, sr, net::use_tuple);
+            if (ec == boost::beast::http::error::need_buffer) ec = {};
+        }
+        if (ec) co_return broken_or_stale("writing request: " + ec.message(), true);
         st.request_body_bytes += body.prefix.size();
         if (!body.more_unread) co_return std::nullopt;
         if (body.prefix.empty() && body.expect_continue)
@@ -59,12 +74,22 @@ public:
         co_return co_await relay_request_body(down, st, sr, req);
     }
 
+    // The final response head, interim 1xx responses skipped (at most max_interim_responses).
     template <class Down>
     boost::asio::awaitable<std::optional<exchange::failure>> read_response_head(runtime::exchange_state& st,
                                                                                 Down& down) {
         dog_.expires_after(proxy_.upstream_response_header_timeout);
+        head_only_ = st.ex.method == "HEAD";
         for (int interim = 0;; ++interim) {
-            if (auto f = co_await read_one_head(st, down)) co_return f;
+            start_head();
+            auto [ec, n] = co_await boost::beast::http::async_read_header(stream_, conn_->buffer, *parser_, net::use_tuple);
+            if (dog_.fired())
+                co_return exchange::upstream_failure(exchange::failure_kind::response_timeout,
+                                                     "timeout awaiting response headers");
+            if (ec && down.client_left()) co_return exchange::client_failure(exchange::failure_kind::gone, "");
+            if (ec)
+                co_return broken_or_stale("reading response: " + ec.message(), !parser_->got_some(),
+                                          head_read_cause(ec, !parser_->got_some()));
             const unsigned status = parser_->get().result_int();
             if (status < 100 || status >= 200 || status == 101 || interim == max_interim_responses) break;
         }
@@ -97,8 +122,7 @@ public:
         if (conn_->buffer.capacity() - conn_->buffer.size() < buf.size())
             conn_->buffer.reserve(conn_->buffer.size() + buf.size());
         dog_.expires_after(proxy_.upstream_idle_timeout);
-        auto [ec, n] = co_await boost::beast::http::async_read_some(stream_, conn_->buffer, *parser_,
-                                                                    boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec, n] = co_await boost::beast::http::async_read_some(stream_, conn_->buffer, *parser_, net::use_tuple);
         if (ec == boost::beast::http::error::need_buffer) ec = {};
         if (ec) {
             if (down.client_left()) co_return exchange::body_read{{}, true, down.left_failure(st)};
@@ -124,13 +148,15 @@ public:
     void abandon() { abandoned_ = true; }
 
     // Back to the pool when the exchange ended cleanly on a connection the origin keeps open.
-    boost::asio::awaitable<void> end(bool clean) {
+    void end(bool clean) {
         if (clean && !abandoned_ && parser_ && parser_->is_done() && parser_->get().keep_alive())
             worker_.pool->release(std::move(conn_));
         else
             conn_->close();
-        co_return;
     }
+    // Nothing goes up beside an HTTP/1.1 exchange: send_request sent the whole body.
+    bool pumping() const { return false; }
+    boost::asio::awaitable<void> pump_done() { co_return; }
 
 private:
     static exchange::failure broken(std::string detail, error_kind cause = error_kind::protocol_error) {
@@ -153,27 +179,6 @@ private:
         return error_kind::protocol_error;
     }
 
-    template <class Serializer, class Request>
-    boost::asio::awaitable<std::optional<exchange::failure>> write_head(Serializer& sr, Request& req,
-                                                                        std::string_view prefix, bool more) {
-        using boost::asio::as_tuple;
-        using boost::asio::use_awaitable;
-        dog_.expires_after(proxy_.upstream_idle_timeout);
-        boost::system::error_code ec;
-        if (prefix.empty() && more) {
-            // Head alone: the client may be waiting for 100 Continue before it sends the body.
-            std::tie(ec, std::ignore) = co_await boost::beast::http::async_write_header(stream_, sr, as_tuple(use_awaitable));
-        } else {
-            req.body().data = prefix.empty() ? nullptr : const_cast<char*>(prefix.data());
-            req.body().size = prefix.size();
-            req.body().more = more;
-            std::tie(ec, std::ignore) = co_await boost::beast::http::async_write(stream_, sr, as_tuple(use_awaitable));
-            if (ec == boost::beast::http::error::need_buffer) ec = {};
-        }
-        if (ec) co_return broken_or_stale("writing request: " + ec.message(), true);
-        co_return std::nullopt;
-    }
-
     template <class Down, class Serializer, class Request>
     boost::asio::awaitable<std::optional<exchange::failure>> relay_request_body(Down& down, runtime::exchange_state& st,
                                                                                 Serializer& sr, Request& req) {
@@ -184,8 +189,7 @@ private:
             req.body().size = piece.data.size();
             req.body().more = !piece.last;
             dog_.expires_after(proxy_.upstream_idle_timeout);
-            auto [ec, n] = co_await boost::beast::http::async_write(stream_, sr,
-                                                                    boost::asio::as_tuple(boost::asio::use_awaitable));
+            auto [ec, n] = co_await boost::beast::http::async_write(stream_, sr, net::use_tuple);
             if (ec == boost::beast::http::error::need_buffer) ec = {};
             if (ec) {
                 if (down.client_left()) co_return down.left_failure(st);
@@ -199,22 +203,12 @@ private:
         co_return std::nullopt;
     }
 
-    template <class Down>
-    boost::asio::awaitable<std::optional<exchange::failure>> read_one_head(runtime::exchange_state& st, Down& down) {
+    // A fresh parser for the next response head (a HEAD response has no body whatever it says).
+    void start_head() {
         parser_.emplace();
         parser_->header_limit(max_header_bytes);
         parser_->body_limit(boost::none);
-        head_only_ = st.ex.method == "HEAD";
         if (head_only_) parser_->skip(true);
-        auto [ec, n] = co_await boost::beast::http::async_read_header(stream_, conn_->buffer, *parser_,
-                                                                      boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (dog_.fired())
-            co_return exchange::upstream_failure(exchange::failure_kind::response_timeout,
-                                                 "timeout awaiting response headers");
-        if (!ec) co_return std::nullopt;
-        if (down.client_left()) co_return exchange::client_failure(exchange::failure_kind::gone, "");
-        co_return broken_or_stale("reading response: " + ec.message(), !parser_->got_some(),
-                                  head_read_cause(ec, !parser_->got_some()));
     }
 
     std::unique_ptr<upstream_conn> conn_;

@@ -86,10 +86,9 @@ public:
         co_return body_read{{}, true, plan_.body_fails};
     }
     // As h1_upstream: back to the pool only after a clean, whole exchange.
-    asio::awaitable<void> end(bool clean) {
-        sc_.note(clean && !abandoned_ ? "pooled" : "closed");
-        co_return;
-    }
+    void end(bool clean) { sc_.note(clean && !abandoned_ ? "pooled" : "closed"); }
+    bool pumping() const { return false; }
+    asio::awaitable<void> pump_done() { co_return; }
 
 private:
     script& sc_;
@@ -122,15 +121,20 @@ public:
         st.ex.request_body.complete = false;  // more than the cap arrived
         co_return std::nullopt;
     }
-    asio::awaitable<std::variant<failure, int>> connect(exchange_state&, int attempt) {
+    using route = std::variant<failure, int>;
+    std::optional<route> pooled(exchange_state&) { return std::nullopt; }
+    asio::awaitable<route> connect(exchange_state& st, int attempt) {
+        (void)st;
         sc_.note("connect" + std::to_string(attempt));
         if (sc_.connect_fails) co_return *sc_.connect_fails;
         co_return attempt;
     }
-    asio::awaitable<bool> attempt(exchange_state& st, std::variant<failure, int> route, bool last_attempt) {
-        fake_upstream up(sc_, sc_.attempts.at(static_cast<std::size_t>(std::get<int>(route))));
-        co_return co_await attempt_on(*this, up, st, last_attempt);
+    asio::awaitable<bool> attempt(exchange_state& st, route r, bool last_attempt) {
+        return attempt_on(*this, fake_upstream(sc_, sc_.attempts.at(static_cast<std::size_t>(std::get<int>(r)))), st,
+                          last_attempt);
     }
+    struct nothing_tied {};
+    nothing_tied tie_upstream(fake_upstream&) { return {}; }
 
     asio::awaitable<void> reply_error(proxy_reply reply) {
         std::string text = reply.body;
@@ -152,21 +156,23 @@ public:
         return nullptr;
     }
     template <class Up>
-    asio::awaitable<std::optional<failure>> send_response_head(exchange_state& st, const response_head& head, Up&) {
+    std::optional<failure> start_response(exchange_state& st, const response_head& head, Up&) {
         sc_.note("send_head " + std::to_string(head.status));
         st.rec.status_code = head.status;
         st.response_started = true;
-        co_return std::nullopt;
+        return std::nullopt;
     }
+    bool head_waits() const { return false; }
+    asio::awaitable<std::optional<failure>> send_response_head() { co_return std::nullopt; }
     asio::awaitable<std::optional<failure>> send_body(exchange_state& st, std::string_view piece, bool) {
         sc_.body_sent.append(piece);
         st.response_body_bytes += piece.size();
         co_return std::nullopt;
     }
+    bool response_unfinished() const { return false; }
     template <class Up>
-    asio::awaitable<std::optional<failure>> finish_response(exchange_state&, Up&) {
+    void finish_response(exchange_state&, Up&) {
         sc_.note("finish");
-        co_return std::nullopt;
     }
     template <class Up>
     asio::awaitable<std::optional<failure>> switch_protocols(exchange_state&, Up&) {
