@@ -141,7 +141,12 @@ boost::asio::awaitable<void> run_phases(Down& down, exchange_state& st) {
         if (auto f = check_buffered_body(st)) co_return co_await fail(down, st, *f);
     }
     // Policy runs before any upstream dial (default deny).
-    if (auto verdict = run_request_phase(st)) co_return co_await answer_verdict(down, *verdict);
+    std::optional<pipeline::verdict> verdict;
+    if (st.pipeline->awaits_on_request(st.ex))
+        verdict = co_await run_request_phase_awaiting(st);  // a transform waits on the network
+    else
+        verdict = run_request_phase(st);
+    if (verdict) co_return co_await answer_verdict(down, *verdict);
     // A pooled connection the origin had closed gets one retry on a fresh one.
     for (int attempt = 0; attempt < 2; ++attempt) {
         auto route = co_await down.connect(st, attempt);
