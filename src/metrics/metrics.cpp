@@ -54,7 +54,7 @@ struct alignas(64) shard {
         counter sum_us;
         counter errors;
     };
-    transform_calls transforms[max_transform_labels + 1];
+    transform_calls transforms[2][max_transform_labels + 1];  // [0] request phase, [1] response
     std::string transform_names[max_transform_labels];
     std::atomic<int> transforms_used{0};
     counter audit_written, leaf_hits, leaf_misses, secret_errors, reloads_ok, reloads_failed;
@@ -123,9 +123,9 @@ int transform_slot(shard& s, const std::string& name) {
     return used;
 }
 
-void count_traces(shard& s, const std::vector<audit::trace>& traces) {
+void count_traces(shard& s, const std::vector<audit::trace>& traces, int phase) {
     for (const auto& tr : traces) {
-        auto& calls = s.transforms[transform_slot(s, tr.name)];
+        auto& calls = s.transforms[phase][transform_slot(s, tr.name)];
         const double seconds = tr.duration_ms > 0 ? tr.duration_ms / 1000.0 : 0;
         std::size_t b = 0;
         while (b < transform_bounds.size() && seconds > transform_bounds[b]) ++b;
@@ -142,34 +142,42 @@ struct totals {
     std::uint64_t requests[action_count][code_count] = {};
     histogram_snapshot duration;
     std::map<std::string, std::uint64_t> rejected;
-    std::map<std::string, histogram_snapshot> transform_durations;
-    std::map<std::string, std::uint64_t> transform_errors;
+    // Keyed by (phase, transform).
+    std::map<std::pair<std::string, std::string>, histogram_snapshot> transform_durations;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> transform_errors;
     std::uint64_t audit_written = 0, leaf_hits = 0, leaf_misses = 0, secret_errors = 0;
     std::uint64_t reloads_ok = 0, reloads_failed = 0;
     std::uint64_t opened[listener_count] = {}, closed[listener_count] = {};
 };
 
+void add_transform_calls(totals& t, const shard::transform_calls& calls, const char* phase, const std::string& name) {
+    std::uint64_t n = 0;
+    for (const auto& b : calls.buckets) n += b.get();
+    if (n == 0) return;
+    const auto key = std::make_pair(std::string(phase), name);
+    auto [it, fresh] = t.transform_durations.try_emplace(key);
+    if (fresh) {
+        it->second.bounds.assign(transform_bounds.begin(), transform_bounds.end());
+        it->second.counts.assign(transform_bounds.size() + 1, 0);
+    }
+    for (std::size_t b = 0; b < it->second.counts.size(); ++b) it->second.counts[b] += calls.buckets[b].get();
+    it->second.sum += static_cast<double>(calls.sum_us.get()) / 1e6;
+    t.transform_errors[key] += calls.errors.get();
+}
+
 void add_transforms(totals& t, const shard& s) {
     const int used = s.transforms_used.load(std::memory_order_acquire);
-    for (int i = 0; i <= max_transform_labels; ++i) {
-        if (i < max_transform_labels && i >= used) continue;
-        const auto& calls = s.transforms[i];
-        std::uint64_t n = 0;
-        for (const auto& b : calls.buckets) n += b.get();
-        if (n == 0) continue;
-        const std::string name = i < max_transform_labels ? s.transform_names[i] : std::string("other");
-        auto [it, fresh] = t.transform_durations.try_emplace(name);
-        if (fresh) {
-            it->second.bounds.assign(transform_bounds.begin(), transform_bounds.end());
-            it->second.counts.assign(transform_bounds.size() + 1, 0);
+    for (int phase = 0; phase < 2; ++phase) {
+        for (int i = 0; i <= max_transform_labels; ++i) {
+            if (i < max_transform_labels && i >= used) continue;
+            add_transform_calls(t, s.transforms[phase][i], phase == 0 ? "request" : "response",
+                                i < max_transform_labels ? s.transform_names[i] : std::string("other"));
         }
-        for (std::size_t b = 0; b < it->second.counts.size(); ++b) it->second.counts[b] += calls.buckets[b].get();
-        it->second.sum += static_cast<double>(calls.sum_us.get()) / 1e6;
-        t.transform_errors[name] += calls.errors.get();
     }
 }
 
 void add_shard(totals& t, const shard& s) {
+
     for (int a = 0; a < action_count; ++a)
         for (int c = 0; c < code_count; ++c) t.requests[a][c] += s.requests[a][c].get();
     for (std::size_t b = 0; b < t.duration.counts.size(); ++b) t.duration.counts[b] += s.duration_buckets[b].get();
@@ -219,14 +227,15 @@ void write_requests(exposition_writer& w, const totals& t) {
              "histogram");
     w.histogram("iron_proxy_request_duration_seconds", t.duration);
     w.family("iron_proxy_transform_duration_seconds",
-             "Time each transform took on a request or response (an LLM judge's call included), by transform.",
+             "Time each transform took (an LLM judge's call included), by transform and phase (request, response).",
              "histogram");
-    for (const auto& [name, h] : t.transform_durations)
-        w.histogram("iron_proxy_transform_duration_seconds", h, {{"transform", name}});
-    w.family("iron_proxy_transform_errors_total", "Transform calls that ended in an error (a 502), by transform.",
+    for (const auto& [key, h] : t.transform_durations)
+        w.histogram("iron_proxy_transform_duration_seconds", h, {{"transform", key.second}, {"phase", key.first}});
+    w.family("iron_proxy_transform_errors_total", "Transform calls that ended in an error (a 502), by transform and phase.",
              "counter");
-    for (const auto& [name, n] : t.transform_errors)
-        w.sample("iron_proxy_transform_errors_total", {{"transform", name}}, static_cast<double>(n));
+    for (const auto& [key, n] : t.transform_errors)
+        w.sample("iron_proxy_transform_errors_total", {{"transform", key.second}, {"phase", key.first}},
+                 static_cast<double>(n));
 }
 
 void write_counters(exposition_writer& w, const totals& t) {
@@ -358,8 +367,8 @@ void observe_request(const audit::record& r) noexcept {
         }
     }
     try {
-        count_traces(s, r.request_transforms);
-        count_traces(s, r.response_transforms);
+        count_traces(s, r.request_transforms, 0);
+        count_traces(s, r.response_transforms, 1);
     } catch (...) {  // a name's first copy; out of memory costs these counts, never the request
     }
     s.audit_written.add();

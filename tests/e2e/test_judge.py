@@ -129,6 +129,16 @@ def test_fenced_lowercase_answer_is_read(proxy_factory, http_upstream, llm):
     assert decisions == ["ALLOW", "DENY"]
 
 
+def test_metrics_time_each_judge_call(proxy_factory, http_upstream, llm):
+    proxy = start(proxy_factory, llm)
+    assert get(proxy, http_upstream, "/allowed").http_code == 200
+    assert get(proxy, http_upstream, "/denied").http_code == 403
+    proxy.wait_audit(2)
+    text = clients.curl(proxy.metrics_url + "/metrics").text
+    assert 'iron_proxy_transform_duration_seconds_count{transform="path-policy",phase="request"} 2' in text, text
+    assert 'iron_proxy_transform_errors_total{transform="path-policy",phase="request"} 0' in text
+
+
 @pytest.mark.parametrize("mode", ["status:429", "status:500", "malformed"])
 @pytest.mark.parametrize("fallback", ["deny", "skip"])
 def test_errors_apply_the_fallback(proxy_factory, http_upstream, llm, mode, fallback):
@@ -279,6 +289,29 @@ def test_h2_client(proxy_factory, https_upstream, llm, ca_cert):
     recs = proxy.wait_audit(2)
     assert sorted(judge_trace(r)["annotations"]["judge.decision"] for r in recs) == ["ALLOW", "DENY"]
     assert llm.calls[0]["envelope"]["url"] == "/allowed"
+
+
+def test_https_endpoint_verified(proxy_factory, http_upstream, upstream_pki):
+    """An https:// base_url: the endpoint's certificate is verified (SSL_CERT_FILE names the CA
+    that issued it); an endpoint the trust store does not know gets the fallback."""
+    srv = LLMServer(tls_context=upstream_pki.server_context()).start()
+    try:
+        trusted = proxy_factory.start(transforms=[allowlist_transform("allowed.test"), judge_entry(srv)],
+                                      env={KEY_VAR: KEY, "SSL_CERT_FILE": str(upstream_pki.ca_path)})
+        assert get(trusted, http_upstream, "/allowed").http_code == 200
+        assert get(trusted, http_upstream, "/denied").http_code == 403
+        assert srv.call_count() == 2
+        [headers] = {json.dumps(c["headers"], sort_keys=True) for c in srv.calls[:1]}
+        assert json.loads(headers)["Host"] == f"127.0.0.3:{srv.port}"
+
+        untrusted = proxy_factory.start(transforms=[allowlist_transform("allowed.test"), judge_entry(srv)],
+                                        env={KEY_VAR: KEY, "SSL_CERT_FILE": "/dev/null"})
+        assert get(untrusted, http_upstream, "/allowed").http_code == 403
+        assert srv.call_count() == 2
+        [rec] = untrusted.wait_audit(1)
+        assert "certificate verify failed" in judge_trace(rec)["annotations"]["judge.reason"]
+    finally:
+        srv.stop()
 
 
 def test_judge_endpoint_skips_deny_cidrs_but_workloads_cannot_reach_it(proxy_factory, http_upstream, llm):

@@ -89,7 +89,7 @@ def _error_body(provider, status):
 
 
 class LLMServer:
-    def __init__(self, host="127.0.0.3", port=0, mode="path"):
+    def __init__(self, host="127.0.0.3", port=0, mode="path", tls_context=None):
         self.mode = mode
         self.echo_key = False
         self.calls = []
@@ -97,12 +97,15 @@ class LLMServer:
         self._srv = ThreadingHTTPServer((host, port), _Handler)
         self._srv.daemon_threads = True
         self._srv.owner = self
+        self.tls = tls_context is not None
+        if self.tls:
+            self._srv.socket = tls_context.wrap_socket(self._srv.socket, server_side=True)
         self.host, self.port = self._srv.server_address[:2]
         self._thread = None
 
     @property
     def base_url(self):
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def set_mode(self, mode):
         with self.lock:

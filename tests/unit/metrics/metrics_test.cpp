@@ -116,10 +116,10 @@ audit::trace call(const char* name, double ms, audit::trace_action action = audi
 
 TEST(Metrics, TransformCallDurationsAndErrors) {
     const std::string before = render();
-    const std::string count = "iron_proxy_transform_duration_seconds_count{transform=\"unit-judge\"}";
-    const std::string slow = "iron_proxy_transform_duration_seconds_bucket{transform=\"unit-judge\",le=\"2.5\"}";
-    const std::string fast = "iron_proxy_transform_duration_seconds_bucket{transform=\"unit-judge\",le=\"0.5\"}";
-    const std::string errors = "iron_proxy_transform_errors_total{transform=\"unit-judge\"}";
+    const std::string count = "iron_proxy_transform_duration_seconds_count{transform=\"unit-judge\",phase=\"request\"}";
+    const std::string slow = "iron_proxy_transform_duration_seconds_bucket{transform=\"unit-judge\",phase=\"request\",le=\"2.5\"}";
+    const std::string fast = "iron_proxy_transform_duration_seconds_bucket{transform=\"unit-judge\",phase=\"request\",le=\"0.5\"}";
+    const std::string errors = "iron_proxy_transform_errors_total{transform=\"unit-judge\",phase=\"request\"}";
     auto was = [&](const std::string& p) { return std::max(0.0, sample(before, p)); };
     audit::record r = make("allow", 200, 1500);
     r.request_transforms = {call("allowlist", 0.01), call("unit-judge", 1200)};
