@@ -158,7 +158,10 @@ boost::asio::awaitable<void> drive_exchange(Down& down, exchange_state& st) {
     }
     // Policy runs before any upstream dial (default deny).
     std::optional<pipeline::phase_result> decided;
-    if (!f) decided = run_request_phase(st);
+    if (!f && st.pipeline->awaits_on_request(st.ex))
+        decided = co_await run_request_phase_awaiting(st);  // a transform waits on the network
+    else if (!f)
+        decided = run_request_phase(st);
     // A pooled connection the origin had closed gets one retry on a fresh one.
     bool retry = !f && !decided;
     for (int attempt = 0; retry && attempt < 2; ++attempt) {

@@ -30,12 +30,24 @@ std::optional<failure> check_buffered_body(const exchange_state& st) {
                                                       std::to_string(st.policy->max_request_body_bytes) + ")");
 }
 
-std::optional<pipeline::phase_result> run_request_phase(exchange_state& st) {
-    auto decided = st.pipeline->run_request(st.ex, st.rec.request_transforms);
+namespace {
+
+std::optional<pipeline::phase_result> conclude_request_phase(exchange_state& st, pipeline::phase_result decided) {
     if (st.ex.body_capture) st.rec.body_capture = st.ex.body_capture;
     if (decided.outcome.what == pipeline::verdict::kind::next) return std::nullopt;
     record_verdict(st.rec, decided, /*request_phase=*/true);
     return decided;
+}
+
+}  // namespace
+
+std::optional<pipeline::phase_result> run_request_phase(exchange_state& st) {
+    return conclude_request_phase(st, st.pipeline->run_request(st.ex, st.rec.request_transforms));
+}
+
+boost::asio::awaitable<std::optional<pipeline::phase_result>> run_request_phase_awaiting(exchange_state& st) {
+    pipeline::phase_result decided = co_await st.pipeline->run_request_awaiting(st.ex, st.rec.request_transforms);
+    co_return conclude_request_phase(st, std::move(decided));
 }
 
 std::optional<pipeline::phase_result> run_response_phase(exchange_state& st, int status, core::header_list headers) {

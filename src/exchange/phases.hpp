@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include <boost/asio/awaitable.hpp>
+
 #include "core/headers.hpp"
 #include "core/result.hpp"
 #include "exchange/failure.hpp"
@@ -33,6 +35,9 @@ std::optional<failure> check_buffered_body(const exchange_state& st);
 // The request phase of the pipeline: nothing when every transform let the request continue, else
 // the verdict to answer with and the transform that decided (already in the record).
 std::optional<pipeline::phase_result> run_request_phase(exchange_state& st);
+// The same for a pipeline with a transform that waits on the network for this request
+// (pipeline::awaits_on_request): the worker serves other connections meanwhile.
+boost::asio::awaitable<std::optional<pipeline::phase_result>> run_request_phase_awaiting(exchange_state& st);
 
 // The response phase, on the origin's status and headers (which transforms may change in
 // st.ex.response_headers): nothing to go on relaying, else the verdict that replaces the response.

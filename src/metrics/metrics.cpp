@@ -26,6 +26,9 @@ constexpr int action_count = static_cast<int>(action_names.size());
 constexpr int code_count = 600;  // status codes 0-599; anything else is counted as 0
 constexpr std::array<double, 15> duration_bounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                     1,     2.5,   5,    10,    30,    60,  120};
+// Transform calls: from a few microseconds (a header check) to an LLM's seconds.
+constexpr std::array<double, 14> transform_bounds = {0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                     0.05,   0.1,    0.25,  0.5,    1,     2.5,  10};
 constexpr std::array<const char*, listener_count> listener_names = {"http", "https", "tunnel"};
 
 // Written by one thread only (the shard's owner), read by the scraper: a relaxed load + store
@@ -44,6 +47,16 @@ struct alignas(64) shard {
     counter rejected[max_transform_labels + 1];  // the last slot is "other"
     std::string rejected_names[max_transform_labels];
     std::atomic<int> rejected_used{0};
+    // Per transform (by trace name, first come first served, then "other"): call durations and
+    // calls that ended in an error verdict. Names are published like the rejected ones.
+    struct transform_calls {
+        counter buckets[transform_bounds.size() + 1];
+        counter sum_us;
+        counter errors;
+    };
+    transform_calls transforms[2][max_transform_labels + 1];  // [0] request phase, [1] response
+    std::string transform_names[max_transform_labels];
+    std::atomic<int> transforms_used{0};
     counter audit_written, leaf_hits, leaf_misses, secret_errors, reloads_ok, reloads_failed;
     counter otel_exported, otel_dropped;
     counter opened[listener_count], closed[listener_count];
@@ -99,6 +112,30 @@ void count_rejection(shard& s, const std::string& by) {
     s.rejected_used.store(used + 1, std::memory_order_release);
 }
 
+// The slot for transform `name` in this shard (the last one is "other").
+int transform_slot(shard& s, const std::string& name) {
+    if (&s == &fallback_shard) return max_transform_labels;
+    const int used = s.transforms_used.load(std::memory_order_relaxed);  // only this thread writes it
+    for (int i = 0; i < used; ++i)
+        if (s.transform_names[i] == name) return i;
+    if (used == max_transform_labels) return max_transform_labels;
+    s.transform_names[used] = name;
+    s.transforms_used.store(used + 1, std::memory_order_release);
+    return used;
+}
+
+void count_traces(shard& s, const std::vector<audit::trace>& traces, int phase) {
+    for (const auto& tr : traces) {
+        auto& calls = s.transforms[phase][transform_slot(s, tr.name)];
+        const double seconds = tr.duration_ms > 0 ? tr.duration_ms / 1000.0 : 0;
+        std::size_t b = 0;
+        while (b < transform_bounds.size() && seconds > transform_bounds[b]) ++b;
+        calls.buckets[b].add();
+        calls.sum_us.add(static_cast<std::uint64_t>(seconds * 1e6));
+        if (tr.action == audit::trace_action::error) calls.errors.add();
+    }
+}
+
 // --- scrape ---------------------------------------------------------------------------------
 
 // Sums of every shard, taken under the registry lock (no shard appears or moves meanwhile).
@@ -106,13 +143,43 @@ struct totals {
     std::uint64_t requests[action_count][code_count] = {};
     histogram_snapshot duration;
     std::map<std::string, std::uint64_t> rejected;
+    // Keyed by (phase, transform).
+    std::map<std::pair<std::string, std::string>, histogram_snapshot> transform_durations;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> transform_errors;
     std::uint64_t audit_written = 0, leaf_hits = 0, leaf_misses = 0, secret_errors = 0;
     std::uint64_t reloads_ok = 0, reloads_failed = 0;
     std::uint64_t otel_exported = 0, otel_dropped = 0;
     std::uint64_t opened[listener_count] = {}, closed[listener_count] = {};
 };
 
+void add_transform_calls(totals& t, const shard::transform_calls& calls, const char* phase, const std::string& name) {
+    std::uint64_t n = 0;
+    for (const auto& b : calls.buckets) n += b.get();
+    if (n == 0) return;
+    const auto key = std::make_pair(std::string(phase), name);
+    auto [it, fresh] = t.transform_durations.try_emplace(key);
+    if (fresh) {
+        it->second.bounds.assign(transform_bounds.begin(), transform_bounds.end());
+        it->second.counts.assign(transform_bounds.size() + 1, 0);
+    }
+    for (std::size_t b = 0; b < it->second.counts.size(); ++b) it->second.counts[b] += calls.buckets[b].get();
+    it->second.sum += static_cast<double>(calls.sum_us.get()) / 1e6;
+    t.transform_errors[key] += calls.errors.get();
+}
+
+void add_transforms(totals& t, const shard& s) {
+    const int used = s.transforms_used.load(std::memory_order_acquire);
+    for (int phase = 0; phase < 2; ++phase) {
+        for (int i = 0; i <= max_transform_labels; ++i) {
+            if (i < max_transform_labels && i >= used) continue;
+            add_transform_calls(t, s.transforms[phase][i], phase == 0 ? "request" : "response",
+                                i < max_transform_labels ? s.transform_names[i] : std::string("other"));
+        }
+    }
+}
+
 void add_shard(totals& t, const shard& s) {
+
     for (int a = 0; a < action_count; ++a)
         for (int c = 0; c < code_count; ++c) t.requests[a][c] += s.requests[a][c].get();
     for (std::size_t b = 0; b < t.duration.counts.size(); ++b) t.duration.counts[b] += s.duration_buckets[b].get();
@@ -120,6 +187,7 @@ void add_shard(totals& t, const shard& s) {
     const int used = s.rejected_used.load(std::memory_order_acquire);
     for (int i = 0; i < used; ++i) t.rejected[s.rejected_names[i]] += s.rejected[i].get();
     if (auto other = s.rejected[max_transform_labels].get()) t.rejected["other"] += other;
+    add_transforms(t, s);
     t.audit_written += s.audit_written.get();
     t.leaf_hits += s.leaf_hits.get();
     t.leaf_misses += s.leaf_misses.get();
@@ -162,6 +230,16 @@ void write_requests(exposition_writer& w, const totals& t) {
              "Time from the first byte of a request to its audit record (whole tunnel for passthrough).",
              "histogram");
     w.histogram("iron_proxy_request_duration_seconds", t.duration);
+    w.family("iron_proxy_transform_duration_seconds",
+             "Time each transform took (an LLM judge's call included), by transform and phase (request, response).",
+             "histogram");
+    for (const auto& [key, h] : t.transform_durations)
+        w.histogram("iron_proxy_transform_duration_seconds", h, {{"transform", key.second}, {"phase", key.first}});
+    w.family("iron_proxy_transform_errors_total", "Transform calls that ended in an error (a 502), by transform and phase.",
+             "counter");
+    for (const auto& [key, n] : t.transform_errors)
+        w.sample("iron_proxy_transform_errors_total", {{"transform", key.second}, {"phase", key.first}},
+                 static_cast<double>(n));
 }
 
 void write_counters(exposition_writer& w, const totals& t) {
@@ -294,6 +372,11 @@ void observe_request(const audit::record& r) noexcept {
             count_rejection(s, r.rejected_by);
         } catch (...) {  // the first rejection by a name copies it; out of memory costs one count
         }
+    }
+    try {
+        count_traces(s, r.request_transforms, 0);
+        count_traces(s, r.response_transforms, 1);
+    } catch (...) {  // a name's first copy; out of memory costs these counts, never the request
     }
     s.audit_written.add();
 }

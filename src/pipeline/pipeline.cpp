@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <exception>
+#include <optional>
 
 namespace iron::pipeline {
 namespace {
@@ -30,45 +31,96 @@ verdict call_hook(const transform& t, exchange& ex, phase p) {
     }
 }
 
+double elapsed_ms(std::chrono::steady_clock::time_point start) {
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()) / 1000.0;
+}
+
+// Files the trace of one transform that ran. A verdict other than next ends the phase: returned,
+// with the transform that decided.
+std::optional<phase_result> settle_hook(const transform& t, verdict v, audit::trace tr, exchange& ex,
+                                        std::vector<audit::trace>& traces, phase p) {
+    ex.current_trace = nullptr;
+    tr.action = action_for(v.what);
+    if (v.what == verdict::kind::error) tr.error = v.error;
+    if (!v.reason.empty() && !tr.annotations.contains("reason")) tr.annotations["reason"] = v.reason;
+    traces.push_back(std::move(tr));
+
+    if (v.what == verdict::kind::next) return std::nullopt;
+    // The upstream response is replaced by a verdict: nothing of it is relayed, so filters
+    // attached for it would describe work that never happened.
+    if (p == phase::response) ex.response_filters.clear();
+    if (v.what == verdict::kind::error) {
+        // As in the Go proxy: the trace keeps the transform's own message, the phase outcome
+        // (what goes into the audit record's `error`) names the transform and the phase.
+        const char* word = p == phase::response ? " response: " : " request: ";
+        v.error = "transform " + std::string(t.name()) + word + v.error;
+    }
+    return phase_result{std::move(v), std::string(t.name())};
+}
+
+// Points the exchange's annotations at a fresh trace for `t` (which must not move until settled).
+void begin_trace(const transform& t, audit::trace& tr, exchange& ex, const std::vector<audit::trace>& traces) {
+    tr.name = std::string(t.name());
+    ex.current_trace = &tr;
+    ex.current_trace_index = traces.size();
+}
+
 phase_result run_phase(const std::vector<std::unique_ptr<const transform>>& transforms, exchange& ex,
                        std::vector<audit::trace>& traces, phase p) {
     for (const auto& t : transforms) {
         if (p == phase::connect && !t->applies_to_connect()) continue;
-
         audit::trace tr;
-        tr.name = std::string(t->name());
-        ex.current_trace = &tr;
-        ex.current_trace_index = traces.size();
+        begin_trace(*t, tr, ex, traces);
         auto start = std::chrono::steady_clock::now();
         verdict v = call_hook(*t, ex, p);
-        auto elapsed = std::chrono::steady_clock::now() - start;
-        ex.current_trace = nullptr;
-
-        tr.duration_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()) / 1000.0;
-        tr.action = action_for(v.what);
-        if (v.what == verdict::kind::error) tr.error = v.error;
-        if (!v.reason.empty() && !tr.annotations.contains("reason")) tr.annotations["reason"] = v.reason;
-        traces.push_back(std::move(tr));
-
-        if (v.what == verdict::kind::next) continue;
-        // The upstream response is replaced by a verdict: nothing of it is relayed, so filters
-        // attached for it would describe work that never happened.
-        if (p == phase::response) ex.response_filters.clear();
-        if (v.what == verdict::kind::error) {
-            // As in the Go proxy: the trace keeps the transform's own message, the phase outcome
-            // (what goes into the audit record's `error`) names the transform and the phase.
-            const char* word = p == phase::response ? " response: " : " request: ";
-            v.error = "transform " + std::string(t->name()) + word + v.error;
-        }
-        return {std::move(v), std::string(t->name())};
+        tr.duration_ms = elapsed_ms(start);
+        if (auto decided = settle_hook(*t, std::move(v), std::move(tr), ex, traces, p)) return std::move(*decided);
     }
     return {verdict::next(), {}};
+}
+
+// Awaits one asynchronous hook; a throw fails closed like call_hook.
+boost::asio::awaitable<verdict> await_hook(const transform& t, exchange& ex) {
+    std::string thrown;
+    try {
+        co_return co_await t.on_request_async(ex);
+    } catch (const std::exception& e) {
+        thrown = e.what();
+    } catch (...) {
+        thrown = "unknown exception";
+    }
+    co_return verdict::fail(std::move(thrown));
 }
 
 }  // namespace
 
 phase_result pipeline::run_request(exchange& ex, std::vector<audit::trace>& traces) const {
     return run_phase(transforms_, ex, traces, phase::request);
+}
+
+boost::asio::awaitable<phase_result> pipeline::run_request_awaiting(exchange& ex,
+                                                                   std::vector<audit::trace>& traces) const {
+    for (const auto& t : transforms_) {
+        audit::trace tr;
+        begin_trace(*t, tr, ex, traces);
+        auto start = std::chrono::steady_clock::now();
+        verdict v;
+        if (t->awaits_request(ex))
+            v = co_await await_hook(*t, ex);
+        else
+            v = call_hook(*t, ex, phase::request);
+        tr.duration_ms = elapsed_ms(start);
+        auto decided = settle_hook(*t, std::move(v), std::move(tr), ex, traces, phase::request);
+        if (decided) co_return std::move(*decided);
+    }
+    co_return phase_result{verdict::next(), {}};
+}
+
+bool pipeline::awaits_on_request(const exchange& ex) const {
+    for (const auto& t : transforms_)
+        if (t->awaits_request(ex)) return true;
+    return false;
 }
 
 phase_result pipeline::run_response(exchange& ex, std::vector<audit::trace>& traces) const {
@@ -91,6 +143,8 @@ std::string pipeline::names() const {
 }  // namespace iron::pipeline
 
 namespace iron::pipeline {
+
+boost::asio::awaitable<verdict> transform::on_request_async(exchange& ex) const { co_return on_request(ex); }
 
 bool pipeline::wants_request_body(const exchange& ex) const {
     for (const auto& t : transforms_)

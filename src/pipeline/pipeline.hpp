@@ -28,6 +28,10 @@ public:
     // Runs request hooks in order, appending one trace per transform run (including the one that
     // short-circuits) to `traces`. Transforms after a short-circuit do not run.
     phase_result run_request(exchange& ex, std::vector<audit::trace>& traces) const;
+    // The same, awaiting the transforms that wait on the network (transform::awaits_request).
+    // Only needed when awaits_on_request(): the plain run_request costs no coroutine.
+    boost::asio::awaitable<phase_result> run_request_awaiting(exchange& ex, std::vector<audit::trace>& traces) const;
+    bool awaits_on_request(const exchange& ex) const;
     // Same for the response phase (forward order, as Go: not reversed).
     phase_result run_response(exchange& ex, std::vector<audit::trace>& traces) const;
     // The CONNECT / SOCKS5 check: runs only transforms with applies_to_connect().

@@ -1,8 +1,11 @@
 #pragma once
-// The transform contract: a name and two synchronous, const hooks. Transform
-// instances are shared by all threads and must hold no mutable state on the request path.
+// The transform contract: a name and two synchronous, const hooks (plus an awaitable request
+// hook for a transform that waits on the network, such as an LLM call). Transform instances are
+// shared by all threads; what mutable state they keep (a breaker, a counter) is their own to guard.
 #include <string>
 #include <string_view>
+
+#include <boost/asio/awaitable.hpp>
 
 #include "core/headers.hpp"
 #include "pipeline/exchange.hpp"
@@ -50,6 +53,12 @@ public:
     virtual std::string_view name() const = 0;
     // Request phase: runs before any upstream dial. Returning reject/stub short-circuits.
     virtual verdict on_request(exchange& ex) const = 0;
+    // Request phase, for a transform that must wait on the network without holding up the worker
+    // thread (the judge's LLM call): when awaits_request(ex) is true the pipeline co_awaits
+    // on_request_async instead of calling on_request. Both are decided on the request as the
+    // earlier transforms left it.
+    virtual bool awaits_request(const exchange& ex) const { (void)ex; return false; }
+    virtual boost::asio::awaitable<verdict> on_request_async(exchange& ex) const;
     // Response phase: runs after the upstream's response head arrived, in the same (forward) order.
     virtual verdict on_response(exchange& ex) const { (void)ex; return verdict::next(); }
     // Does this transform take part in the synthetic CONNECT / SOCKS5 host-level check? (Only

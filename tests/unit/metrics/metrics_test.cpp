@@ -102,3 +102,37 @@ TEST(Metrics, Readiness) {
 
 }  // namespace
 }  // namespace iron::metrics
+
+namespace iron::metrics {
+namespace {
+
+audit::trace call(const char* name, double ms, audit::trace_action action = audit::trace_action::allow) {
+    audit::trace t;
+    t.name = name;
+    t.duration_ms = ms;
+    t.action = action;
+    return t;
+}
+
+TEST(Metrics, TransformCallDurationsAndErrors) {
+    const std::string before = render();
+    const std::string count = "iron_proxy_transform_duration_seconds_count{transform=\"unit-judge\",phase=\"request\"}";
+    const std::string slow = "iron_proxy_transform_duration_seconds_bucket{transform=\"unit-judge\",phase=\"request\",le=\"2.5\"}";
+    const std::string fast = "iron_proxy_transform_duration_seconds_bucket{transform=\"unit-judge\",phase=\"request\",le=\"0.5\"}";
+    const std::string errors = "iron_proxy_transform_errors_total{transform=\"unit-judge\",phase=\"request\"}";
+    auto was = [&](const std::string& p) { return std::max(0.0, sample(before, p)); };
+    audit::record r = make("allow", 200, 1500);
+    r.request_transforms = {call("allowlist", 0.01), call("unit-judge", 1200)};
+    observe_request(r);
+    audit::record e = make("error", 502, 5);
+    e.request_transforms = {call("unit-judge", 3, audit::trace_action::error)};
+    observe_request(e);
+    const std::string after = render();
+    EXPECT_EQ(sample(after, count), was(count) + 2);
+    EXPECT_EQ(sample(after, fast), was(fast) + 1);
+    EXPECT_EQ(sample(after, slow), was(slow) + 2);
+    EXPECT_EQ(sample(after, errors), was(errors) + 1);
+}
+
+}  // namespace
+}  // namespace iron::metrics
