@@ -385,6 +385,20 @@ private:
         return ok();
     }
 
+    // Replaces the YAML list (and the defaults) as a whole, like an explicit key would.
+    result<void> env_deny_cidrs() {
+        auto v = env_value("IRON_PROXY_UPSTREAM_DENY_CIDRS");
+        if (!v) return ok();
+        auto cidrs = parse_deny_cidrs_list(*v);
+        if (!cidrs) return make_error("IRON_PROXY_UPSTREAM_DENY_CIDRS: " + cidrs.message());
+        auto& list = cfg_.proxy.upstream_deny_cidrs;
+        for (std::size_t i = 0; i < list.size(); ++i) forget("proxy.upstream_deny_cidrs[" + std::to_string(i) + "]");
+        forget("proxy.upstream_deny_cidrs");
+        list = std::move(*cidrs);
+        deny_cidrs_given_ = true;
+        return ok();
+    }
+
     result<void> apply_env() {
         if (auto v = env_value("IRON_DNS_ENABLED")) {
             auto b = go_parse_bool(*v);
@@ -405,6 +419,7 @@ private:
                              "proxy.max_response_body_bytes"));
         IRON_CFG_TRY(env_duration("IRON_PROXY_UPSTREAM_RESPONSE_HEADER_TIMEOUT", p.upstream_response_header_timeout,
                                   "proxy.upstream_response_header_timeout"));
+        IRON_CFG_TRY(env_deny_cidrs());
         IRON_CFG_TRY(env_string("IRON_TLS_MODE", cfg_.tls.mode, "tls.mode"));
         IRON_CFG_TRY(env_string("IRON_TLS_CA_CERT", cfg_.tls.ca_cert, "tls.ca_cert"));
         IRON_CFG_TRY(env_string("IRON_TLS_CA_KEY", cfg_.tls.ca_key, "tls.ca_key"));

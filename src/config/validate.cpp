@@ -157,6 +157,21 @@ result<void> check_tls_numbers(const tls_config& t, const value_positions& at) {
 
 }  // namespace
 
+result<std::vector<std::string>> parse_deny_cidrs_list(const std::string& list) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t comma = list.find(',', start);
+        std::string entry = trim(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (entry.empty()) return make_error("empty CIDR entry");
+        std::string why = check_cidr(entry);
+        if (!why.empty()) return make_error("invalid CIDR " + go_quote(entry) + ": " + why);
+        out.push_back(std::move(entry));
+        if (comma == std::string::npos) return out;
+        start = comma + 1;
+    }
+}
+
 error value_positions::fail_at(const std::string& path, const std::string& msg) const {
     auto it = at_.find(path);
     if (it == at_.end() || it->second.line == 0) return make_error(file_ + ": " + msg);

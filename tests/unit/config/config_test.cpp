@@ -25,7 +25,7 @@ const char* const k_env_vars[] = {
     "IRON_PROXY_UPSTREAM_RESPONSE_HEADER_TIMEOUT", "IRON_TLS_MODE", "IRON_TLS_CA_CERT", "IRON_TLS_CA_KEY",
     "IRON_TLS_CERT_CACHE_SIZE", "IRON_TLS_LEAF_CERT_EXPIRY_HOURS", "IRON_METRICS_LISTEN",
     "IRON_MANAGEMENT_LISTEN", "IRON_LOG_LEVEL", "IRON_CONTROL_PLANE_POLL_INTERVAL", "IRON_MANAGEMENT_API_KEY",
-    "IRON_TEST_MGMT_KEY", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy",
+    "IRON_TEST_MGMT_KEY", "IRON_PROXY_UPSTREAM_DENY_CIDRS", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy",
 };
 
 // DNS off and a CA: the smallest config that validates.
@@ -333,6 +333,29 @@ TEST_F(ConfigTest, BadCidrsNameTheEntry) {
                  ":9:7: proxy.upstream_deny_cidrs[1]: invalid CIDR \"::/08\": "
                  "netip.ParsePrefix(\"::/08\"): bad bits after slash: \"08\"");
     EXPECT_TRUE(load(head + "    - ::/128\n    - 0.0.0.0/0\n"));
+}
+
+TEST_F(ConfigTest, DenyCidrsFromTheEnvironmentReplaceTheFile) {
+    const std::string yaml = std::string(k_minimal) + "proxy:\n  upstream_deny_cidrs: [garbage, 10.0.0.0/8]\n";
+    setenv("IRON_PROXY_UPSTREAM_DENY_CIDRS", " 192.168.0.0/16 ,fd00::/8,169.254.169.254/32", 1);
+    config c = load_ok(yaml);  // the file's bad entry is replaced, not validated
+    EXPECT_EQ(c.proxy.upstream_deny_cidrs,
+              (std::vector<std::string>{"192.168.0.0/16", "fd00::/8", "169.254.169.254/32"}));
+    c = load_ok(k_minimal);  // also replaces the defaults
+    EXPECT_EQ(c.proxy.upstream_deny_cidrs, (std::vector<std::string>{"192.168.0.0/16", "fd00::/8", "169.254.169.254/32"}));
+    for (const char* bad : {"10.0.0.0/8,", "10.0.0.0/8,,fd00::/8", " , ", ",10.0.0.0/8"}) {
+        setenv("IRON_PROXY_UPSTREAM_DENY_CIDRS", bad, 1);
+        expect_raw_error(k_minimal, "IRON_PROXY_UPSTREAM_DENY_CIDRS: empty CIDR entry");
+    }
+    setenv("IRON_PROXY_UPSTREAM_DENY_CIDRS", "10.0.0.0/8, 1.2.3.4", 1);
+    expect_raw_error(k_minimal, "IRON_PROXY_UPSTREAM_DENY_CIDRS: invalid CIDR \"1.2.3.4\": must be CIDR notation, "
+                                "e.g. 1.2.3.4/32 or ::1/128");
+    setenv("IRON_PROXY_UPSTREAM_DENY_CIDRS", "10.0.0.0/33", 1);
+    expect_raw_error(k_minimal, "IRON_PROXY_UPSTREAM_DENY_CIDRS: invalid CIDR \"10.0.0.0/33\": "
+                                "netip.ParsePrefix(\"10.0.0.0/33\"): prefix length out of range");
+    setenv("IRON_PROXY_UPSTREAM_DENY_CIDRS", "", 1);  // empty: no override, as for every IRON_* variable
+    c = load_ok(k_minimal);
+    EXPECT_EQ(c.proxy.upstream_deny_cidrs, core::default_upstream_deny_cidrs());
 }
 
 TEST_F(ConfigTest, ValidationOrderFirstFailureWins) {
