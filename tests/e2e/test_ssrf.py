@@ -171,3 +171,16 @@ def test_bad_deny_cidrs_in_the_environment_stop_the_start(bed, proxy_factory, va
     p = proxy_factory.start(config=cfg, wait_ready=False, env={"IRON_PROXY_UPSTREAM_DENY_CIDRS": value})
     assert p.proc.wait(timeout=10) == 1
     assert message in p.stderr_text()
+
+
+@pytest.mark.parametrize("ip,prefix", [
+    ("169.254.169.254", "169.254.169.254/32"),
+    ("fd00:ec2::254", "fd00:ec2::254/128"),    # AWS IMDS over IPv6
+    ("fd20:ce::254", "fd20:ce::254/128"),      # GCP metadata over IPv6
+])
+def test_cloud_metadata_is_denied_by_default(proxy_factory, ip, prefix):
+    proxy = _start(proxy_factory)
+    host = f"[{ip}]" if ":" in ip else ip
+    r = clients.curl(f"http://{host}/computeMetadata/v1/", proxy=f"http://127.0.0.1:{proxy.http_port}",
+                     extra=["-g"], max_time=CURL_MAX)
+    _assert_denied(proxy, r, f"{ip} in {prefix}")

@@ -105,8 +105,8 @@ TEST_F(ConfigTest, DefaultsWhenKeysAreAbsent) {
     EXPECT_EQ(c.proxy.max_response_body_bytes, 0);
     EXPECT_EQ(c.proxy.upstream_response_header_timeout, seconds(30));
     EXPECT_EQ(c.proxy.upstream_deny_cidrs,
-              (std::vector<std::string>{"169.254.169.254/32", "fd00:ec2::254/128", "127.0.0.0/8", "::1/128",
-                                        "0.0.0.0/8", "::/128"}));
+              (std::vector<std::string>{"169.254.169.254/32", "fd00:ec2::254/128", "fd20:ce::254/128", "127.0.0.0/8",
+                                        "::1/128", "0.0.0.0/8", "::/128"}));
     EXPECT_EQ(c.proxy.client_handshake_timeout, seconds(10));
     EXPECT_EQ(c.proxy.client_header_timeout, seconds(30));
     EXPECT_EQ(c.proxy.client_idle_timeout, seconds(120));
