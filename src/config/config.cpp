@@ -231,7 +231,8 @@ private:
             {"http_listen", "http_listens", "https_listen", "tunnel_listen", "max_request_body_bytes",
              "max_response_body_bytes", "upstream_response_header_timeout", "upstream_deny_cidrs", "upstream_proxy",
              "upstream_ca_file", "client_handshake_timeout", "client_header_timeout", "client_idle_timeout",
-             "upstream_connect_timeout", "upstream_idle_timeout", "shutdown_timeout", "oversize_body", "transparent"}));
+             "upstream_connect_timeout", "upstream_idle_timeout", "shutdown_timeout", "oversize_body", "transparent",
+             "upstream_h2c"}));
         auto& p = cfg_.proxy;
         std::string http_listen;
         std::vector<std::string> http_listens;
@@ -260,6 +261,7 @@ private:
             else if (key == "upstream_idle_timeout") IRON_CFG_TRY(read_duration(f, k, p.upstream_idle_timeout));
             else if (key == "shutdown_timeout") IRON_CFG_TRY(read_duration(f, k, p.shutdown_timeout));
             else if (key == "oversize_body") IRON_CFG_TRY(read_string(f, k, p.oversize_body));
+            else if (key == "upstream_h2c") IRON_CFG_TRY(read_list(f, k, p.upstream_h2c));
             else if (key == "transparent") {
                 if (is_absent(f)) continue;
                 auto b = get_bool(f, k);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/yaml_util.hpp"
+#include "core/host_glob.hpp"
 
 namespace iron::config {
 
@@ -129,6 +130,11 @@ result<void> check_proxy_extensions(const proxy_config& p, const value_positions
     if (p.oversize_body != "reject" && p.oversize_body != "forward") {
         return at.fail_at("proxy.oversize_body",
                           "proxy.oversize_body must be \"reject\" or \"forward\"; got " + go_quote(p.oversize_body));
+    }
+    for (std::size_t i = 0; i < p.upstream_h2c.size(); ++i) {
+        const std::string path = "proxy.upstream_h2c[" + std::to_string(i) + "]";
+        if (!core::valid_glob(core::normalize_host(p.upstream_h2c[i])))
+            return at.fail_at(path, path + ": invalid glob " + go_quote(p.upstream_h2c[i]));
     }
     for (auto [path, value] : {std::pair{"proxy.client_handshake_timeout", p.client_handshake_timeout},
                                std::pair{"proxy.client_header_timeout", p.client_header_timeout},
