@@ -178,7 +178,7 @@ private:
                 // No ", ignored": these gate traffic, so the app refuses to start without them.
                 if (!v.IsMap()) return k.fail(v, "expected a map");
                 const char* what = key == "mcp" ? "MCP policy" : key == "postgres" ? "Postgres proxy" : "MCP gateway";
-                later_sections_.push_back(key + " (" + what + "): not yet supported");
+                later_sections_.push_back(k.where(v) + ": " + key + " (" + what + "): not yet supported");
             }
         }
         return ok();
@@ -493,7 +493,7 @@ private:
             out.push_back(line + " (upstream proxy chaining): not yet supported, ignored");
         }
         if (control_plane_given_) out.push_back("control_plane (managed mode): not yet supported, ignored");
-        out.insert(out.end(), later_sections_.begin(), later_sections_.end());
+        cfg_.refused_sections = later_sections_;
     }
 
     std::string file_;

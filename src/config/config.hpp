@@ -131,6 +131,9 @@ struct config {
     // Keys accepted by the schema but not implemented yet (e.g. "mcp", "control_plane"):
     // reported at startup, never silently ignored.
     std::vector<std::string> not_yet_supported;
+    // Sections that gate traffic (mcp, mcp_gateway, postgres) but are not implemented yet: the proxy
+    // (and -check) refuses them, "file:line:col: mcp (MCP policy): not yet supported".
+    std::vector<std::string> refused_sections;
 };
 
 // Parse + IRON_* env overrides + defaults + validation (Go's order). Messages are

@@ -125,6 +125,14 @@ result<void> check_dns_records(const std::vector<dns_record>& records, const val
     return ok();
 }
 
+// The DNS server's own start-up check (Go makes it there, with this message), made here so that it
+// names the position and -check reports it.
+result<void> check_dns_proxy_ip(const dns_config& d, const value_positions& at) {
+    unsigned char v4[4];
+    if (!d.enabled || inet_pton(AF_INET, d.proxy_ip.c_str(), v4) == 1) return ok();
+    return at.fail_at("dns.proxy_ip", "dns.proxy_ip: invalid proxy_ip (must be IPv4): " + go_quote(d.proxy_ip));
+}
+
 // --- Extensions: Go leaves these unchecked; nonsense values fail here instead ---------------------
 result<void> check_proxy_extensions(const proxy_config& p, const value_positions& at) {
     if (p.oversize_body != "reject" && p.oversize_body != "forward") {
@@ -194,6 +202,7 @@ result<void> validate(config& cfg, const value_positions& at) {
     if (r) r = check_and_trim_deny_cidrs(cfg.proxy.upstream_deny_cidrs, at);
     if (r) r = check_management_key(cfg.management, at);
     if (r) r = check_dns_records(cfg.dns.records, at);
+    if (r) r = check_dns_proxy_ip(cfg.dns, at);
     if (r) r = check_proxy_extensions(p, at);
     if (r) r = check_tls_numbers(cfg.tls, at);
     return r;

@@ -358,6 +358,22 @@ TEST_F(ConfigTest, DenyCidrsFromTheEnvironmentReplaceTheFile) {
     EXPECT_EQ(c.proxy.upstream_deny_cidrs, core::default_upstream_deny_cidrs());
 }
 
+TEST_F(ConfigTest, UpstreamH2cIsAListOfHostGlobs) {
+    config c = load_ok(std::string(k_minimal) + "proxy:\n  upstream_h2c: [grpc.internal, '*.svc']\n");
+    EXPECT_EQ(c.proxy.upstream_h2c, (std::vector<std::string>{"grpc.internal", "*.svc"}));
+    EXPECT_TRUE(load_ok(k_minimal).proxy.upstream_h2c.empty());
+    expect_error(std::string(k_minimal) + "proxy:\n  upstream_h2c: ['ok.test', 'exa[mple']\n",
+                 ":7:29: proxy.upstream_h2c[1]: invalid glob \"exa[mple\"");
+}
+
+TEST_F(ConfigTest, DnsProxyIpMustBeIpv4WhenDnsIsOn) {
+    expect_error("tls: {ca_cert: a, ca_key: b}\ndns:\n  proxy_ip: notanip\n",
+                 ":3:13: dns.proxy_ip: invalid proxy_ip (must be IPv4): \"notanip\"");
+    expect_error("tls: {ca_cert: a, ca_key: b}\ndns:\n  proxy_ip: '::1'\n",
+                 ":3:13: dns.proxy_ip: invalid proxy_ip (must be IPv4): \"::1\"");
+    EXPECT_TRUE(load("tls: {ca_cert: a, ca_key: b}\ndns:\n  enabled: false\n  proxy_ip: notanip\n"));
+}
+
 TEST_F(ConfigTest, ValidationOrderFirstFailureWins) {
     // Everything wrong at once: each fix reveals the next check in Go's order.
     std::string dns = "dns:\n  records: [{name: '', type: A, value: x}]\n";
@@ -552,9 +568,11 @@ TEST_F(ConfigTest, TransformsKeepNameConfigAndPosition) {
 
 TEST_F(ConfigTest, LaterSectionsAreRecordedNotIgnored) {
     config c = load_ok(std::string(k_minimal) + "mcp:\n  servers: []\npostgres: {listen: ':5432'}\nmcp_gateway:\n");
-    EXPECT_TRUE(contains(c.not_yet_supported, "mcp (MCP policy): not yet supported"));
-    EXPECT_TRUE(contains(c.not_yet_supported, "postgres (Postgres proxy): not yet supported"));
-    EXPECT_FALSE(contains(c.not_yet_supported, "mcp_gateway"));  // null = absent
+    // Refused at start-up (they gate traffic), with the position like every other config error.
+    EXPECT_TRUE(contains(c.refused_sections, path_ + ":7:3: mcp (MCP policy): not yet supported"));
+    EXPECT_TRUE(contains(c.refused_sections, path_ + ":8:11: postgres (Postgres proxy): not yet supported"));
+    EXPECT_FALSE(contains(c.refused_sections, "mcp_gateway"));  // null = absent
+    EXPECT_FALSE(contains(c.not_yet_supported, "mcp"));
 }
 
 TEST_F(ConfigTest, SyntaxErrorsCarryPosition) {
