@@ -200,12 +200,14 @@ asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
     }
     auto& req = parser.get();
     hs.rec.method = std::string(req.method_string());
-    hs.rec.host = std::string(req.target());
+    const std::string_view host_header = req[bhttp::field::host];
     if (req.method() != bhttp::verb::connect) {
+        hs.rec.host = std::string(host_header);  // as for any request: the host it names, not its target
         hs.reject(405, "tunnel listener accepts only CONNECT");
         co_await write_raw(hs.sock, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         co_return;
     }
+    hs.rec.host = std::string(req.target());
     auto target = parse_connect_target(req.target());
     if (!target) {
         hs.reject(400, "malformed CONNECT target");

@@ -1,6 +1,7 @@
 """The tunnel listener: HTTP CONNECT (handshake, host-level policy, then the inner protocol)."""
 import json
 import socket
+import time
 
 import pytest
 
@@ -117,6 +118,7 @@ def test_non_connect_request_gets_405_and_is_audited(proxy, http_upstream):
     a = audit.check_shape(recs[0])
     assert a["method"] == "GET"
     assert a["status_code"] == 405
+    assert a["host"] == target  # the Host header's host, never the request target
 
 
 def test_absolute_form_http_goes_through_the_http_path(proxy_factory, http_upstream):
@@ -219,3 +221,44 @@ def test_tunnel_inner_host_is_policy_checked(proxy_factory, https_upstream, ca_c
     assert inner["audit"]["status_code"] == resp.status
     if resp.status == 403:
         assert inner["rejected_by"] == "allowlist"
+
+
+def _records_settle(proxy, n, settle=1.0):
+    """The audit records once `n` have arrived and `settle` seconds brought no more."""
+    proxy.wait_audit(n)
+    time.sleep(settle)
+    return proxy.wait_audit(n)
+
+
+def test_idle_tunnel_has_only_its_own_record(proxy, http_upstream):
+    """A CONNECT tunnel opened and closed with no request (an idle preconnect) is recorded once,
+    by its `allow 200`: no second `reject 400` record says it was refused."""
+    sock, status, head = clients.connect_tunnel(proxy.addr("tunnel"), f"allowed.test:{http_upstream.port}")
+    assert status == 200, head
+    sock.close()
+    recs = _records_settle(proxy, 1)
+    assert len(recs) == 1, recs
+    a = audit.check_shape(recs[0])
+    assert a["method"] == "CONNECT" and a["action"] == "allow" and a["status_code"] == 200
+
+
+def test_idle_socks5_tunnel_has_only_its_own_record(proxy, http_upstream):
+    sock = socket.create_connection(proxy.addr("tunnel"), timeout=10)
+    try:
+        sock.sendall(b"\x05\x01\x00")
+        assert sock.recv(2) == b"\x05\x00"
+        port = http_upstream.port
+        name = b"allowed.test"
+        sock.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + port.to_bytes(2, "big"))
+        reply = b""
+        while len(reply) < 10:
+            chunk = sock.recv(10 - len(reply))
+            assert chunk, reply
+            reply += chunk
+        assert reply[1] == 0, reply
+    finally:
+        sock.close()
+    recs = _records_settle(proxy, 1)
+    assert len(recs) == 1, recs
+    assert recs[0]["audit"]["method"] == "CONNECT" and recs[0]["audit"]["status_code"] == 200
+
