@@ -208,7 +208,12 @@ asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
         co_return;
     }
     hs.rec.host = std::string(req.target());
+    // `CONNECT /path` names no authority: the Host header does, as the Go proxy reads it.
     auto target = parse_connect_target(req.target());
+    if (!target && req.target().starts_with('/') && !host_header.empty()) {
+        hs.rec.host = std::string(host_header);
+        target = parse_connect_target(host_header);
+    }
     if (!target) {
         hs.reject(400, "malformed CONNECT target");
         co_await write_raw(hs.sock, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");

@@ -262,3 +262,26 @@ def test_idle_socks5_tunnel_has_only_its_own_record(proxy, http_upstream):
     assert len(recs) == 1, recs
     assert recs[0]["audit"]["method"] == "CONNECT" and recs[0]["audit"]["status_code"] == 200
 
+
+def test_connect_with_a_path_target_falls_back_to_host(proxy, http_upstream):
+    """`CONNECT /foo` names no authority; the Host header does (as the Go proxy reads it), and
+    policy checks that host."""
+    target = f"allowed.test:{http_upstream.port}"
+    sock = socket.create_connection(proxy.addr("tunnel"), timeout=10)
+    try:
+        sock.sendall(f"CONNECT /foo HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        head = clients.read_head(sock)
+        assert head.startswith(b"HTTP/1.1 200 Connection Established"), head
+        conn = clients.SocketHTTPConnection(sock, target)
+        resp, raw = clients.get_once(conn, "/echo/via-host")
+        assert resp.status == 200
+    finally:
+        sock.close()
+    recs = proxy.wait_audit(2)
+    [conn_rec] = audit.connect_records(recs)
+    assert conn_rec["audit"]["host"] == target and conn_rec["audit"]["status_code"] == 200
+
+    sock, status, head = clients.connect_tunnel(proxy.addr("tunnel"), "/foo",
+                                                headers=())  # Host: /foo: no authority anywhere
+    sock.close()
+    assert status == 400, head
