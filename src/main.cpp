@@ -11,6 +11,7 @@
 #include "app/app.hpp"
 #include "app/cli.hpp"
 #include "config/config.hpp"
+#include "core/log.hpp"
 #include "tls/ca.hpp"
 
 using namespace iron;
@@ -38,6 +39,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "error: managed mode (-token / IRON_PROXY_TOKEN) is not yet supported by this build\n");
         return 1;
     }
+
+    // -check answers with exactly one line, `config OK: PATH` or `error: …`: warnings met on the
+    // way (a secret source that cannot be read yet, an ignored key) are not part of that answer.
+    if (flags->check) log::silence();
 
     app::run_options opts;
     result<config::config> cfg = make_error("");

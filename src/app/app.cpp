@@ -26,6 +26,7 @@
 #include "audit/sink.hpp"
 #include "core/cidr.hpp"
 #include "core/log.hpp"
+#include "dns/codec.hpp"
 #include "dns/server.hpp"
 #include "runtime/state.hpp"
 #include "http/upstream.hpp"
@@ -51,12 +52,9 @@ using tcp = asio::ip::tcp;
 namespace {
 
 // Features whose keys the schema accepts but this build does not implement yet. Those that would
-// weaken policy if ignored (DNS steering, MCP gates) stop start-up; the rest warn.
+// weaken policy if ignored (MCP gates, the Postgres proxy) stop start-up; the rest warn.
 result<void> refuse_unsupported(const config::config& cfg) {
-    for (const auto& what : cfg.not_yet_supported) {
-        if (what.rfind("mcp", 0) == 0 || what.rfind("postgres", 0) == 0)
-            return make_error(what);
-    }
+    if (!cfg.refused_sections.empty()) return make_error(cfg.refused_sections.front());
     return ok();
 }
 
@@ -328,9 +326,9 @@ void print_banner(const std::string& state_dir, const std::string& tunnel_addr, 
 
 }  // namespace
 
-result<void> check(const config::config& cfg) {
-    auto rt = build_runtime(cfg);
-    if (!rt) return rt.err();
+namespace {
+
+result<void> check_listen_addresses(const config::config& cfg) {
     for (const auto& addr : cfg.proxy.http_listens)
         if (auto ep = net::parse_listen_address(addr); !ep) return make_error("proxy.http_listen: " + ep.message());
     if (auto ep = net::parse_listen_address(cfg.proxy.https_listen); !ep)
@@ -342,7 +340,32 @@ result<void> check(const config::config& cfg) {
     if (!cfg.management.listen.empty())
         if (auto ep = net::parse_listen_address(cfg.management.listen); !ep)
             return make_error("management.listen: " + ep.message());
+    if (cfg.dns.enabled)
+        if (auto ep = net::parse_listen_address(cfg.dns.listen); !ep) return make_error("dns.listen: " + ep.message());
     return ok();
+}
+
+// What the workers and the DNS server check when they are made, without binding anything.
+result<void> check_resolvers(const config::config& cfg) {
+    asio::io_context ioc{1};
+    auto res = net::resolver::create(ioc.get_executor(), cfg.dns.upstream_resolver);
+    if (!res) return make_error("dns.upstream_resolver: " + res.message());
+    if (cfg.dns.enabled) {
+        auto pol = dns::make_policy(cfg.dns);
+        if (!pol) return pol.err();
+    }
+    return ok();
+}
+
+}  // namespace
+
+// Every start-up check that needs no port, so that "config OK" means the proxy starts (unless a
+// port is taken).
+result<void> check(const config::config& cfg) {
+    auto rt = build_runtime(cfg);
+    if (!rt) return rt.err();
+    if (auto r = check_listen_addresses(cfg); !r) return r;
+    return check_resolvers(cfg);
 }
 
 namespace {

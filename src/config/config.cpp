@@ -181,7 +181,7 @@ private:
                 // No ", ignored": these gate traffic, so the app refuses to start without them.
                 if (!v.IsMap()) return k.fail(v, "expected a map");
                 const char* what = key == "mcp" ? "MCP policy" : key == "postgres" ? "Postgres proxy" : "MCP gateway";
-                later_sections_.push_back(key + " (" + what + "): not yet supported");
+                later_sections_.push_back(k.where(v) + ": " + key + " (" + what + "): not yet supported");
             }
         }
         return ok();
@@ -234,7 +234,8 @@ private:
             {"http_listen", "http_listens", "https_listen", "tunnel_listen", "max_request_body_bytes",
              "max_response_body_bytes", "upstream_response_header_timeout", "upstream_deny_cidrs", "upstream_proxy",
              "upstream_ca_file", "client_handshake_timeout", "client_header_timeout", "client_idle_timeout",
-             "upstream_connect_timeout", "upstream_idle_timeout", "shutdown_timeout", "oversize_body", "deny_body", "transparent"}));
+             "upstream_connect_timeout", "upstream_idle_timeout", "shutdown_timeout", "oversize_body", "deny_body",
+             "transparent", "upstream_h2c"}));
         auto& p = cfg_.proxy;
         std::string http_listen;
         std::vector<std::string> http_listens;
@@ -264,6 +265,7 @@ private:
             else if (key == "shutdown_timeout") IRON_CFG_TRY(read_duration(f, k, p.shutdown_timeout));
             else if (key == "oversize_body") IRON_CFG_TRY(read_string(f, k, p.oversize_body));
             else if (key == "deny_body") IRON_CFG_TRY(read_string(f, k, p.deny_body));
+            else if (key == "upstream_h2c") IRON_CFG_TRY(read_list(f, k, p.upstream_h2c));
             else if (key == "transparent") {
                 if (is_absent(f)) continue;
                 auto b = get_bool(f, k);
@@ -389,6 +391,20 @@ private:
         return ok();
     }
 
+    // Replaces the YAML list (and the defaults) as a whole, like an explicit key would.
+    result<void> env_deny_cidrs() {
+        auto v = env_value("IRON_PROXY_UPSTREAM_DENY_CIDRS");
+        if (!v) return ok();
+        auto cidrs = parse_deny_cidrs_list(*v);
+        if (!cidrs) return make_error("IRON_PROXY_UPSTREAM_DENY_CIDRS: " + cidrs.message());
+        auto& list = cfg_.proxy.upstream_deny_cidrs;
+        for (std::size_t i = 0; i < list.size(); ++i) forget("proxy.upstream_deny_cidrs[" + std::to_string(i) + "]");
+        forget("proxy.upstream_deny_cidrs");
+        list = std::move(*cidrs);
+        deny_cidrs_given_ = true;
+        return ok();
+    }
+
     result<void> apply_env() {
         if (auto v = env_value("IRON_DNS_ENABLED")) {
             auto b = go_parse_bool(*v);
@@ -409,6 +425,7 @@ private:
                              "proxy.max_response_body_bytes"));
         IRON_CFG_TRY(env_duration("IRON_PROXY_UPSTREAM_RESPONSE_HEADER_TIMEOUT", p.upstream_response_header_timeout,
                                   "proxy.upstream_response_header_timeout"));
+        IRON_CFG_TRY(env_deny_cidrs());
         IRON_CFG_TRY(env_string("IRON_TLS_MODE", cfg_.tls.mode, "tls.mode"));
         IRON_CFG_TRY(env_string("IRON_TLS_CA_CERT", cfg_.tls.ca_cert, "tls.ca_cert"));
         IRON_CFG_TRY(env_string("IRON_TLS_CA_KEY", cfg_.tls.ca_key, "tls.ca_key"));
@@ -481,7 +498,7 @@ private:
             out.push_back(line + " (upstream proxy chaining): not yet supported, ignored");
         }
         if (control_plane_given_) out.push_back("control_plane (managed mode): not yet supported, ignored");
-        out.insert(out.end(), later_sections_.begin(), later_sections_.end());
+        cfg_.refused_sections = later_sections_;
     }
 
     std::string file_;

@@ -57,6 +57,11 @@ struct proxy_config {
     bool transparent = false;
     duration upstream_response_header_timeout = std::chrono::seconds(30);
     std::vector<std::string> upstream_deny_cidrs;  // defaults when the key is absent
+    // Extension: host globs of cleartext origins that speak HTTP/2 with prior knowledge (h2c, e.g.
+    // an insecure gRPC server). A client's cleartext HTTP/2 stream to such a host goes upstream
+    // as h2c; to any other cleartext origin it is translated to HTTP/1.1, which every origin
+    // speaks (h2c to an ordinary site fails: it rejects the preface).
+    std::vector<std::string> upstream_h2c;
     upstream_proxy_config upstream_proxy;
     // Extensions over the Go proxy (which has no client timeouts at all): an extra CA bundle for
     // upstream verification (also SSL_CERT_FILE), and timeouts so a silent client cannot pin
@@ -130,6 +135,9 @@ struct config {
     // Keys accepted by the schema but not implemented yet (e.g. "mcp", "control_plane"):
     // reported at startup, never silently ignored.
     std::vector<std::string> not_yet_supported;
+    // Sections that gate traffic (mcp, mcp_gateway, postgres) but are not implemented yet: the proxy
+    // (and -check) refuses them, "file:line:col: mcp (MCP policy): not yet supported".
+    std::vector<std::string> refused_sections;
 };
 
 // Parse + IRON_* env overrides + defaults + validation (Go's order). Messages are

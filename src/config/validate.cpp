@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/yaml_util.hpp"
+#include "core/host_glob.hpp"
 
 namespace iron::config {
 
@@ -124,6 +125,14 @@ result<void> check_dns_records(const std::vector<dns_record>& records, const val
     return ok();
 }
 
+// The DNS server's own start-up check (Go makes it there, with this message), made here so that it
+// names the position and -check reports it.
+result<void> check_dns_proxy_ip(const dns_config& d, const value_positions& at) {
+    unsigned char v4[4];
+    if (!d.enabled || inet_pton(AF_INET, d.proxy_ip.c_str(), v4) == 1) return ok();
+    return at.fail_at("dns.proxy_ip", "dns.proxy_ip: invalid proxy_ip (must be IPv4): " + go_quote(d.proxy_ip));
+}
+
 // --- Extensions: Go leaves these unchecked; nonsense values fail here instead ---------------------
 result<void> check_proxy_extensions(const proxy_config& p, const value_positions& at) {
     if (p.oversize_body != "reject" && p.oversize_body != "forward") {
@@ -133,6 +142,11 @@ result<void> check_proxy_extensions(const proxy_config& p, const value_positions
     if (p.deny_body != "empty" && p.deny_body != "reason") {
         return at.fail_at("proxy.deny_body",
                           "proxy.deny_body must be \"empty\" or \"reason\"; got " + go_quote(p.deny_body));
+    }
+    for (std::size_t i = 0; i < p.upstream_h2c.size(); ++i) {
+        const std::string path = "proxy.upstream_h2c[" + std::to_string(i) + "]";
+        if (!core::valid_glob(core::normalize_host(p.upstream_h2c[i])))
+            return at.fail_at(path, path + ": invalid glob " + go_quote(p.upstream_h2c[i]));
     }
     for (auto [path, value] : {std::pair{"proxy.client_handshake_timeout", p.client_handshake_timeout},
                                std::pair{"proxy.client_header_timeout", p.client_header_timeout},
@@ -161,6 +175,21 @@ result<void> check_tls_numbers(const tls_config& t, const value_positions& at) {
 
 }  // namespace
 
+result<std::vector<std::string>> parse_deny_cidrs_list(const std::string& list) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t comma = list.find(',', start);
+        std::string entry = trim(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (entry.empty()) return make_error("empty CIDR entry");
+        std::string why = check_cidr(entry);
+        if (!why.empty()) return make_error("invalid CIDR " + go_quote(entry) + ": " + why);
+        out.push_back(std::move(entry));
+        if (comma == std::string::npos) return out;
+        start = comma + 1;
+    }
+}
+
 error value_positions::fail_at(const std::string& path, const std::string& msg) const {
     auto it = at_.find(path);
     if (it == at_.end() || it->second.line == 0) return make_error(file_ + ": " + msg);
@@ -177,6 +206,7 @@ result<void> validate(config& cfg, const value_positions& at) {
     if (r) r = check_and_trim_deny_cidrs(cfg.proxy.upstream_deny_cidrs, at);
     if (r) r = check_management_key(cfg.management, at);
     if (r) r = check_dns_records(cfg.dns.records, at);
+    if (r) r = check_dns_proxy_ip(cfg.dns, at);
     if (r) r = check_proxy_extensions(p, at);
     if (r) r = check_tls_numbers(cfg.tls, at);
     return r;

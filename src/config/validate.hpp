@@ -4,6 +4,7 @@
 // read apart from the decoding; the loader hands over where each value sat in the file.
 #include <map>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/result.hpp"
@@ -32,6 +33,10 @@ private:
     std::string file_;
     std::map<std::string, position> at_;
 };
+
+// IRON_PROXY_UPSTREAM_DENY_CIDRS: a comma-separated list, entries trimmed, each a CIDR; an empty
+// entry ("a/8,,b/8", a trailing comma) is an error rather than silently dropped.
+result<std::vector<std::string>> parse_deny_cidrs_list(const std::string& list);
 
 // Checks `cfg` (already decoded, overridden by the environment and defaulted). On success the deny
 // CIDR entries are stored trimmed, as the Go proxy keeps them.

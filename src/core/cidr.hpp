@@ -48,11 +48,13 @@ private:
     std::vector<cidr> prefixes_;
 };
 
-// The list used when `proxy.upstream_deny_cidrs` is absent: cloud metadata, loopback, and the
-// unspecified addresses (a connect to 0.0.0.0 or :: reaches this host). Inline, so the config
-// module uses this one definition without linking the rest of core.
+// The list used when `proxy.upstream_deny_cidrs` is absent: cloud metadata (169.254.169.254, and
+// over IPv6 AWS's fd00:ec2::254 and GCP's fd20:ce::254), loopback, and the unspecified addresses (a
+// connect to 0.0.0.0 or :: reaches this host). Inline, so the config module uses this one definition
+// without linking the rest of core.
 inline std::vector<std::string> default_upstream_deny_cidrs() {
-    return {"169.254.169.254/32", "fd00:ec2::254/128", "127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128"};
+    return {"169.254.169.254/32", "fd00:ec2::254/128", "fd20:ce::254/128", "127.0.0.0/8",
+            "::1/128",            "0.0.0.0/8",         "::/128"};
 }
 
 // An IPv4 address carried inside an IPv6 one by a translation or tunnelling scheme. Packets to the

@@ -42,6 +42,8 @@ bool parse_level(std::string_view text, level& out) {
 
 void set_level(level l) { g_level.store(static_cast<int>(l), std::memory_order_relaxed); }
 
+void silence() { g_level.store(static_cast<int>(level::error) + 1, std::memory_order_relaxed); }
+
 bool enabled(level l) { return static_cast<int>(l) >= g_level.load(std::memory_order_relaxed); }
 
 void write(level l, std::string_view msg, std::initializer_list<attr> attrs) {

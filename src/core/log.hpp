@@ -16,6 +16,8 @@ enum class level { debug = 0, info = 1, warn = 2, error = 3 };
 
 bool parse_level(std::string_view text, level& out);
 void set_level(level l);
+// No line at all, whatever the level (`-check` prints its one verdict line and nothing else).
+void silence();
 bool enabled(level l);
 
 // One key/value attribute of a log line; converts from the usual C++ types.

@@ -78,24 +78,47 @@ asio::awaitable<std::optional<exchange::failure>> h2_downstream::buffer_body(exc
     co_return std::nullopt;
 }
 
+namespace {
+
+// A cleartext origin has no ALPN to say whether it speaks HTTP/2: only proxy.upstream_h2c says so.
+bool speaks_h2c(const config::proxy_config& proxy, const std::string& host) {
+    const std::string name = core::normalize_host(host);
+    for (const auto& glob : proxy.upstream_h2c)
+        if (core::match_host_glob(core::normalize_host(glob), name)) return true;
+    return false;
+}
+
+}  // namespace
+
+// A ready HTTP/2 connection to the origin, taken without waiting (connect() does the rest).
 std::optional<h2_downstream::route> h2_downstream::pooled(exchange_state& st) {
     if (client_->closed()) return std::nullopt;  // connect() says why
     const auto to = exchange::upstream_for(st, conn_->tls);
+    if (!to.tls && !speaks_h2c(conn_->shared->proxy, to.host)) return std::nullopt;
     if (auto ready = conn_->worker->h2->ready(to.host, to.port, to.tls)) return route{std::move(*ready)};
     return std::nullopt;
 }
 
-// The worker's HTTP/2 client pool picks the route (the origin chooses h2 or http/1.1 in ALPN); a
-// retry after a stale pooled HTTP/1.1 connection dials a fresh one.
+// Over TLS the worker's HTTP/2 client pool picks the route (the origin chooses h2 or http/1.1 in
+// ALPN); a cleartext origin gets h2c only when configured as speaking it, else HTTP/1.1 from the
+// keep-alive pool, which every origin speaks. A retry after a stale pooled HTTP/1.1 connection
+// dials a fresh one.
 asio::awaitable<h2_downstream::route> h2_downstream::connect(exchange_state& st, int attempt) {
     // Reset by the client before we got this far (typically in the same read): no dial.
     if (client_->closed())
         co_return exchange::client_failure(failure_kind::gone, "stream reset by client before forwarding");
     const auto to = exchange::upstream_for(st, conn_->tls);
-    if (attempt == 0) {
+    const bool may_speak_h2 = to.tls || speaks_h2c(conn_->shared->proxy, to.host);
+    if (attempt == 0 && may_speak_h2) {
         auto got = co_await conn_->worker->h2->get(to.host, to.port, to.tls);
         if (!got) co_return exchange::dial_failure(got.err());
         co_return std::move(*got);
+    }
+    if (attempt == 0) {
+        bool reused = false;
+        auto pooled = co_await conn_->worker->pool->acquire(to.host, to.port, to.tls, reused);
+        if (!pooled) co_return exchange::dial_failure(pooled.err());
+        co_return client_pool::route{nullptr, std::move(*pooled), reused};
     }
     auto fresh = co_await conn_->worker->pool->connect(to.host, to.port, to.tls);
     if (!fresh) co_return exchange::dial_failure(fresh.err());

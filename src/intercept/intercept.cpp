@@ -226,13 +226,9 @@ asio::awaitable<void> serve(net::client_socket sock, runtime::connection_info co
         net::watchdog peek_dog = net::closing_watchdog(sock);
         first = co_await peek_first_byte(sock, peek_dog, conn.shared->proxy.client_handshake_timeout);
     }
-    if (first < 0) {
-        if (conn.tunnel)
-            audit_connection_failure(conn, conn.tunnel->target,
-                                     runtime::draining(conn) ? "tunnel closed at shutdown before any request"
-                                                          : "tunnel closed before any request");
-        co_return;
-    }
+    // Closed (or timed out, or drained) before a byte: no request, so no record of its own. A
+    // tunnel's CONNECT/SOCKS5 record already says it opened; an idle preconnect is no rejection.
+    if (first < 0) co_return;
     if (first == 0x16) {
         if (conn.shared->tls_mode == "sni-only")
             co_await serve_sni_only(std::move(sock), std::move(conn));

@@ -211,9 +211,10 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
 
         if (!value) {
             unavailable.push_back(name);
-            // Never forward the placeholder to a bound host we cannot swap it for.
+            // on_unavailable: reject never forwards the placeholder to a bound host we cannot swap
+            // it for; by default (Go) it goes on as sent, inert.
             bool present = false;
-            if (e.what == secret_entry::mode::replace) {
+            if (reject_unavailable_ && e.what == secret_entry::mode::replace) {
                 auto probe = run_replace(e, ex, nullptr);
                 present = probe.found;
                 body_truncated = body_truncated || probe.body_truncated;

@@ -15,14 +15,19 @@
 // unbound); an entry bound to no host at all (empty rules / hosts) is an error rather than Go's
 // silent "never applies".
 //
+// An unavailable secret (its source cannot be read): with `require` the request is rejected (403,
+// reject_reason secret_unavailable). Otherwise, as in Go, the request goes on with the placeholder
+// left in place and the trace annotated secret_unavailable: the placeholder is inert by design, so
+// forwarding it leaks nothing, while a 403 would break workloads that only sometimes need the
+// credential. `on_unavailable: reject` (transform level) keeps the stricter answer: 403 whenever
+// the placeholder is present.
+//
 // Differences from the Go proxy, all deliberate:
 //   * Query values are replaced in place (Go re-encodes the whole query with sorted keys):
 //     parameter order and the encoding of every other byte are kept; the placeholder is found
 //     whether the client percent-encoded it or not.
 //     The raw path is also rewritten in place instead of being re-derived.
 //   * `match_headers: none` disables header scanning (Go cannot); `[]` keeps meaning all headers.
-//   * An unavailable secret never lets the placeholder reach a bound host: if the placeholder is
-//     present (or require is set) the request is rejected (403, reject_reason secret_unavailable).
 //   * A body larger than proxy.max_request_body_bytes is never rewritten (the transform saw only a
 //     prefix): the trace gets body_truncated: true and the HTTP layer forwards the original or
 //     answers 413 per proxy.oversize_body (Go forwards the prefix it saw, cut short).
@@ -94,8 +99,9 @@ struct secret_entry {
 
 class secrets_transform final : public pipeline::transform {
 public:
-    explicit secrets_transform(std::vector<secret_entry> entries, bool redact_responses = false)
-        : entries_(std::move(entries)), redact_responses_(redact_responses) {}
+    explicit secrets_transform(std::vector<secret_entry> entries, bool redact_responses = false,
+                               bool reject_unavailable = false)
+        : entries_(std::move(entries)), redact_responses_(redact_responses), reject_unavailable_(reject_unavailable) {}
 
     // `config` is the transform's `config:` node (null = no secrets); `ctx` names it.
     static result<std::unique_ptr<secrets_transform>> from_config(const YAML::Node& config,
@@ -103,7 +109,7 @@ public:
 
     std::string_view name() const override { return "secrets"; }
     // Entries in order, each independently (as Go). Returns next, reject (403: require
-    // without the token, or secret unavailable) or error (502: a value that cannot go in a header).
+    // without the token, or secret unavailable with require or on_unavailable: reject) or error (502: a value that cannot go in a header).
     // Annotations: swapped / injected [{secret, locations}], secret_unavailable [names],
     // rejected, reject_reason, body_truncated. Never a secret value.
     pipeline::verdict on_request(pipeline::exchange& ex) const override;
@@ -127,6 +133,7 @@ public:
 private:
     std::vector<secret_entry> entries_;
     bool redact_responses_ = false;
+    bool reject_unavailable_ = false;  // on_unavailable: reject
 };
 
 }  // namespace iron::transforms

@@ -325,10 +325,18 @@ result<std::unique_ptr<secrets_transform>> secrets_transform::from_config(const 
                                                                           const yaml_ctx& ctx) {
     std::vector<secret_entry> entries;
     if (config::is_absent(config)) return std::make_unique<secrets_transform>(std::move(entries));
-    if (auto r = config::expect_map(config, ctx, {"source", "secrets", "redact_responses"}); !r) return r.err();
+    if (auto r = config::expect_map(config, ctx, {"source", "secrets", "redact_responses", "on_unavailable"}); !r)
+        return r.err();
     // Off by default (the Go proxy passes responses unmodified); see secrets_redact.hpp.
     auto redact = opt_bool(config, "redact_responses", ctx);
     if (!redact) return redact.err();
+    auto unavailable = opt_string(config, "on_unavailable", ctx);
+    if (!unavailable) return unavailable.err();
+    if (!unavailable->empty() && *unavailable != "forward" && *unavailable != "reject") {
+        return ctx.child("on_unavailable")
+            .fail(config["on_unavailable"], "must be \"forward\" (default) or \"reject\"; got " + config::go_quote(*unavailable));
+    }
+    const bool reject_unavailable = *unavailable == "reject";
 
     // The seed era put `source: env` at the transform level; today each entry has a source block.
     const YAML::Node source = config["source"];
@@ -339,14 +347,15 @@ result<std::unique_ptr<secrets_transform>> secrets_transform::from_config(const 
     }
     const YAML::Node list = config["secrets"];
     const yaml_ctx lc = ctx.child("secrets");
-    if (config::is_absent(list)) return std::make_unique<secrets_transform>(std::move(entries), *redact);
+    if (config::is_absent(list))
+        return std::make_unique<secrets_transform>(std::move(entries), *redact, reject_unavailable);
     if (!list.IsSequence()) return lc.fail(list, "expected a list of secrets");
     for (std::size_t i = 0; i < list.size(); ++i) {
         auto e = seed ? parse_seed_entry(list[i], lc.index(i)) : parse_current_entry(list[i], lc.index(i));
         if (!e) return e.err();
         entries.push_back(std::move(e).value());
     }
-    return std::make_unique<secrets_transform>(std::move(entries), *redact);
+    return std::make_unique<secrets_transform>(std::move(entries), *redact, reject_unavailable);
 }
 
 }  // namespace iron::transforms

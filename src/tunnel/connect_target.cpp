@@ -50,4 +50,22 @@ std::optional<connect_target> parse_connect_target(std::string_view target) {
     return out;
 }
 
+bool is_absolute_http_request(std::string_view head) {
+    const auto eol = head.find('\n');
+    if (eol == std::string_view::npos) return false;
+    const std::string_view line = head.substr(0, eol);
+    const auto sp = line.find(' ');
+    if (sp == std::string_view::npos || line.substr(0, sp) == "CONNECT") return false;
+    constexpr std::string_view scheme = "http://";
+    const std::string_view rest = line.substr(sp + 1);
+    const std::string_view target = rest.substr(0, rest.find(' '));
+    if (target.size() <= scheme.size()) return false;
+    for (std::size_t i = 0; i < scheme.size(); ++i) {
+        const char c = target[i];
+        const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+        if (lower != scheme[i]) return false;
+    }
+    return true;
+}
+
 }  // namespace iron::tunnel

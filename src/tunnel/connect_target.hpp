@@ -25,4 +25,11 @@ struct connect_target {
 // digits for 1..65535).
 std::optional<connect_target> parse_connect_target(std::string_view target);
 
+// Whether `head` (the bytes read so far) opens with a forward-proxy request for a plain-HTTP URL,
+// `METHOD http://host/… HTTP/1.x` with a method other than CONNECT: what a client configured
+// with HTTP_PROXY sends. Such a connection is served as on the plain listener (allowlist,
+// transforms, audit), so one port serves both HTTP_PROXY and HTTPS_PROXY; any other
+// non-CONNECT request line is still answered 405. False until the request line is complete.
+bool is_absolute_http_request(std::string_view head);
+
 }  // namespace iron::tunnel

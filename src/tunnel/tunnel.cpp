@@ -190,6 +190,26 @@ asio::awaitable<void> serve_socks5(handshake& hs) {
     co_await enter_tunnel(hs, target, req.consumed);
 }
 
+// Reads until the buffer holds the first line of an HTTP head (or more than a head may be);
+// whatever happens, the CONNECT parser then reads on from the same buffer.
+asio::awaitable<void> read_request_line(handshake& hs) {
+    while (hs.buffered().find('\n') == std::string_view::npos && hs.buf.size() <= max_connect_head_bytes) {
+        const bool more = co_await read_more(hs);
+        if (!more) break;
+    }
+}
+
+// A forward-proxy request for a plain-HTTP URL (HTTP_PROXY pointed at this port): no tunnel, no
+// handshake record; the connection is served exactly as plain HTTP inside a tunnel is, each
+// request checked, transformed and audited on its own.
+asio::awaitable<void> serve_forward_proxy_http(handshake& hs, net::watchdog& dog) {
+    hs.entry.dismiss();
+    dog.disarm();  // the HTTP session keeps its own header and idle deadlines
+    hs.sock.unread(hs.buffered());
+    hs.buf.consume(hs.buf.size());
+    co_await intercept::serve(std::move(hs.sock), std::move(hs.conn), intercept::accept_plain::yes);
+}
+
 asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
     bhttp::request_parser<bhttp::empty_body> parser;
     parser.header_limit(max_connect_head_bytes);
@@ -208,14 +228,21 @@ asio::awaitable<void> serve_connect(handshake& hs, net::watchdog& dog) {
     }
     auto& req = parser.get();
     hs.rec.method = std::string(req.method_string());
-    hs.rec.host = std::string(req.target());
+    const std::string_view host_header = req[bhttp::field::host];
     if (req.method() != bhttp::verb::connect) {
+        hs.rec.host = std::string(host_header);  // as for any request: the host it names, not its target
         const auto f = exchange::client_failure(exchange::failure_kind::method_not_allowed,
                                                 "tunnel listener accepts only CONNECT");
         co_await refuse(hs, f, "");
         co_return;
     }
+    hs.rec.host = std::string(req.target());
+    // `CONNECT /path` names no authority: the Host header does, as the Go proxy reads it.
     auto target = parse_connect_target(req.target());
+    if (!target && req.target().starts_with('/') && !host_header.empty()) {
+        hs.rec.host = std::string(host_header);
+        target = parse_connect_target(host_header);
+    }
     if (!target) {
         const auto f = exchange::client_failure(exchange::failure_kind::malformed, "malformed CONNECT target");
         co_await refuse(hs, f, "");
@@ -256,9 +283,15 @@ asio::awaitable<void> serve_tunnel_listener(asio::ip::tcp::socket raw, asio::ip:
     if (detect_handshake(static_cast<unsigned char>(hs.buffered()[0])) == handshake_protocol::socks5) {
         co_await serve_socks5(hs);
         dog.disarm();
-    } else {
-        co_await serve_connect(hs, dog);
+        hs.emit();
+        co_return;
     }
+    co_await read_request_line(hs);
+    if (is_absolute_http_request(hs.buffered())) {
+        co_await serve_forward_proxy_http(hs, dog);
+        co_return;
+    }
+    co_await serve_connect(hs, dog);
     hs.emit();
 }
 

@@ -257,3 +257,75 @@ def test_two_listeners_on_one_port_are_a_startup_error(proxy_factory):
     with pytest.raises(ProxyStartError) as e:
         proxy_factory.start(http_listen=f"127.0.0.1:{number}", tunnel_listen=f"127.0.0.1:{number}")
     assert "Address already in use" in str(e.value)
+
+
+def _check_output_lines(cp):
+    return [l for l in (cp.stdout + cp.stderr).splitlines() if l.strip()]
+
+
+def test_check_prints_exactly_one_line(bed):
+    """`-check` answers with one line: warnings met while building (a secret source that cannot
+    be read yet) belong to a running proxy's log, not to the verdict."""
+    text = _base_text(bed) + (
+        "  - name: secrets\n"
+        "    config:\n"
+        "      secrets:\n"
+        "        - source: {type: env, var: IRON_E2E_NEVER_SET}\n"
+        "          rules: [{host: allowed.test}]\n"
+        "          replace: {proxy_value: PH}\n")
+    path = bed.workdir / "one-line.yaml"
+    path.write_text(text)
+    cp = run_binary(["-check", "-config", str(path)])
+    assert cp.returncode == 0, cp
+    assert _check_output_lines(cp) == [f"config OK: {path}"], cp
+
+    bad = bed.workdir / "one-line-bad.yaml"
+    bad.write_text(text.replace('"allowed.test"', '"exa[mple.test"', 1))
+    cp = run_binary(["-check", "-config", str(bad)])
+    assert cp.returncode == 1, cp
+    lines = _check_output_lines(cp)
+    assert len(lines) == 1 and lines[0].startswith("error: "), cp
+
+
+@pytest.mark.parametrize("section", ["mcp", "postgres"])
+def test_refused_sections_name_their_position(bed, proxy_factory, section):
+    """Sections this build refuses (they gate traffic) are errors with file:line:col like every
+    other config error, from -check and from a normal start."""
+    text = _base_text(bed) + f"{section}:\n  listen: ':5432'\n"
+    path = bed.workdir / f"refused-{section}.yaml"
+    path.write_text(text)
+    line = _line_of(text, "listen: ':5432'")
+    cp = run_binary(["-check", "-config", str(path)])
+    assert cp.returncode == 1, cp
+    msg = _error_line(cp.stderr)
+    assert f"{path.name}:{line}:3: {section} (" in msg and "not yet supported" in msg, msg
+    assert _check_output_lines(cp) == [msg]
+    msg2 = _error_line(_start_must_fail(path, proxy_factory))
+    assert f"{path.name}:{line}:3: {section} (" in msg2, msg2
+
+
+@pytest.mark.parametrize("dns,expect", [
+    ({"enabled": True, "listen": "127.0.0.1:0", "proxy_ip": "notanip"},
+     'dns.proxy_ip: invalid proxy_ip (must be IPv4): "notanip"'),
+    ({"enabled": True, "listen": "127.0.0.1:0", "proxy_ip": "::1"},
+     'dns.proxy_ip: invalid proxy_ip (must be IPv4): "::1"'),
+    ({"enabled": True, "listen": "nowhere", "proxy_ip": "10.0.0.1"}, "dns.listen: "),
+])
+def test_check_runs_every_startup_check(bed, proxy_factory, dns, expect):
+    """`-check` OK must mean the proxy starts (ports aside): what the DNS server checks when it
+    starts fails -check too, with the same message."""
+    cfg = yamlgen.dump({
+        "dns": dict(dns, upstream_resolver=bed.dns_addr),
+        "proxy": {"http_listen": "127.0.0.1:0", "https_listen": "127.0.0.1:0",
+                  "upstream_deny_cidrs": ["169.254.169.254/32"]},
+        "tls": {"ca_cert": str(bed.ca_cert), "ca_key": str(bed.ca_key)},
+        "metrics": {"listen": "127.0.0.1:0"},
+        "transforms": [{"name": "allowlist", "config": {"domains": ["allowed.test"]}}],
+    })
+    path = bed.workdir / "dns-check.yaml"
+    path.write_text(cfg)
+    cp = run_binary(["-check", "-config", str(path)])
+    assert cp.returncode == 1, cp
+    msg = _error_line(cp.stderr)
+    assert expect in msg, msg
+    assert expect in _error_line(_start_must_fail(path, proxy_factory))

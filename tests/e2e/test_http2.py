@@ -542,8 +542,9 @@ def h2c_upstream():
 
 def test_h2c_prior_knowledge_through_tunnel(proxy_factory, h2c_upstream):
     """gRPC-style insecure channels: CONNECT, then the HTTP/2 preface in clear. Each stream is
-    checked and audited like any request, and the origin is spoken to in h2c."""
-    p = proxy_factory.start()
+    checked and audited like any request, and the origin, named in proxy.upstream_h2c, is spoken
+    to in h2c."""
+    p = proxy_factory.start(proxy_extra={"upstream_h2c": ["*.test"]})
     port = h2c_upstream.port
     kw = dict(proxy=p.tunnel_url, extra=["--http2-prior-knowledge", "--proxytunnel"])
     r = clients.curl(f"http://allowed.test:{port}/echo/h2c", **kw)
@@ -554,6 +555,31 @@ def test_h2c_prior_knowledge_through_tunnel(proxy_factory, h2c_upstream):
     assert echo["authority"] == f"allowed.test:{port}", echo
     [rec] = inner(p, "/echo/h2c")
     check_inner_record(rec, method="GET", path="/echo/h2c", status=200, port=port)
+
+
+@pytest.mark.parametrize("route", ["plain", "tunnel"])
+def test_h2c_client_reaches_an_http11_origin(proxy_factory, http_upstream, route):
+    """`curl --http2-prior-knowledge` to an ordinary HTTP/1.1 site: a cleartext origin not named
+    in proxy.upstream_h2c is spoken to in HTTP/1.1 (the streams translated), not h2c, which such
+    a site refuses (it answers the preface with 400: a 502 for the client)."""
+    p = proxy_factory.start()
+    port = http_upstream.port
+    if route == "plain":
+        kw = dict(extra=["--http2-prior-knowledge", "--connect-to",
+                         f"allowed.test:{port}:127.0.0.1:{p.http_port}"])
+    else:
+        kw = dict(proxy=p.tunnel_url, extra=["--http2-prior-knowledge", "--proxytunnel"])
+    for i in range(2):
+        r = clients.curl(f"http://allowed.test:{port}/echo/h2c-to-h1?n={i}", data="ping", method="POST", **kw)
+        assert r.http_code == 200, r
+        assert r.info.get("http_version") == "2", r
+        echo = r.json()
+        assert echo["server"] == "http-upstream" and echo["path"] == "/echo/h2c-to-h1", echo
+        assert echo["method"] == "POST" and echo["body"] == "ping", echo
+    recs = inner(p, "/echo/h2c-to-h1", n=2)
+    for rec in recs:
+        check_inner_record(rec, method="POST", path="/echo/h2c-to-h1", status=200, port=port)
+    assert 1 <= http_upstream.connections <= 2  # keep-alive pools are per worker thread
 
 
 def test_h2c_inner_authority_is_policy_checked(proxy_factory, h2c_upstream):

@@ -81,3 +81,17 @@ def test_dot_segments_are_400_and_audited(proxy, http_upstream, path):
     recs = proxy.wait_audit(1)
     assert len(recs) == 1, recs
     assert recs[0]["audit"]["status_code"] == 400
+
+
+def test_asterisk_form_options_is_400_and_audited(proxy, http_upstream):
+    """`OPTIONS *` asks about the server itself and names no resource to forward. The Go proxy's
+    HTTP runtime answers it 200 itself, unaudited; this proxy answers 400 and audits it (a
+    deliberate difference, docs/compatibility.md): every request gets a record and a 200 the
+    proxy made up would carry no policy verdict."""
+    host = f"allowed.test:{http_upstream.port}"
+    head = _raw(proxy, f"OPTIONS * HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    assert clients.status_of(head) == 400, head
+    assert http_upstream.connections == 0
+    [rec] = proxy.wait_audit(1)
+    a = audit.check_shape(rec)
+    assert a["method"] == "OPTIONS" and a["status_code"] == 400 and a["action"] == "reject"

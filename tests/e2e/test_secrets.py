@@ -442,11 +442,27 @@ def test_placeholder_to_unbound_host_is_left_untouched(proxy_factory, https_upst
     assert r.json()["path"] == f"/echo/{REAL}" and r.json()["query"] == f"t={REAL}"
 
 
-def test_unavailable_secret_never_forwards_placeholder(proxy_factory, https_upstream, ca_cert):
-    """The env var is unset: a request carrying the placeholder to a bound host is rejected."""
+def test_unavailable_secret_forwards_the_placeholder(proxy_factory, https_upstream, ca_cert):
+    """The env var is unset: as in Go, the request goes on with the placeholder left in place (it
+    is inert by design) and the trace says which secret was unavailable."""
     proxy = start(proxy_factory, https_upstream, [allowlist("allowed.test"), secrets_transform(
         env_entry(var="E2E_UNSET_SECRET", replace={"proxy_value": PH}))],
         env={"E2E_UNSET_SECRET": ""})
+    r = clients.curl(**via("tunnel", proxy, "allowed.test", https_upstream.port, "/echo/unavail"),
+                     cacert=ca_cert, headers=[f"X-Token: {PH}"])
+    assert r.http_code == 200, r
+    assert hdrs(r.json())["x-token"] == PH
+    [rec] = inner_for(proxy, "/echo/unavail")
+    assert rec["audit"]["action"] == "allow" and "rejected_by" not in rec
+    assert trace(rec)["annotations"] == {"secret_unavailable": ["E2E_UNSET_SECRET"]}
+
+
+def test_on_unavailable_reject_never_forwards_the_placeholder(proxy_factory, https_upstream, ca_cert):
+    """`on_unavailable: reject`: a request carrying the placeholder to a bound host is refused."""
+    transform = secrets_transform(env_entry(var="E2E_UNSET_SECRET", replace={"proxy_value": PH}))
+    transform["config"]["on_unavailable"] = "reject"
+    proxy = start(proxy_factory, https_upstream, [allowlist("allowed.test"), transform],
+                  env={"E2E_UNSET_SECRET": ""})
     r = clients.curl(**via("tunnel", proxy, "allowed.test", https_upstream.port, "/echo/unavail"),
                      cacert=ca_cert, headers=[f"X-Token: {PH}"])
     assert r.http_code == 403, r
@@ -456,6 +472,9 @@ def test_unavailable_secret_never_forwards_placeholder(proxy_factory, https_upst
     ann = trace(rec)["annotations"]
     assert ann["reject_reason"] == "secret_unavailable"
     assert ann["secret_unavailable"] == ["E2E_UNSET_SECRET"]
+    r = clients.curl(**via("tunnel", proxy, "allowed.test", https_upstream.port, "/echo/no-token"),
+                     cacert=ca_cert)
+    assert r.http_code == 200, r  # no placeholder: nothing to keep from the host
 
 
 def test_query_swap_keeps_order_and_encoding(proxy_factory, https_upstream, upstream_pki, ca_cert):
@@ -728,11 +747,11 @@ def test_unavailable_inject_secret(proxy_factory, https_upstream, ca_cert):
 
 
 def test_file_source_missing_then_created(proxy_factory, https_upstream, ca_cert, tmp_path):
-    """A file that does not exist yet: placeholder requests are refused (never forwarded with the
-    placeholder); after the file appears and SIGHUP, they are swapped. One trailing newline is
-    not part of the value."""
+    """A file that does not exist yet: with on_unavailable: reject placeholder requests are refused
+    (never forwarded with the placeholder); after the file appears and SIGHUP, they are swapped.
+    One trailing newline is not part of the value."""
     secret_file = tmp_path / "late_token"
-    proxy = rotation_proxy(proxy_factory, https_upstream, secret_file)
+    proxy = rotation_proxy(proxy_factory, https_upstream, secret_file, on_unavailable="reject")
     port = https_upstream.port
     r = clients.curl(**via("https", proxy, "allowed.test", port, "/echo/late1"), cacert=ca_cert,
                      headers=[f"X-Token: {PH}"])
@@ -816,13 +835,16 @@ def wait_for(pred, timeout):
     return pred()
 
 
-def rotation_proxy(proxy_factory, https_upstream, secret_file, ttl=None):
+def rotation_proxy(proxy_factory, https_upstream, secret_file, ttl=None, on_unavailable=None):
     src = {"type": "file", "path": str(secret_file)}
     if ttl:
         src["ttl"] = ttl
     entry = {"source": src, "rules": [{"host": "allowed.test"}],
              "replace": {"proxy_value": PH, "match_headers": ["X-Token"]}}
-    return start(proxy_factory, https_upstream, [allowlist("allowed.test"), secrets_transform(entry)])
+    transform = secrets_transform(entry)
+    if on_unavailable:
+        transform["config"]["on_unavailable"] = on_unavailable
+    return start(proxy_factory, https_upstream, [allowlist("allowed.test"), transform])
 
 
 def check_rotation(flow, old, new):

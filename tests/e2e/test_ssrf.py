@@ -10,8 +10,9 @@ import socket
 
 import pytest
 
-from harness import audit, clients
+from harness import audit, clients, yamlgen
 from harness.configs import OMIT
+from harness.proxy import run_binary
 from harness.upstream import UpstreamServer
 
 # Bounded even against a proxy that dials what it should not: short dial and header deadlines.
@@ -142,3 +143,44 @@ def test_sni_only_relay_denies_a_name_resolving_to_0000(proxy_factory, upstream_
     a = audit.check_shape(rec)
     assert a["mode"] == "sni-only" and a["action"] == "error" and a["status_code"] == 502, rec
     assert "denied by upstream_deny_cidrs: 0.0.0.0 in 0.0.0.0/8" in rec.get("error", ""), rec
+
+
+def test_deny_cidrs_from_the_environment_replace_the_file(proxy_factory, http_upstream):
+    """IRON_PROXY_UPSTREAM_DENY_CIDRS (comma list, entries trimmed) replaces the YAML list: the
+    file's list lets 127.0.0.2 through, the variable denies it."""
+    proxy = _start(proxy_factory, deny_cidrs=["169.254.169.254/32"],
+                   env={"IRON_PROXY_UPSTREAM_DENY_CIDRS": " 10.0.0.0/8 , 127.0.0.2/32"})
+    r = clients.curl(f"http://allowed.test:{http_upstream.port}/echo", proxy=f"http://127.0.0.1:{proxy.http_port}",
+                     max_time=CURL_MAX)
+    _assert_denied(proxy, r, "127.0.0.2 in 127.0.0.2/32")
+    assert http_upstream.connections == 0
+
+
+@pytest.mark.parametrize("value,message", [
+    ("10.0.0.0/8,", "IRON_PROXY_UPSTREAM_DENY_CIDRS: empty CIDR entry"),
+    ("10.0.0.0/8, ,fd00::/8", "IRON_PROXY_UPSTREAM_DENY_CIDRS: empty CIDR entry"),
+    ("10.0.0.0/8,1.2.3.4", 'IRON_PROXY_UPSTREAM_DENY_CIDRS: invalid CIDR "1.2.3.4": must be CIDR notation'),
+])
+def test_bad_deny_cidrs_in_the_environment_stop_the_start(bed, proxy_factory, value, message):
+    cfg = proxy_factory.config(deny_cidrs=["169.254.169.254/32"])
+    path = bed.workdir / "env-cidrs.yaml"
+    path.write_text(yamlgen.dump(cfg))
+    cp = run_binary(["-check", "-config", str(path)], env={"IRON_PROXY_UPSTREAM_DENY_CIDRS": value})
+    assert cp.returncode == 1, cp
+    assert cp.stderr.strip().startswith("error: " + message), cp.stderr
+    p = proxy_factory.start(config=cfg, wait_ready=False, env={"IRON_PROXY_UPSTREAM_DENY_CIDRS": value})
+    assert p.proc.wait(timeout=10) == 1
+    assert message in p.stderr_text()
+
+
+@pytest.mark.parametrize("ip,prefix", [
+    ("169.254.169.254", "169.254.169.254/32"),
+    ("fd00:ec2::254", "fd00:ec2::254/128"),    # AWS IMDS over IPv6
+    ("fd20:ce::254", "fd20:ce::254/128"),      # GCP metadata over IPv6
+])
+def test_cloud_metadata_is_denied_by_default(proxy_factory, ip, prefix):
+    proxy = _start(proxy_factory)
+    host = f"[{ip}]" if ":" in ip else ip
+    r = clients.curl(f"http://{host}/computeMetadata/v1/", proxy=f"http://127.0.0.1:{proxy.http_port}",
+                     extra=["-g"], max_time=CURL_MAX)
+    _assert_denied(proxy, r, f"{ip} in {prefix}")

@@ -1,10 +1,11 @@
 """The tunnel listener: HTTP CONNECT (handshake, host-level policy, then the inner protocol)."""
 import json
 import socket
+import time
 
 import pytest
 
-from harness import audit, clients
+from harness import audit, clients, configs
 
 
 def test_connect_allowed_with_curl(proxy, https_upstream, ca_cert):
@@ -102,10 +103,11 @@ def test_connect_port_must_be_decimal_digits(proxy, port):
 
 
 def test_non_connect_request_gets_405_and_is_audited(proxy, http_upstream):
+    """An origin-form request is neither a tunnel nor a forward-proxy request: 405, audited."""
     target = f"allowed.test:{http_upstream.port}"
     sock = socket.create_connection(proxy.addr("tunnel"), timeout=10)
     try:
-        sock.sendall(f"GET http://{target}/echo HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        sock.sendall(f"GET /echo HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
         head = clients.read_head(sock)
     finally:
         sock.close()
@@ -116,6 +118,54 @@ def test_non_connect_request_gets_405_and_is_audited(proxy, http_upstream):
     a = audit.check_shape(recs[0])
     assert a["method"] == "GET"
     assert a["status_code"] == 405
+    assert a["host"] == target  # the Host header's host, never the request target
+
+
+def test_absolute_form_http_goes_through_the_http_path(proxy_factory, http_upstream):
+    """HTTP_PROXY pointed at the tunnel port: `GET http://host/…` is served as on the plain
+    listener (allowlist, transforms, one audit record per request), so one port serves both
+    HTTP_PROXY and HTTPS_PROXY. The secrets transform proves transforms run."""
+    proxy = proxy_factory.start(
+        transforms=[configs.allowlist_transform("allowed.test"), configs.secret_header_transform("PH-TUNNEL")],
+        env={"E2E_SECRET": "real-tunnel-secret"})
+    port = http_upstream.port
+    r = clients.curl(f"http://allowed.test:{port}/echo/fwd?q=1", proxy=proxy.tunnel_url,
+                     headers=["Authorization: Bearer PH-TUNNEL"])
+    assert r.exit_code == 0 and r.http_code == 200, r
+    echo = r.json()
+    assert echo["server"] == "http-upstream" and echo["path"] == "/echo/fwd" and echo["query"] == "q=1"
+    assert ["Authorization", "Bearer real-tunnel-secret"] in echo["headers"], echo["headers"]
+
+    denied = clients.curl(f"http://denied.test:{port}/echo/denied", proxy=proxy.tunnel_url)
+    assert denied.http_code == 403, denied
+    assert http_upstream.requests_for("/echo/denied") == []
+
+    recs = proxy.wait_audit(2)
+    assert len(recs) == 2, recs
+    ok, rej = (audit.check_shape(r) for r in recs)
+    assert ok["method"] == "GET" and ok["path"] == "/echo/fwd" and ok["host"] == f"allowed.test:{port}"
+    assert ok["action"] == "allow" and ok["status_code"] == 200
+    assert rej["host"] == f"denied.test:{port}" and rej["action"] == "reject" and rej["status_code"] == 403
+    assert recs[1]["rejected_by"] == "allowlist"
+    assert all("tunnel" not in r for r in recs)  # no CONNECT: no tunnel group
+    assert [t["name"] for t in recs[0]["request_transforms"]] == ["allowlist", "secrets"]
+
+
+def test_absolute_form_http_keeps_the_connection_alive(proxy, http_upstream):
+    """Two requests on one connection to the tunnel port, each audited on its own."""
+    target = f"allowed.test:{http_upstream.port}"
+    conn = clients.SocketHTTPConnection(socket.create_connection(proxy.addr("tunnel"), timeout=10), target)
+    try:
+        for path in ("/echo/one", "/echo/two"):
+            conn.request("GET", f"http://{target}{path}")
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200
+    finally:
+        conn.close()
+    recs = proxy.wait_audit(2)
+    assert [r["audit"]["path"] for r in recs] == ["/echo/one", "/echo/two"]
+    assert http_upstream.connections >= 1
 
 
 @pytest.mark.parametrize("front_host", ["other.test", "denied.test"])
@@ -171,3 +221,67 @@ def test_tunnel_inner_host_is_policy_checked(proxy_factory, https_upstream, ca_c
     assert inner["audit"]["status_code"] == resp.status
     if resp.status == 403:
         assert inner["rejected_by"] == "allowlist"
+
+
+def _records_settle(proxy, n, settle=1.0):
+    """The audit records once `n` have arrived and `settle` seconds brought no more."""
+    proxy.wait_audit(n)
+    time.sleep(settle)
+    return proxy.wait_audit(n)
+
+
+def test_idle_tunnel_has_only_its_own_record(proxy, http_upstream):
+    """A CONNECT tunnel opened and closed with no request (an idle preconnect) is recorded once,
+    by its `allow 200`: no second `reject 400` record says it was refused."""
+    sock, status, head = clients.connect_tunnel(proxy.addr("tunnel"), f"allowed.test:{http_upstream.port}")
+    assert status == 200, head
+    sock.close()
+    recs = _records_settle(proxy, 1)
+    assert len(recs) == 1, recs
+    a = audit.check_shape(recs[0])
+    assert a["method"] == "CONNECT" and a["action"] == "allow" and a["status_code"] == 200
+
+
+def test_idle_socks5_tunnel_has_only_its_own_record(proxy, http_upstream):
+    sock = socket.create_connection(proxy.addr("tunnel"), timeout=10)
+    try:
+        sock.sendall(b"\x05\x01\x00")
+        assert sock.recv(2) == b"\x05\x00"
+        port = http_upstream.port
+        name = b"allowed.test"
+        sock.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + port.to_bytes(2, "big"))
+        reply = b""
+        while len(reply) < 10:
+            chunk = sock.recv(10 - len(reply))
+            assert chunk, reply
+            reply += chunk
+        assert reply[1] == 0, reply
+    finally:
+        sock.close()
+    recs = _records_settle(proxy, 1)
+    assert len(recs) == 1, recs
+    assert recs[0]["audit"]["method"] == "CONNECT" and recs[0]["audit"]["status_code"] == 200
+
+
+def test_connect_with_a_path_target_falls_back_to_host(proxy, http_upstream):
+    """`CONNECT /foo` names no authority; the Host header does (as the Go proxy reads it), and
+    policy checks that host."""
+    target = f"allowed.test:{http_upstream.port}"
+    sock = socket.create_connection(proxy.addr("tunnel"), timeout=10)
+    try:
+        sock.sendall(f"CONNECT /foo HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        head = clients.read_head(sock)
+        assert head.startswith(b"HTTP/1.1 200 Connection Established"), head
+        conn = clients.SocketHTTPConnection(sock, target)
+        resp, raw = clients.get_once(conn, "/echo/via-host")
+        assert resp.status == 200
+    finally:
+        sock.close()
+    recs = proxy.wait_audit(2)
+    [conn_rec] = audit.connect_records(recs)
+    assert conn_rec["audit"]["host"] == target and conn_rec["audit"]["status_code"] == 200
+
+    sock, status, head = clients.connect_tunnel(proxy.addr("tunnel"), "/foo",
+                                                headers=())  # Host: /foo: no authority anywhere
+    sock.close()
+    assert status == 400, head

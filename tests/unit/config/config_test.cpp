@@ -25,7 +25,7 @@ const char* const k_env_vars[] = {
     "IRON_PROXY_UPSTREAM_RESPONSE_HEADER_TIMEOUT", "IRON_TLS_MODE", "IRON_TLS_CA_CERT", "IRON_TLS_CA_KEY",
     "IRON_TLS_CERT_CACHE_SIZE", "IRON_TLS_LEAF_CERT_EXPIRY_HOURS", "IRON_METRICS_LISTEN",
     "IRON_MANAGEMENT_LISTEN", "IRON_LOG_LEVEL", "IRON_CONTROL_PLANE_POLL_INTERVAL", "IRON_MANAGEMENT_API_KEY",
-    "IRON_TEST_MGMT_KEY", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy",
+    "IRON_TEST_MGMT_KEY", "IRON_PROXY_UPSTREAM_DENY_CIDRS", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy",
 };
 
 // DNS off and a CA: the smallest config that validates.
@@ -105,8 +105,8 @@ TEST_F(ConfigTest, DefaultsWhenKeysAreAbsent) {
     EXPECT_EQ(c.proxy.max_response_body_bytes, 0);
     EXPECT_EQ(c.proxy.upstream_response_header_timeout, seconds(30));
     EXPECT_EQ(c.proxy.upstream_deny_cidrs,
-              (std::vector<std::string>{"169.254.169.254/32", "fd00:ec2::254/128", "127.0.0.0/8", "::1/128",
-                                        "0.0.0.0/8", "::/128"}));
+              (std::vector<std::string>{"169.254.169.254/32", "fd00:ec2::254/128", "fd20:ce::254/128", "127.0.0.0/8",
+                                        "::1/128", "0.0.0.0/8", "::/128"}));
     EXPECT_EQ(c.proxy.client_handshake_timeout, seconds(10));
     EXPECT_EQ(c.proxy.client_header_timeout, seconds(30));
     EXPECT_EQ(c.proxy.client_idle_timeout, seconds(120));
@@ -335,6 +335,45 @@ TEST_F(ConfigTest, BadCidrsNameTheEntry) {
     EXPECT_TRUE(load(head + "    - ::/128\n    - 0.0.0.0/0\n"));
 }
 
+TEST_F(ConfigTest, DenyCidrsFromTheEnvironmentReplaceTheFile) {
+    const std::string yaml = std::string(k_minimal) + "proxy:\n  upstream_deny_cidrs: [garbage, 10.0.0.0/8]\n";
+    setenv("IRON_PROXY_UPSTREAM_DENY_CIDRS", " 192.168.0.0/16 ,fd00::/8,169.254.169.254/32", 1);
+    config c = load_ok(yaml);  // the file's bad entry is replaced, not validated
+    EXPECT_EQ(c.proxy.upstream_deny_cidrs,
+              (std::vector<std::string>{"192.168.0.0/16", "fd00::/8", "169.254.169.254/32"}));
+    c = load_ok(k_minimal);  // also replaces the defaults
+    EXPECT_EQ(c.proxy.upstream_deny_cidrs, (std::vector<std::string>{"192.168.0.0/16", "fd00::/8", "169.254.169.254/32"}));
+    for (const char* bad : {"10.0.0.0/8,", "10.0.0.0/8,,fd00::/8", " , ", ",10.0.0.0/8"}) {
+        setenv("IRON_PROXY_UPSTREAM_DENY_CIDRS", bad, 1);
+        expect_raw_error(k_minimal, "IRON_PROXY_UPSTREAM_DENY_CIDRS: empty CIDR entry");
+    }
+    setenv("IRON_PROXY_UPSTREAM_DENY_CIDRS", "10.0.0.0/8, 1.2.3.4", 1);
+    expect_raw_error(k_minimal, "IRON_PROXY_UPSTREAM_DENY_CIDRS: invalid CIDR \"1.2.3.4\": must be CIDR notation, "
+                                "e.g. 1.2.3.4/32 or ::1/128");
+    setenv("IRON_PROXY_UPSTREAM_DENY_CIDRS", "10.0.0.0/33", 1);
+    expect_raw_error(k_minimal, "IRON_PROXY_UPSTREAM_DENY_CIDRS: invalid CIDR \"10.0.0.0/33\": "
+                                "netip.ParsePrefix(\"10.0.0.0/33\"): prefix length out of range");
+    setenv("IRON_PROXY_UPSTREAM_DENY_CIDRS", "", 1);  // empty: no override, as for every IRON_* variable
+    c = load_ok(k_minimal);
+    EXPECT_EQ(c.proxy.upstream_deny_cidrs, core::default_upstream_deny_cidrs());
+}
+
+TEST_F(ConfigTest, UpstreamH2cIsAListOfHostGlobs) {
+    config c = load_ok(std::string(k_minimal) + "proxy:\n  upstream_h2c: [grpc.internal, '*.svc']\n");
+    EXPECT_EQ(c.proxy.upstream_h2c, (std::vector<std::string>{"grpc.internal", "*.svc"}));
+    EXPECT_TRUE(load_ok(k_minimal).proxy.upstream_h2c.empty());
+    expect_error(std::string(k_minimal) + "proxy:\n  upstream_h2c: ['ok.test', 'exa[mple']\n",
+                 ":7:29: proxy.upstream_h2c[1]: invalid glob \"exa[mple\"");
+}
+
+TEST_F(ConfigTest, DnsProxyIpMustBeIpv4WhenDnsIsOn) {
+    expect_error("tls: {ca_cert: a, ca_key: b}\ndns:\n  proxy_ip: notanip\n",
+                 ":3:13: dns.proxy_ip: invalid proxy_ip (must be IPv4): \"notanip\"");
+    expect_error("tls: {ca_cert: a, ca_key: b}\ndns:\n  proxy_ip: '::1'\n",
+                 ":3:13: dns.proxy_ip: invalid proxy_ip (must be IPv4): \"::1\"");
+    EXPECT_TRUE(load("tls: {ca_cert: a, ca_key: b}\ndns:\n  enabled: false\n  proxy_ip: notanip\n"));
+}
+
 TEST_F(ConfigTest, ValidationOrderFirstFailureWins) {
     // Everything wrong at once: each fix reveals the next check in Go's order.
     std::string dns = "dns:\n  records: [{name: '', type: A, value: x}]\n";
@@ -529,9 +568,11 @@ TEST_F(ConfigTest, TransformsKeepNameConfigAndPosition) {
 
 TEST_F(ConfigTest, LaterSectionsAreRecordedNotIgnored) {
     config c = load_ok(std::string(k_minimal) + "mcp:\n  servers: []\npostgres: {listen: ':5432'}\nmcp_gateway:\n");
-    EXPECT_TRUE(contains(c.not_yet_supported, "mcp (MCP policy): not yet supported"));
-    EXPECT_TRUE(contains(c.not_yet_supported, "postgres (Postgres proxy): not yet supported"));
-    EXPECT_FALSE(contains(c.not_yet_supported, "mcp_gateway"));  // null = absent
+    // Refused at start-up (they gate traffic), with the position like every other config error.
+    EXPECT_TRUE(contains(c.refused_sections, path_ + ":7:3: mcp (MCP policy): not yet supported"));
+    EXPECT_TRUE(contains(c.refused_sections, path_ + ":8:11: postgres (Postgres proxy): not yet supported"));
+    EXPECT_FALSE(contains(c.refused_sections, "mcp_gateway"));  // null = absent
+    EXPECT_FALSE(contains(c.not_yet_supported, "mcp"));
 }
 
 TEST_F(ConfigTest, SyntaxErrorsCarryPosition) {

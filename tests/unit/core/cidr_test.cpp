@@ -90,11 +90,13 @@ TEST(Cidr, Errors) {
 TEST(DenyList, DefaultsAndMatching) {
     auto dl = deny_list::parse(default_upstream_deny_cidrs());
     ASSERT_TRUE(dl) << dl.message();
-    EXPECT_EQ(dl->prefixes().size(), 6u);
+    EXPECT_EQ(dl->prefixes().size(), 7u);
     EXPECT_EQ(dl->first_match(ip("127.0.0.1")).value_or(""), "127.0.0.0/8");
     EXPECT_EQ(dl->first_match(ip("::ffff:127.0.0.1")).value_or(""), "127.0.0.0/8");
     EXPECT_EQ(dl->first_match(ip("169.254.169.254")).value_or(""), "169.254.169.254/32");
     EXPECT_EQ(dl->first_match(ip("fd00:ec2::254")).value_or(""), "fd00:ec2::254/128");
+    EXPECT_EQ(dl->first_match(ip("fd20:ce::254")).value_or(""), "fd20:ce::254/128");  // GCP metadata, IPv6
+    EXPECT_FALSE(dl->first_match(ip("fd20:ce::253")));
     EXPECT_EQ(dl->first_match(ip("::1")).value_or(""), "::1/128");
     EXPECT_EQ(dl->first_match(ip("0.0.0.0")).value_or(""), "0.0.0.0/8");
     EXPECT_EQ(dl->first_match(ip("0.1.2.3")).value_or(""), "0.0.0.0/8");

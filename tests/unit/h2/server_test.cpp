@@ -1,6 +1,6 @@
 // serve_h2 (cleartext HTTP/2 with prior knowledge, h2c) over real in-process loopback sockets,
 // with the project's own h2::connection on both far ends: a client-role connection as the
-// workload, a server-role connection as the origin (an h2c client's origin is spoken to in h2c).
+// workload, a server-role connection as the origin (named in proxy.upstream_h2c, so spoken to in h2c).
 // Each stream is one exchange through the driver: what the client got and the audit records.
 #include "h2/server.hpp"
 
@@ -138,7 +138,8 @@ protected:
 
     asio::io_context io_;
     h2_origin origin_{io_};
-    test::test_proxy proxy_{io_};
+    // The origin speaks h2c, which a cleartext origin is only assumed to when configured.
+    test::test_proxy proxy_{io_, test::proxy_options{.proxy_keys = "  upstream_h2c: ['127.0.0.1']\n"}};
 };
 
 TEST_F(h2_server_test, two_streams_on_one_connection_are_two_exchanges_and_two_records) {

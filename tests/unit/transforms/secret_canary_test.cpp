@@ -112,7 +112,7 @@ TEST(SecretCanary, NoTransformPathLeaksTheValue) {
           replace: {proxy_value: ptok}
         - source: {type: env, var: IRON_CANARY_MISSING}
           rules: [{host: missing.bound.com}]
-          replace: {proxy_value: ptok}
+          replace: {proxy_value: ptok, require: true}
         - source: {type: env, var: IRON_CANARY_SECRET}
           rules: [{host: required.bound.com}]
           replace: {proxy_value: ptok, require: true}

@@ -588,8 +588,20 @@ std::string missing_cfg(const std::string& mode_block) {
            mode_block;
 }
 
-TEST_F(Secrets, UnavailableSecretRejectsWhenPlaceholderPresent) {
+TEST_F(Secrets, UnavailableSecretForwardsThePlaceholderByDefault) {
+    // As Go: the placeholder is inert, the request goes on, the trace says what was missing.
     auto t = must_build(missing_cfg("      replace: {proxy_value: ptok}\n"));
+    ASSERT_TRUE(t);
+    exchange ex = req("api.x.com");
+    ex.request_headers.add("Authorization", "Bearer ptok");
+    auto r = run(*t, ex);
+    EXPECT_EQ(r.v.what, verdict::kind::next);
+    EXPECT_EQ(header(ex, "Authorization"), "Bearer ptok");
+    EXPECT_EQ(r.notes(), R"({"secret_unavailable":["IRON_T_MISSING"]})");
+}
+
+TEST_F(Secrets, OnUnavailableRejectRejectsWhenPlaceholderPresent) {
+    auto t = must_build("config:\n  on_unavailable: reject\n" + missing_cfg("      replace: {proxy_value: ptok}\n").substr(8));
     ASSERT_TRUE(t);
     exchange ex = req("api.x.com");
     ex.request_headers.add("Authorization", "Bearer ptok");
@@ -601,8 +613,17 @@ TEST_F(Secrets, UnavailableSecretRejectsWhenPlaceholderPresent) {
               R"({"reject_reason":"secret_unavailable","rejected":"IRON_T_MISSING","secret_unavailable":["IRON_T_MISSING"]})");
 }
 
+TEST_F(Secrets, OnUnavailableOption) {
+    auto bad = build("config:\n  on_unavailable: drop\n  secrets: []\n");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.message().find("on_unavailable: must be \"forward\" (default) or \"reject\"; got \"drop\""),
+              std::string::npos)
+        << bad.message();
+    EXPECT_TRUE(must_build("config:\n  on_unavailable: forward\n  secrets: []\n"));
+}
+
 TEST_F(Secrets, UnavailableSecretSkippedWhenNoPlaceholderAndNotRequired) {
-    auto t = must_build(missing_cfg("      replace: {proxy_value: ptok}\n"));
+    auto t = must_build("config:\n  on_unavailable: reject\n" + missing_cfg("      replace: {proxy_value: ptok}\n").substr(8));
     exchange ex = req("api.x.com");
     auto r = run(*t, ex);
     EXPECT_EQ(r.v.what, verdict::kind::next);
@@ -722,7 +743,7 @@ TEST_F(Secrets, SeedShapeErrors) {
                           "      hosts: [{host: x}]\n"),
               "c.yaml:6:16: " + p + ".secrets[0].hosts[0]: unknown key \"host\" (allowed: name, cidr)");
     EXPECT_EQ(build_error("config:\n  secretz: []\n"),
-              "c.yaml:2:3: " + p + ": unknown key \"secretz\" (allowed: source, secrets, redact_responses)");
+              "c.yaml:2:3: " + p + ": unknown key \"secretz\" (allowed: source, secrets, redact_responses, on_unavailable)");
 }
 
 TEST_F(Secrets, EmptyConfigBuildsAndDoesNothing) {

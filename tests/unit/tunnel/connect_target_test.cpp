@@ -49,3 +49,15 @@ TEST(ConnectTarget, HostIsPlainCharactersWithoutEmptyLabels) {
     for (const char* good : {"allowed.test.:443", "my_host-1.test:80", "[fe80::1%25eth0]:443", "127.0.0.1:8080"})
         EXPECT_TRUE(parse_connect_target(good)) << good;
 }
+
+TEST(ConnectTarget, AbsoluteFormHttpRequestLine) {
+    EXPECT_TRUE(is_absolute_http_request("GET http://allowed.test/echo HTTP/1.1\r\nHost: allowed.test\r\n"));
+    EXPECT_TRUE(is_absolute_http_request("POST HTTP://a.test:8080/ HTTP/1.1\r\n"));
+    EXPECT_TRUE(is_absolute_http_request("GET http://a.test HTTP/1.0\n"));
+    // Not (yet) a whole request line: the caller reads more or lets the CONNECT parser decide.
+    EXPECT_FALSE(is_absolute_http_request("GET http://allowed.test/echo HTTP/1.1"));
+    for (const char* other : {"CONNECT http://a.test/ HTTP/1.1\r\n", "GET /echo HTTP/1.1\r\n",
+                              "GET https://a.test/ HTTP/1.1\r\n", "GET * HTTP/1.1\r\n", "GET http:// HTTP/1.1\r\n",
+                              "GET\r\n", "PRI * HTTP/2.0\r\n", "CONNECT a.test:443 HTTP/1.1\r\n"})
+        EXPECT_FALSE(is_absolute_http_request(other)) << other;
+}
