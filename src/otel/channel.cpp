@@ -3,9 +3,39 @@
 #include <openssl/ssl.h>
 #include <zlib.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "net/watchdog.hpp"
 #include "tls/contexts.hpp"
 
 namespace iron::otel {
+
+boost::asio::awaitable<std::optional<boost::asio::ip::tcp::socket>> dial_collector(
+    boost::asio::any_io_executor ex, const endpoint& where, std::chrono::steady_clock::time_point deadline,
+    std::string& why) {
+    namespace asio = boost::asio;
+    using tcp = asio::ip::tcp;
+    tcp::socket sock(ex);
+    net::watchdog dog = net::closing_watchdog(sock);
+    dog.expires_after(deadline - std::chrono::steady_clock::now());
+    tcp::resolver resolver(ex);
+    auto [rec, addrs] = co_await resolver.async_resolve(where.host, std::to_string(where.port),
+                                                        asio::as_tuple(asio::use_awaitable));
+    if (rec) {
+        why = "lookup " + where.host + ": " + rec.message();
+        co_return std::nullopt;
+    }
+    auto [cec, ep] = co_await asio::async_connect(sock, addrs, asio::as_tuple(asio::use_awaitable));
+    if (cec || dog.fired()) {
+        why = "connect " + where.authority() + ": " + (dog.fired() ? std::string("timeout") : cec.message());
+        co_return std::nullopt;
+    }
+    dog.disarm();
+    sock.set_option(tcp::no_delay(true));
+    co_return std::optional<tcp::socket>(std::move(sock));
+}
 
 result<std::shared_ptr<boost::asio::ssl::context>> make_tls_context(const settings& s) {
     auto ctx = tls::make_client_context(s.ca_file);

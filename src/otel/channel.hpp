@@ -7,10 +7,12 @@
 // not apply to it.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include "core/result.hpp"
@@ -43,6 +45,12 @@ std::unique_ptr<channel> make_http_channel(boost::asio::any_io_executor ex, cons
                                            std::shared_ptr<boost::asio::ssl::context> tls);
 std::unique_ptr<channel> make_grpc_channel(boost::asio::any_io_executor ex, const settings& s,
                                            std::shared_ptr<boost::asio::ssl::context> tls);
+
+// A TCP connection to the collector (resolved with the system resolver, Nagle off), or nothing with
+// `why` saying what failed; the lookup and connect together end by `deadline`.
+boost::asio::awaitable<std::optional<boost::asio::ip::tcp::socket>> dial_collector(
+    boost::asio::any_io_executor ex, const endpoint& where, std::chrono::steady_clock::time_point deadline,
+    std::string& why);
 
 // gzip (RFC 1952) of `in`, for Content-Encoding / grpc-encoding: gzip.
 std::string gzip(const std::string& in);

@@ -4,6 +4,7 @@
 // h2::connection already speaks (flow control, GOAWAY, resets); libgrpc++ would add ~10 MiB of
 // shared libraries, its own threads and its own TLS stack to the process for that.
 #include <memory>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -156,23 +157,9 @@ private:
     }
 
     asio::awaitable<bool> connect(clock::time_point deadline, std::string& why) {
-        tcp::socket sock(ex_);
-        net::watchdog dog = net::closing_watchdog(sock);
-        dog.expires_after(deadline - clock::now());
-        tcp::resolver resolver(ex_);
-        auto [rec, addrs] = co_await resolver.async_resolve(s_.where.host, std::to_string(s_.where.port),
-                                                            asio::as_tuple(asio::use_awaitable));
-        if (rec) {
-            why = "lookup " + s_.where.host + ": " + rec.message();
-            co_return false;
-        }
-        auto [cec, ep] = co_await asio::async_connect(sock, addrs, asio::as_tuple(asio::use_awaitable));
-        if (cec || dog.fired()) {
-            why = "connect " + s_.where.authority() + ": " + (dog.fired() ? std::string("timeout") : cec.message());
-            co_return false;
-        }
-        dog.disarm();
-        sock.set_option(tcp::no_delay(true));
+        std::optional<tcp::socket> dialed = co_await dial_collector(ex_, s_.where, deadline, why);
+        if (!dialed) co_return false;
+        tcp::socket sock = std::move(*dialed);
         std::unique_ptr<h2::transport> io;
         if (!s_.where.tls) {
             io = std::make_unique<h2::stream_transport<tcp::socket>>(std::move(sock));

@@ -94,23 +94,9 @@ private:
 
     asio::awaitable<bool> connect(clock::time_point deadline, std::string& why) {
         drop_connection();
-        tcp::socket sock(ex_);
-        net::watchdog dog = net::closing_watchdog(sock);
-        dog.expires_after(deadline - clock::now());
-        tcp::resolver resolver(ex_);
-        auto [rec, addrs] = co_await resolver.async_resolve(s_.where.host, std::to_string(s_.where.port),
-                                                            asio::as_tuple(asio::use_awaitable));
-        if (rec) {
-            why = "lookup " + s_.where.host + ": " + rec.message();
-            co_return false;
-        }
-        auto [cec, ep] = co_await asio::async_connect(sock, addrs, asio::as_tuple(asio::use_awaitable));
-        if (cec || dog.fired()) {
-            why = "connect " + s_.where.authority() + ": " + (dog.fired() ? std::string("timeout") : cec.message());
-            co_return false;
-        }
-        dog.disarm();
-        sock.set_option(tcp::no_delay(true));
+        std::optional<tcp::socket> dialed = co_await dial_collector(ex_, s_.where, deadline, why);
+        if (!dialed) co_return false;
+        tcp::socket sock = std::move(*dialed);
         if (!s_.where.tls) {
             plain_ = std::make_unique<tcp::socket>(std::move(sock));
             co_return true;
