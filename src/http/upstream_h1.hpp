@@ -99,6 +99,9 @@ public:
         if (res.result_int() == 101 && !down.expects_upgrade())
             co_return broken("unexpected 101 Switching Protocols from upstream");
         head_fields_ = static_cast<std::size_t>(std::distance(res.begin(), res.end()));
+        // Read now: the downstream rewrites this head in place for its client (its own
+        // Connection field among them), so by the end it no longer says what the origin wants.
+        origin_keeps_alive_ = res.keep_alive();
         co_return std::nullopt;
     }
 
@@ -149,7 +152,7 @@ public:
 
     // Back to the pool when the exchange ended cleanly on a connection the origin keeps open.
     void end(bool clean) {
-        if (clean && !abandoned_ && parser_ && parser_->is_done() && parser_->get().keep_alive())
+        if (clean && !abandoned_ && parser_ && parser_->is_done() && origin_keeps_alive_)
             worker_.pool->release(std::move(conn_));
         else
             conn_->close();
@@ -222,6 +225,7 @@ private:
     bool head_only_ = false;
     bool sent_body_ = false;
     bool abandoned_ = false;
+    bool origin_keeps_alive_ = false;  // the origin's response head allowed reuse
 };
 
 }  // namespace iron::http

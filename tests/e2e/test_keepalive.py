@@ -68,3 +68,19 @@ def test_separate_clients_reuse_pooled_upstream_connection(proxy, https_upstream
         assert r.http_code == 200, r
     assert 1 <= https_upstream.connections <= min(os.cpu_count() or 1, n - 1), \
         f"{https_upstream.connections} upstream connections for {n} sequential requests"
+
+
+def test_client_connection_close_keeps_pooled_upstream_connection(proxy, https_upstream, ca_cert):
+    """A client that closes after each request (`Connection: close`, as load generators and many
+    scripts do) ends its own connection only: the origin's connection goes back to the pool.
+    The proxy once rewrote the origin's response head in place for the client and then read the
+    client's `Connection: close` back as the origin's, so every such request dialled and
+    TLS-handshook a new upstream connection."""
+    port = https_upstream.port
+    n = 8
+    for _ in range(n):
+        r = clients.curl(f"https://allowed.test:{port}/echo", resolve=f"allowed.test:{port}:127.0.0.1",
+                         cacert=ca_cert, headers=("Connection: close",), extra=("--http1.1",))
+        assert r.http_code == 200, r
+    assert 1 <= https_upstream.connections <= min(os.cpu_count() or 1, n - 1), \
+        f"{https_upstream.connections} upstream connections for {n} sequential `Connection: close` requests"
