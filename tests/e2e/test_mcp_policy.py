@@ -376,3 +376,22 @@ def test_go_mcp_config_passes_check(bed, tmp_path):
     cp = run_binary(["-check", "-config", str(GO_CONFIGS / "integration_test__testdata__mcp_pipeline.yaml")],
                     cwd=tmp_path)
     assert cp.returncode == 0, cp.stderr
+
+
+def test_tools_list_filtered_for_an_http2_client(proxy_factory, mcp_server, tmp_path):
+    """h2c with prior knowledge on the plain listener (nghttp): the same filters run for an
+    HTTP/2 client, whichever way the server answers."""
+    if shutil.which("nghttp") is None:
+        pytest.skip("nghttp is not installed")
+    proxy = start_proxy(proxy_factory)
+    body = tmp_path / "list.json"
+    body.write_text(json.dumps({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}))
+    cp = subprocess.run(["nghttp", "-t", "20", "-d", str(body), "-H", f":authority: 127.0.0.1:{mcp_server.port}",
+                         "-H", "content-type: application/json", "-H", "accept: application/json, text/event-stream",
+                         f"http://127.0.0.1:{proxy.http_port}/mcp"],
+                        capture_output=True, text=True, timeout=40, env=clients.clean_env())
+    assert cp.returncode == 0, cp.stderr
+    assert "search_repositories" in cp.stdout and "create_issue" in cp.stdout, cp.stdout
+    assert "delete_repo" not in cp.stdout
+    [rec] = [r for r in mcp_records(proxy, 1) if r["audit"]["method"] == "POST"]
+    assert rec["mcp"]["messages"][-1]["decision"] == "filtered"
