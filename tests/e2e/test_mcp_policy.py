@@ -395,3 +395,20 @@ def test_tools_list_filtered_for_an_http2_client(proxy_factory, mcp_server, tmp_
     assert "delete_repo" not in cp.stdout
     [rec] = [r for r in mcp_records(proxy, 1) if r["audit"]["method"] == "POST"]
     assert rec["mcp"]["messages"][-1]["decision"] == "filtered"
+
+
+def test_mcp_group_in_the_otlp_export(proxy_factory, json_server):
+    from harness.otlp_collector import HttpCollector
+    collector = HttpCollector().start()
+    try:
+        proxy = start_proxy(proxy_factory, env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}",
+                                                 "OTEL_BLRP_SCHEDULE_DELAY": "50"})
+        r = post(proxy, json_server.port, call("delete_repo", {"repo": "x"}, 3))
+        assert r.json()["error"]["code"] == -32001
+        [rec] = collector.wait_records(lambda rs: len(rs) >= 1)
+        [line] = mcp_records(proxy, 1)
+        assert rec["attributes"]["mcp"] == line["mcp"]
+        assert rec["attributes"]["mcp"]["messages"][0]["reason"] == "tool_not_allowed"
+        assert "rejected_by" not in rec["attributes"]
+    finally:
+        collector.stop()
