@@ -54,6 +54,35 @@ std::vector<std::string> split_path(const std::string& p) {
     }
 }
 
+// True when a group that holds an unbounded quantifier is itself repeated ("(a+)+", "(x*y)*"):
+// with a backtracking engine such a pattern can take exponential time on a crafted argument.
+bool nested_repetition(std::string_view re) {
+    std::vector<bool> open;  // per open group: does it contain * + or {
+    bool in_class = false;
+    for (std::size_t i = 0; i < re.size(); ++i) {
+        const char c = re[i];
+        if (c == '\\') {
+            ++i;
+            continue;
+        }
+        if (in_class) {
+            in_class = c != ']';
+            continue;
+        }
+        if (c == '[') in_class = true;
+        else if (c == '(') open.push_back(false);
+        else if ((c == '*' || c == '+' || c == '{') && !open.empty()) open.back() = true;
+        else if (c == ')' && !open.empty()) {
+            const bool inner = open.back();
+            open.pop_back();
+            const char next = i + 1 < re.size() ? re[i + 1] : '\0';
+            if (inner && (next == '*' || next == '+' || next == '{')) return true;
+            if (inner && !open.empty()) open.back() = true;
+        }
+    }
+    return false;
+}
+
 result<clause> parse_clause(const YAML::Node& n, const yaml_ctx& ctx) {
     if (auto ok = config::expect_map(n, ctx, {"path", "equals", "in", "matches"}); !ok) return ok.err();
     auto path = config::get_string(n["path"], ctx.child("path"));
@@ -81,6 +110,9 @@ result<clause> parse_clause(const YAML::Node& n, const yaml_ctx& ctx) {
         auto re = config::get_string(n["matches"], ctx.child("matches"));
         if (!re) return re.err();
         c.pattern = *re;
+        if (nested_repetition(c.pattern))
+            return ctx.child("matches").fail(n["matches"], "repeated group with a repetition inside (e.g. (a+)+): "
+                                                           "it can take exponential time; write it without nesting");
         try {
             c.re = std::regex(c.pattern, std::regex::ECMAScript);
         } catch (const std::regex_error& e) {

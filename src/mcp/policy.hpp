@@ -43,7 +43,7 @@ inline constexpr const char* oversize_body = "oversize_body";
 
 // A `matches` constraint only ever looks at this many bytes: a longer string value fails it (the
 // call is refused). Bounds the time and stack of the regex search on what a workload sends.
-inline constexpr std::size_t max_matched_value_bytes = 4096;
+inline constexpr std::size_t max_matched_value_bytes = 1024;
 
 // One `when` clause: a dotted path into the call's `arguments` (numeric segments index arrays)
 // and exactly one test.

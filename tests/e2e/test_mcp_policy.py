@@ -361,6 +361,7 @@ def test_config_errors(bed, tmp_path):
         (base + "      tools: [{name: a}, {name: a}]\n", 'duplicate tool name "a"'),
         (base + "      tools: [{name: a, when: [{path: x, equals: 1, in: [1]}]}]\n", "exactly one of equals"),
         (base + "      tools: [{name: a, when: [{path: x, matches: '('}]}]\n", "invalid matches regex"),
+        (base + "      tools: [{name: a, when: [{path: x, matches: '^(a+)+$'}]}]\n", "repeated group"),
         ('  servers:\n    - name: s\n      tools: []\n', "at least one rule is required"),
         (base + '    - name: s\n      rules: [{host: "y"}]\n', 'duplicate server name "s"'),
     ]:

@@ -79,6 +79,13 @@ TEST(McpPolicy, Errors) {
     EXPECT_NE(bad("servers: [{name: s, rules: [{host: x}], tools: [{name: t, when: [{path: a}]}]}]")
                   .find("exactly one of equals, in, matches is required"),
               std::string::npos);
+    for (const char* re : {"^(a+)+$", "(x*y)*", "((ab)+c)*", "(\\d+\\.){2,}"})
+        EXPECT_NE(bad(std::string("servers: [{name: s, rules: [{host: x}], tools: [{name: t, when: [{path: a, matches: '") +
+                      re + "'}]}]}]").find("repeated group"),
+                  std::string::npos) << re;
+    for (const char* re : {"^(a|b)*c$", "^safe-[a-z]+$", "(ab)+", "[(+]+", "\\(a+\\)+"})
+        EXPECT_EQ(bad(std::string("servers: [{name: s, rules: [{host: x}], tools: [{name: t, when: [{path: a, matches: '") +
+                      re + "'}]}]}]"), "") << re;
 }
 
 TEST(McpJsonRpc, ParseAndDeny) {
