@@ -129,6 +129,9 @@ def hey(cfg, target, path, c, seconds, keepalive=True, h2=False):
            "-disable-redirects"]
     if target.proxy:
         cmd += ["-x", f"http://{target.proxy}"]
+    if getattr(target.spec, "post_body", None):  # iron-mcp / iron-post: a JSON-RPC tools/call each
+        cmd += ["-m", "POST", "-T", "application/json", "-d", target.spec.post_body]
+        path = "mcp"
     if not keepalive:
         cmd.append("-disable-keepalive")
     if h2:  # offers h2 in ALPN; hey's workers share one connection, so c = concurrent streams

@@ -8,6 +8,9 @@
   go          the original Go iron-proxy (--go-binary), same listeners, CA, allowlist and deny list
   iron-otel   the (first) iron build with OpenTelemetry log export on (OTEL_EXPORTER_OTLP_ENDPOINT) to
               a local sink that answers every export 200: the cost of export, next to `iron`
+  iron-mcp    the (first) iron build with an MCP tool policy; every phase POSTs a JSON-RPC tools/call
+              (an allowed tool with a `when` clause) to nginx's /mcp: the cost of the policy
+  iron-post   the same POSTs without the policy: the column iron-mcp compares with
 
 plan_targets() turns --targets and --binary into column specs; bench/bench.py builds one fresh Target
 per run and column, starts it, measures it and stops it."""
@@ -34,8 +37,9 @@ def caller_path(value):
 class Spec:
     """One column of the report: `key` names it in --targets and in the results, `name` in the table."""
 
-    def __init__(self, key, name, cls, binary=None, title=None, note=""):
+    def __init__(self, key, name, cls, binary=None, title=None, note="", post_body=None):
         self.key, self.name, self.cls, self.binary = key, name, cls, binary
+        self.post_body = post_body  # hey POSTs this (JSON) to /mcp in every phase instead of GET /1k
         self.title = title or name  # the value column's heading (may say more than `name`)
         self.note = note            # printed under the table
 
@@ -75,6 +79,7 @@ class Direct(Target):
 
 class Iron(Target):
     env = None  # extra environment for the proxy (IronOtel's export settings)
+    extra_yaml = ""  # appended to the config (IronMcp's policy)
 
     def start(self):
         c = self.cfg
@@ -84,6 +89,9 @@ class Iron(Target):
         render("iron-proxy.yaml.in", d / "iron-proxy.yaml",
                {"WORK": c.work, "IRON_PORT": self.port, "IRON_HTTP_PORT": c.ports["iron_http"],
                 "IRON_HTTPS_PORT": c.ports["iron_https"]})
+        if self.extra_yaml:
+            with open(d / "iron-proxy.yaml", "a") as f:
+                f.write(self.extra_yaml)
         self.server = Server(self.name, [str(self.spec.binary), "-config", str(d / "iron-proxy.yaml")], c.work, cwd=d,
                              env=self.env)
 
@@ -135,6 +143,25 @@ class IronOtel(Iron):
             print(f"bench: iron-otel sink received {self.sink.exports} exports, {self.sink.bytes} bytes", flush=True)
             self.sink.stop()
             self.sink = None
+
+
+# The body iron-mcp and iron-post send, and the policy that allows it (one `when` clause holds).
+MCP_CALL = ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_repositories",'
+            '"arguments":{"owner":"ironsh","query":"proxy"}}}')
+MCP_POLICY = """mcp:
+  servers:
+    - name: bench
+      rules: [{host: localhost, paths: ["/mcp"]}]
+      tools:
+        - name: search_repositories
+          when: [{path: owner, equals: ironsh}]
+        - name: create_issue
+"""
+
+
+class IronMcp(Iron):
+    """`iron` with an MCP tool policy on the POSTs to /mcp."""
+    extra_yaml = MCP_POLICY
 
 
 class Go(Target):
@@ -297,9 +324,15 @@ def plan_targets(cfg):
             chosen = [Spec("iron-otel", "iron-proxy+otel", IronOtel, irons[0].binary,
                            note="iron-proxy+otel: the same build with OTLP log export (http/protobuf) to a local "
                                 "sink that answers 200.")]
+        elif name in ("iron-mcp", "iron-post"):
+            mcp = name == "iron-mcp"
+            chosen = [Spec(name, "iron-proxy+mcp" if mcp else "iron-proxy POST", IronMcp if mcp else Iron,
+                           irons[0].binary, post_body=MCP_CALL,
+                           note=f"{'iron-proxy+mcp' if mcp else 'iron-proxy POST'}: every phase POSTs a JSON-RPC "
+                                f"tools/call to /mcp{' through an MCP tool policy' if mcp else ' (no MCP policy)'}.")]
         elif name in FIXED:
             chosen = [FIXED[name]]
         else:
-            raise SystemExit(f"unknown target {name!r}; choose from direct, iron, iron@LABEL, iron-otel, squid, mitm, go")
+            raise SystemExit(f"unknown target {name!r}; choose from direct, iron, iron@LABEL, iron-otel, iron-mcp, iron-post, squid, mitm, go")
         specs += [s for s in chosen if s.key not in {x.key for x in specs}]
     return specs, skipped

@@ -27,7 +27,23 @@ PACKAGES=(
   zlib1g-dev protobuf-compiler libprotobuf-dev python3-protobuf
   # network-namespace scenarios
   iproute2 nftables
+  # MCP e2e: the official MCP TypeScript SDK runs on node (npm ci below; npm comes with nodejs)
+  nodejs
 )
+
+# The MCP e2e tests' npm packages (tests/e2e/mcp/package-lock.json), when not installed yet.
+install_mcp_sdk() {
+  local dir
+  dir="$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/mcp"
+  if ! command -v npm >/dev/null; then
+    echo "install-deps: npm not found (Debian packages it apart from nodejs): apt-get install npm" >&2
+    return 1
+  fi
+  if [[ ! -d "$dir/node_modules/@modelcontextprotocol/sdk" ]]; then
+    echo "install-deps: npm ci in tests/e2e/mcp"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -39,6 +55,7 @@ done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
+  install_mcp_sdk
   exit 0
 fi
 
@@ -53,3 +70,4 @@ export DEBIAN_FRONTEND=noninteractive
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
   "${missing[@]}" </dev/null
 echo "install-deps: done"
+install_mcp_sdk

@@ -31,6 +31,7 @@
 #include "runtime/state.hpp"
 #include "http/upstream.hpp"
 #include "intercept/intercept.hpp"
+#include "mcp/stage.hpp"
 #include "metrics/metrics.hpp"
 #include "h2/client_pool.hpp"
 #include "net/dialer.hpp"
@@ -60,6 +61,15 @@ result<void> refuse_unsupported(const config::config& cfg) {
 
 void warn_unsupported(const config::config& cfg) {
     for (const auto& what : cfg.not_yet_supported) log::warn("not yet supported", {{"feature", what}});
+}
+
+// The transforms, then the MCP policy as the pipeline's last stage when the config has one.
+result<std::shared_ptr<const pipeline::pipeline>> make_pipeline(const config::config& cfg) {
+    auto mcp_policy = mcp::parse_policy(cfg.mcp.node(), cfg.source);
+    if (!mcp_policy) return mcp_policy.err();
+    std::unique_ptr<const pipeline::transform> last_stage;
+    if (*mcp_policy) last_stage = std::make_unique<const mcp::policy_stage>(std::move(**mcp_policy));
+    return transforms::build_pipeline(cfg.transforms, cfg.source, std::move(last_stage));
 }
 
 std::shared_ptr<const runtime::request_policy> make_policy(const config::config& cfg,
@@ -102,7 +112,7 @@ result<proxy_runtime> build_runtime(const config::config& cfg) {
     shared->proxy = cfg.proxy;
     shared->tls_mode = cfg.tls.mode;
 
-    auto pipe = transforms::build_pipeline(cfg.transforms, cfg.source);
+    auto pipe = make_pipeline(cfg);
     if (!pipe) return pipe.err();
     shared->policies = std::make_shared<runtime::policy_slot>(make_policy(cfg, std::move(*pipe)));
 
@@ -268,7 +278,7 @@ result<void> reload_policy(const std::string& path, runtime::policy_slot& slot) 
     auto cfg = config::load_file(path);
     if (!cfg) return cfg.err();
     if (auto r = refuse_unsupported(*cfg); !r) return r.err();
-    auto pipe = transforms::build_pipeline(cfg->transforms, cfg->source);
+    auto pipe = make_pipeline(*cfg);
     if (!pipe) return pipe.err();
     const std::string names = (*pipe)->names();
     slot.set(make_policy(*cfg, std::move(*pipe)));
@@ -444,6 +454,8 @@ result<bound_addresses> start_listeners(const config::config& cfg, std::vector<s
 
 void log_policy(const config::config& cfg, const proxy_runtime& rt) {
     log::info("transform pipeline", {{"transforms", rt.shared->policies->get()->pipeline->names()}});
+    if (auto mcp_policy = mcp::parse_policy(cfg.mcp.node(), cfg.source); mcp_policy && *mcp_policy)
+        log::info("mcp policy enabled", {{"servers", (*mcp_policy)->servers.size()}});
     boost::json::array cidrs;
     for (const auto& c : rt.deny.prefixes()) cidrs.push_back(boost::json::value(c.text));
     log::info("upstream deny list active", {{"cidrs", cidrs}});

@@ -354,7 +354,11 @@ void write_record(json_buffer& out, const record& r) {
         append_key(out, "response_transforms");
         append_traces(out, r.response_transforms);
     }
-    // Go puts `mcp` here (not implemented yet), then body_capture.
+    if (r.mcp) {
+        out.put(',');
+        append_key(out, "mcp");
+        write_json(out, *r.mcp);
+    }
     if (r.body_capture) {
         out.put(',');
         append_key(out, "body_capture");

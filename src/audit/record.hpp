@@ -59,6 +59,9 @@ struct record {
     std::vector<trace> response_transforms;  // omitted when empty
     // body_capture transform output {request_body, request_body_truncated}; omitted when unset.
     std::optional<boost::json::object> body_capture;
+    // The MCP policy's group {server, messages?, gateway?}; omitted unless the request matched an
+    // MCP server.
+    std::optional<boost::json::object> mcp;
 
     // Sets duration_ms from `started` to now.
     void finish();
@@ -70,7 +73,7 @@ const char* level_for(const record& r);
 // One JSON line (no trailing newline), keys in the Go proxy's order:
 // time, level, msg("request"), audit{host,method,path,remote_addr,sni,mode,action,status_code,
 // duration_ms}, tunnel?, rejected_by?, stubbed_by?, error?, request_transforms?, response_transforms?,
-// (mcp? — not implemented yet), body_capture?
+// mcp?, body_capture?
 std::string serialize(const record& r);
 // The same, appended to `out`.
 void serialize_to(std::string& out, const record& r);

@@ -176,11 +176,14 @@ private:
             else if (key == "management") IRON_CFG_TRY(parse_management(v, k));
             else if (key == "control_plane") IRON_CFG_TRY(parse_control_plane(v, k));
             else if (key == "log") IRON_CFG_TRY(parse_log(v, k));
-            else if (!is_absent(v)) {
-                // mcp / mcp_gateway / postgres: decoded by their own (future) modules; must be maps.
+            else if (key == "mcp") {
+                if (!is_absent(v) && !v.IsMap()) return k.fail(v, "expected a map");
+                cfg_.mcp = v;  // decoded (strictly) when the pipeline is built: mcp/policy.hpp
+            } else if (!is_absent(v)) {
+                // mcp_gateway / postgres: decoded by their own (future) modules; must be maps.
                 // No ", ignored": these gate traffic, so the app refuses to start without them.
                 if (!v.IsMap()) return k.fail(v, "expected a map");
-                const char* what = key == "mcp" ? "MCP policy" : key == "postgres" ? "Postgres proxy" : "MCP gateway";
+                const char* what = key == "postgres" ? "Postgres proxy" : "MCP gateway";
                 later_sections_.push_back(k.where(v) + ": " + key + " (" + what + "): not yet supported");
             }
         }

@@ -128,6 +128,7 @@ struct config {
     proxy_config proxy;
     tls_config tls;
     std::vector<transform_entry> transforms;
+    raw_node mcp;  // the MCP policy section (may be Null), decoded by mcp/policy.hpp
     log_config log;
     metrics_config metrics;
     management_config management;

@@ -108,7 +108,8 @@ proxy_status status_of(const failure& f) {
 
 proxy_status status_of(const pipeline::phase_result& decided, std::string_view host) {
     const auto& v = decided.outcome;
-    const std::string by = "transform " + decided.decided_by;
+    // An empty decided_by: the proxy's own stage after the transforms (the MCP policy) decided.
+    const std::string by = decided.decided_by.empty() ? std::string("proxy policy") : "transform " + decided.decided_by;
     switch (v.what) {
         case kind::stub: return {"proxy_internal_response", {}, "answered by " + by};
         case kind::error: return {"proxy_internal_error", {}, by + " failed"};

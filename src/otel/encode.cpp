@@ -180,6 +180,7 @@ void put_attributes(wire& w, const audit::record& r) {
     if (!r.error.empty()) put_string_attr(w, 6, "error", r.error);
     if (!r.request_transforms.empty()) put_traces(w, "request_transforms", r.request_transforms);
     if (!r.response_transforms.empty()) put_traces(w, "response_transforms", r.response_transforms);
+    if (r.mcp) put_key_value(w, 6, "mcp", *r.mcp);
     if (r.body_capture) put_key_value(w, 6, "body_capture", *r.body_capture);
 }
 

@@ -43,6 +43,15 @@ struct body_buffer {
     std::string data;
 };
 
+// A record one of the proxy's own stages keeps across both phases of an exchange and writes into
+// the audit record as a group of its own (the MCP policy's `mcp`). Shared with the response filters
+// that stage attaches, which add to it while the body streams; written when the record goes out.
+class audit_group {
+public:
+    virtual ~audit_group() = default;
+    virtual void write(audit::record& rec) const = 0;
+};
+
 struct exchange {
     // --- request (may be modified by request-phase transforms) ---
     std::string method;       // "GET", "CONNECT", or "" for sni-only
@@ -61,6 +70,8 @@ struct exchange {
     // Set by body_capture: {request_body, request_body_truncated}. The HTTP layer copies it into
     // audit::record::body_capture (the record's top-level `body_capture` group).
     std::optional<boost::json::object> body_capture;
+    // Set by the MCP policy stage when the request matched one of its servers (the record's `mcp`).
+    std::shared_ptr<audit_group> mcp_record;
 
     // --- response (response-phase transforms only) ---
     int status = 0;

@@ -93,10 +93,22 @@ boost::asio::awaitable<verdict> await_hook(const transform& t, exchange& ex) {
     co_return verdict::fail(std::move(thrown));
 }
 
+// The last stage's hook, outside any trace. Its error verdict keeps its own message (the stage
+// names itself in it); a throw fails closed like any hook.
+phase_result run_last_stage(const transform* stage, exchange& ex, phase p) {
+    if (stage == nullptr) return {verdict::next(), {}};
+    ex.current_trace = nullptr;
+    verdict v = call_hook(*stage, ex, p);
+    if (v.what != verdict::kind::next && p == phase::response) ex.response_filters.clear();
+    return {std::move(v), {}};
+}
+
 }  // namespace
 
 phase_result pipeline::run_request(exchange& ex, std::vector<audit::trace>& traces) const {
-    return run_phase(transforms_, ex, traces, phase::request);
+    phase_result decided = run_phase(transforms_, ex, traces, phase::request);
+    if (decided.outcome.what != verdict::kind::next) return decided;
+    return run_last_stage(last_stage_.get(), ex, phase::request);
 }
 
 boost::asio::awaitable<phase_result> pipeline::run_request_awaiting(exchange& ex,
@@ -114,7 +126,7 @@ boost::asio::awaitable<phase_result> pipeline::run_request_awaiting(exchange& ex
         auto decided = settle_hook(*t, std::move(v), std::move(tr), ex, traces, phase::request);
         if (decided) co_return std::move(*decided);
     }
-    co_return phase_result{verdict::next(), {}};
+    co_return run_last_stage(last_stage_.get(), ex, phase::request);
 }
 
 bool pipeline::awaits_on_request(const exchange& ex) const {
@@ -124,7 +136,9 @@ bool pipeline::awaits_on_request(const exchange& ex) const {
 }
 
 phase_result pipeline::run_response(exchange& ex, std::vector<audit::trace>& traces) const {
-    return run_phase(transforms_, ex, traces, phase::response);
+    phase_result decided = run_phase(transforms_, ex, traces, phase::response);
+    if (decided.outcome.what != verdict::kind::next) return decided;
+    return run_last_stage(last_stage_.get(), ex, phase::response);
 }
 
 phase_result pipeline::run_connect(exchange& ex, std::vector<audit::trace>& traces) const {
@@ -149,11 +163,12 @@ boost::asio::awaitable<verdict> transform::on_request_async(exchange& ex) const 
 bool pipeline::wants_request_body(const exchange& ex) const {
     for (const auto& t : transforms_)
         if (t->wants_request_body(ex)) return true;
-    return false;
+    return last_stage_ && last_stage_->wants_request_body(ex);
 }
 
 void pipeline::refresh() const {
     for (const auto& t : transforms_) t->refresh();
+    if (last_stage_) last_stage_->refresh();
 }
 
 }  // namespace iron::pipeline

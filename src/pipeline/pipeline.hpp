@@ -22,8 +22,9 @@ struct phase_result {
 
 class pipeline {
 public:
-    explicit pipeline(std::vector<std::unique_ptr<const transform>> transforms)
-        : transforms_(std::move(transforms)) {}
+    explicit pipeline(std::vector<std::unique_ptr<const transform>> transforms,
+                      std::unique_ptr<const transform> last_stage = nullptr)
+        : transforms_(std::move(transforms)), last_stage_(std::move(last_stage)) {}
 
     // Runs request hooks in order, appending one trace per transform run (including the one that
     // short-circuits) to `traces`. Transforms after a short-circuit do not run.
@@ -37,13 +38,18 @@ public:
     // The CONNECT / SOCKS5 check: runs only transforms with applies_to_connect().
     phase_result run_connect(exchange& ex, std::vector<audit::trace>& traces) const;
 
-    std::string names() const;  // "allowlist → secrets"
+    std::string names() const;  // "allowlist → secrets" (the last stage is not a transform)
     bool wants_request_body(const exchange& ex) const;
     void refresh() const;  // every transform's refresh()
     bool empty() const { return transforms_.empty(); }
 
 private:
     std::vector<std::unique_ptr<const transform>> transforms_;
+    // One of the proxy's own stages that is not a transform (the MCP policy): its hooks run after
+    // every transform let the request (or the response) through, in both phases, never on a
+    // CONNECT check. It leaves no trace and is never named as rejected_by / stubbed_by (a verdict
+    // of its own has an empty decided_by); what it did goes to its own audit group.
+    std::unique_ptr<const transform> last_stage_;
 };
 
 }  // namespace iron::pipeline

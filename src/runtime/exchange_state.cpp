@@ -35,6 +35,7 @@ void exchange_state::set_path(std::string decoded_path) {
 void exchange_state::emit() {
     if (audit.emitted()) return;
     if (!ex.response_filters.empty()) ex.response_filters.annotate(rec.response_transforms);
+    if (ex.mcp_record) ex.mcp_record->write(rec);
     if (connections_ && connections_->cut_done()) note_cut_at_shutdown();
     audit.emit();
 }

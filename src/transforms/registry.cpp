@@ -56,7 +56,8 @@ std::string with_where(const std::string& where, const std::string& message) {
 }  // namespace
 
 result<std::shared_ptr<const pipeline::pipeline>> build_pipeline(const std::vector<config::transform_entry>& entries,
-                                                                 const std::string& file) {
+                                                                 const std::string& file,
+                                                                 std::unique_ptr<const pipeline::transform> last_stage) {
     std::vector<std::unique_ptr<const pipeline::transform>> built;
     std::vector<std::string> where;
     built.reserve(entries.size());
@@ -86,7 +87,7 @@ result<std::shared_ptr<const pipeline::pipeline>> build_pipeline(const std::vect
         where.push_back(entry.where);
     }
     if (auto order = pipeline::check_ordering(built, where); !order) return order.err();
-    return std::shared_ptr<const pipeline::pipeline>(std::make_shared<const pipeline::pipeline>(std::move(built)));
+    return std::shared_ptr<const pipeline::pipeline>(std::make_shared<const pipeline::pipeline>(std::move(built), std::move(last_stage)));
 }
 
 }  // namespace iron::transforms

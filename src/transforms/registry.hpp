@@ -12,7 +12,9 @@
 
 namespace iron::transforms {
 
+// `last_stage`: the proxy's own stage that runs after the transforms (the MCP policy), if any.
 result<std::shared_ptr<const pipeline::pipeline>> build_pipeline(const std::vector<config::transform_entry>& entries,
-                                                                 const std::string& file);
+                                                                 const std::string& file,
+                                                                 std::unique_ptr<const pipeline::transform> last_stage = nullptr);
 
 }  // namespace iron::transforms

@@ -569,10 +569,12 @@ TEST_F(ConfigTest, TransformsKeepNameConfigAndPosition) {
 TEST_F(ConfigTest, LaterSectionsAreRecordedNotIgnored) {
     config c = load_ok(std::string(k_minimal) + "mcp:\n  servers: []\npostgres: {listen: ':5432'}\nmcp_gateway:\n");
     // Refused at start-up (they gate traffic), with the position like every other config error.
-    EXPECT_TRUE(contains(c.refused_sections, path_ + ":7:3: mcp (MCP policy): not yet supported"));
     EXPECT_TRUE(contains(c.refused_sections, path_ + ":8:11: postgres (Postgres proxy): not yet supported"));
     EXPECT_FALSE(contains(c.refused_sections, "mcp_gateway"));  // null = absent
     EXPECT_FALSE(contains(c.not_yet_supported, "mcp"));
+    // The MCP policy is implemented: kept for mcp/policy.hpp to decode, not refused.
+    EXPECT_FALSE(contains(c.refused_sections, "mcp (MCP policy)"));
+    EXPECT_TRUE(c.mcp.node().IsMap());
 }
 
 TEST_F(ConfigTest, SyntaxErrorsCarryPosition) {
