@@ -13,6 +13,7 @@
 
 #include "core/host_glob.hpp"
 #include "core/log.hpp"
+#include "secrets/await.hpp"
 #include "transforms/secrets_scan.hpp"
 
 namespace iron::transforms::hmac_sign {
@@ -141,6 +142,20 @@ std::string sign(digest d, std::string_view key, std::string_view message, outpu
     return hex;
 }
 
+hmac_sign_transform::hmac_sign_transform(hmac_settings s, std::vector<pipeline::host_rule> rules)
+    : settings_(std::move(s)), rules_(std::move(rules)) {
+    for (const auto& [name, src] : settings_.credentials) sources_.push_back(src.get());
+}
+
+bool hmac_sign_transform::awaits_request(const pipeline::exchange& ex) const {
+    return secrets::any_pending(sources_) && rules_.matches_any(ex);
+}
+
+boost::asio::awaitable<pipeline::verdict> hmac_sign_transform::on_request_async(pipeline::exchange& ex) const {
+    co_await secrets::await_fetched(sources_, secrets::first_fetch_wait);
+    co_return on_request(ex);
+}
+
 pipeline::verdict hmac_sign_transform::on_request(pipeline::exchange& ex) const {
     if (!rules_.matches_any(ex)) return verdict::next();
     if (auto refused = body_refusal(ex, settings_.allow_chunked_body)) return std::move(*refused);
@@ -203,7 +218,7 @@ pipeline::verdict hmac_sign_transform::on_request(pipeline::exchange& ex) const 
 }
 
 void hmac_sign_transform::refresh() const {
-    for (const auto& [name, src] : settings_.credentials) src->refresh();
+    for (const auto& [name, src] : settings_.credentials) src->reload();
 }
 
 }  // namespace iron::transforms::hmac_sign

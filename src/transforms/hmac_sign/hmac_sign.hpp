@@ -57,13 +57,16 @@ struct hmac_settings {
 
 class hmac_sign_transform final : public pipeline::transform {
 public:
-    hmac_sign_transform(hmac_settings s, std::vector<pipeline::host_rule> rules)
-        : settings_(std::move(s)), rules_(std::move(rules)) {}
+    hmac_sign_transform(hmac_settings s, std::vector<pipeline::host_rule> rules);
 
     static result<std::unique_ptr<hmac_sign_transform>> from_config(const YAML::Node& config, const config::yaml_ctx& ctx);
 
     std::string_view name() const override { return "hmac_sign"; }
     pipeline::verdict on_request(pipeline::exchange& ex) const override;
+    // A credential from a remote store not fetched yet: the request waits for its first fetch on
+    // the worker's event loop (never blocking the thread), then is signed as usual.
+    bool awaits_request(const pipeline::exchange& ex) const override;
+    boost::asio::awaitable<pipeline::verdict> on_request_async(pipeline::exchange& ex) const override;
     bool wants_request_body(const pipeline::exchange& ex) const override { return rules_.matches_any(ex); }
     // Puts real credentials (the signature, and any .Credentials header) into the request.
     pipeline::ordering ordering_needs() const override {
@@ -78,6 +81,7 @@ public:
 private:
     hmac_settings settings_;
     pipeline::rule_set rules_;
+    std::vector<const secrets::source*> sources_;  // settings_.credentials' sources
 };
 
 // The pieces, exposed for the unit tests.
