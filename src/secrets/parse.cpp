@@ -3,6 +3,7 @@
 #include "config/yaml_util.hpp"
 #include "secrets/aws_stores.hpp"
 #include "secrets/file_source.hpp"
+#include "secrets/onepassword_connect.hpp"
 #include "secrets/remote_source.hpp"
 
 namespace iron::secrets {
@@ -80,6 +81,26 @@ result<std::shared_ptr<source>> parse_aws(const YAML::Node& node, const config::
                                                                    times->failure_ttl, std::move(fetcher)));
 }
 
+// {type: 1password_connect, secret_ref, host_env?, token_env?, ttl?, failure_ttl?, json_key?}
+result<std::shared_ptr<source>> parse_op_connect(const YAML::Node& node, const config::yaml_ctx& ctx, std::string json_key) {
+    if (auto ok = config::expect_map(node, ctx, {"type", "secret_ref", "host_env", "token_env", "ttl", "failure_ttl", "json_key"}); !ok)
+        return ok.err();
+    auto secret_ref = required_string(node, "secret_ref", ctx);
+    if (!secret_ref) return secret_ref.err();
+    auto ref = parse_op_ref(*secret_ref);
+    if (!ref) return ctx.child("secret_ref").fail(node["secret_ref"], "1password_connect: " + ref.message());
+    auto host_env = opt_string(node, "host_env", ctx);
+    if (!host_env) return host_env.err();
+    auto token_env = opt_string(node, "token_env", ctx);
+    if (!token_env) return token_env.err();
+    auto times = read_cache_times(node, ctx);
+    if (!times) return times.err();
+    auto fetcher = make_op_connect_fetcher(*secret_ref, std::move(*ref), host_env->empty() ? "OP_CONNECT_HOST" : *host_env,
+                                           token_env->empty() ? "OP_CONNECT_TOKEN" : *token_env);
+    return std::shared_ptr<source>(std::make_shared<remote_source>(std::move(*secret_ref), std::move(json_key), times->ttl,
+                                                                   times->failure_ttl, std::move(fetcher)));
+}
+
 }  // namespace
 
 std::shared_ptr<source> make_env_source(std::string var) {
@@ -130,6 +151,7 @@ result<std::shared_ptr<source>> parse_source(const YAML::Node& node, const confi
         return std::shared_ptr<source>(std::move(s));
     }
     if (*type == "aws_sm" || *type == "aws_ssm") return parse_aws(node, ctx, *type, *json_key);
+    if (*type == "1password_connect") return parse_op_connect(node, ctx, *json_key);
     if (*type == "1password") {
         return ctx.child("type").fail(node["type"],
                                       "source type \"1password\" (a service account through 1Password's proprietary SDK) "

@@ -250,3 +250,94 @@ def test_go_onepassword_sdk_config_is_a_clear_error(go_config_dir):
     assert cp.returncode != 0
     out = cp.stderr + cp.stdout
     assert "1password" in out and "1password_connect" in out, out
+
+
+# --- 1Password Connect ---------------------------------------------------------------------------------
+
+OP_TOKEN = "op-connect-token-CANARY-1a2b3c"
+OP_PASSWORD = "op-password-CANARY-4d5e6f"
+OP_SECTION_VALUE = "op-section-value-CANARY-7a8b"
+VAULT_ID = "abcdefghijklmnopqrstuvwxy1"
+ITEM_ID = "zyxwvutsrqponmlkjihgfedcb2"
+
+
+@pytest.fixture
+def op():
+    store = OnePasswordConnect(OP_TOKEN).start()
+    store.add_item(VAULT_ID, "iron-proxy-itests", {
+        "id": ITEM_ID, "title": "itests-password", "category": "LOGIN", "vault": {"id": VAULT_ID},
+        "sections": [{"id": "sec1", "label": "api"}],
+        "fields": [
+            {"id": "username", "type": "STRING", "purpose": "USERNAME", "label": "username", "value": "bot"},
+            {"id": "password", "type": "CONCEALED", "purpose": "PASSWORD", "label": "password", "value": OP_PASSWORD},
+            {"id": "f9", "type": "CONCEALED", "label": "token", "value": OP_SECTION_VALUE, "section": {"id": "sec1"}},
+            {"id": "f10", "type": "STRING", "label": "json", "value": json.dumps({"k": "from-json"})},
+        ]})
+    CANARIES.extend([OP_TOKEN, OP_PASSWORD, OP_SECTION_VALUE])
+    yield store
+    for c in (OP_TOKEN, OP_PASSWORD, OP_SECTION_VALUE):
+        CANARIES.remove(c)
+    store.stop()
+
+
+def op_env(store):
+    return {"OP_CONNECT_HOST": store.url, "OP_CONNECT_TOKEN": OP_TOKEN}
+
+
+def test_onepassword_connect_by_title_id_section_and_json_key(proxy_factory, http_upstream, op):
+    entries = [
+        swap_entry({"type": "1password_connect", "secret_ref": "op://iron-proxy-itests/itests-password/password"},
+                   "proxy-op", "X-Op"),
+        swap_entry({"type": "1password_connect", "secret_ref": f"op://{VAULT_ID}/{ITEM_ID}/api/token"},
+                   "proxy-op-section", "X-Op-Section"),
+        swap_entry({"type": "1password_connect", "secret_ref": "op://iron-proxy-itests/itests-password/f10",
+                    "json_key": "k"}, "proxy-op-json", "X-Op-Json"),
+    ]
+    proxy = start(proxy_factory, entries, op_env(op))
+    time.sleep(0.2)
+    assert op.calls == []  # lazy
+    h = received(get(proxy, http_upstream, ["X-Op: proxy-op", "X-Op-Section: proxy-op-section",
+                                            "X-Op-Json: proxy-op-json"]))
+    assert h["x-op"] == OP_PASSWORD and h["x-op-section"] == OP_SECTION_VALUE and h["x-op-json"] == "from-json"
+    assert op.count(ok=False) == 0
+    paths = [c["path"] for c in op.calls]
+    # By title: the vault and item are looked up with Connect's filters; by ID: fetched directly.
+    assert "/v1/vaults" in paths and f"/v1/vaults/{VAULT_ID}/items" in paths
+    assert any(c.get("query") == "filter=name%20eq%20%22iron-proxy-itests%22" for c in op.calls), op.calls
+    assert paths.count(f"/v1/vaults/{VAULT_ID}/items/{ITEM_ID}") == 3
+    rec = proxy.wait_audit(1)[0]
+    names = {s["secret"] for s in secrets_trace(rec)["annotations"]["swapped"]}
+    assert "op://iron-proxy-itests/itests-password/password" in names
+    nothing_leaked(proxy)
+
+
+def test_onepassword_connect_errors_are_unavailable(proxy_factory, http_upstream, op):
+    entries = [
+        swap_entry({"type": "1password_connect", "secret_ref": "op://iron-proxy-itests/itests-password/nope"},
+                   "proxy-a", "X-A"),
+        swap_entry({"type": "1password_connect", "secret_ref": "op://no-such-vault/item/password"}, "proxy-b", "X-B"),
+    ]
+    proxy = start(proxy_factory, entries, {"OP_CONNECT_HOST": op.url, "OP_CONNECT_TOKEN": OP_TOKEN})
+    h = received(get(proxy, http_upstream, ["X-A: proxy-a", "X-B: proxy-b"]))
+    assert h["x-a"] == "proxy-a" and h["x-b"] == "proxy-b"
+    err = proxy.stderr_text()
+    assert 'field \\"nope\\" not found on item' in err, err
+    assert 'looking up vault \\"no-such-vault\\"' in err
+    nothing_leaked(proxy)
+
+
+def test_onepassword_connect_bad_token_and_config_errors(proxy_factory, http_upstream, op, tmp_path):
+    proxy = start(proxy_factory, [swap_entry({"type": "1password_connect",
+                                              "secret_ref": "op://iron-proxy-itests/itests-password/password"},
+                                             "proxy-op", "X-Op")],
+                  {"OP_CONNECT_HOST": op.url, "OP_CONNECT_TOKEN": "wrong-token"})
+    assert received(get(proxy, http_upstream, ["X-Op: proxy-op"]))["x-op"] == "proxy-op"
+    assert op.count(ok=False) == 1 and "401" in proxy.stderr_text()
+    for ref, needle in [("vault/item/field", 'must start with "op://"'), ("op://a/b", "3 or 4 path segments"),
+                        ("op://a//c", "empty path segment")]:
+        cfg = proxy_factory.config(transforms=[secrets_transform(swap_entry(
+            {"type": "1password_connect", "secret_ref": ref}, "p", "X"))])
+        path = tmp_path / "op.yaml"
+        path.write_text(dump(cfg))
+        cp = run_binary(["-config", str(path), "-check"])
+        assert cp.returncode != 0 and needle in cp.stderr + cp.stdout, cp.stderr
