@@ -3,6 +3,7 @@
 #include "config/yaml_util.hpp"
 #include "secrets/aws_stores.hpp"
 #include "secrets/file_source.hpp"
+#include "secrets/gcp_sm.hpp"
 #include "secrets/onepassword_connect.hpp"
 #include "secrets/remote_source.hpp"
 
@@ -101,6 +102,28 @@ result<std::shared_ptr<source>> parse_op_connect(const YAML::Node& node, const c
                                                                    times->failure_ttl, std::move(fetcher)));
 }
 
+// {type: gcp_sm, secret, credentials_file?, endpoint?, ttl?, failure_ttl?, json_key?}
+result<std::shared_ptr<source>> parse_gcp_sm(const YAML::Node& node, const config::yaml_ctx& ctx, std::string json_key) {
+    if (auto ok = config::expect_map(node, ctx, {"type", "secret", "credentials_file", "endpoint", "ttl", "failure_ttl", "json_key"}); !ok)
+        return ok.err();
+    auto secret = required_string(node, "secret", ctx);
+    if (!secret) return secret.err();
+    auto version = gcp_secret_version(*secret);
+    if (!version) return ctx.child("secret").fail(node["secret"], "gcp_sm: " + version.message());
+    auto credentials_file = opt_string(node, "credentials_file", ctx);
+    if (!credentials_file) return credentials_file.err();
+    auto endpoint = opt_string(node, "endpoint", ctx);
+    if (!endpoint) return endpoint.err();
+    if (endpoint->empty()) *endpoint = "https://secretmanager.googleapis.com";
+    if (auto url = outbound::parse_base_url(*endpoint, "endpoint"); !url)
+        return ctx.child("endpoint").fail(node["endpoint"], "gcp_sm: " + url.message());
+    auto times = read_cache_times(node, ctx);
+    if (!times) return times.err();
+    auto fetcher = make_gcp_sm_fetcher(*version, std::move(*credentials_file), std::move(*endpoint));
+    return std::shared_ptr<source>(std::make_shared<remote_source>(std::move(*version), std::move(json_key), times->ttl,
+                                                                   times->failure_ttl, std::move(fetcher)));
+}
+
 }  // namespace
 
 std::shared_ptr<source> make_env_source(std::string var) {
@@ -152,6 +175,7 @@ result<std::shared_ptr<source>> parse_source(const YAML::Node& node, const confi
     }
     if (*type == "aws_sm" || *type == "aws_ssm") return parse_aws(node, ctx, *type, *json_key);
     if (*type == "1password_connect") return parse_op_connect(node, ctx, *json_key);
+    if (*type == "gcp_sm") return parse_gcp_sm(node, ctx, *json_key);
     if (*type == "1password") {
         return ctx.child("type").fail(node["type"],
                                       "source type \"1password\" (a service account through 1Password's proprietary SDK) "

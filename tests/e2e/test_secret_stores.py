@@ -341,3 +341,69 @@ def test_onepassword_connect_bad_token_and_config_errors(proxy_factory, http_ups
         path.write_text(dump(cfg))
         cp = run_binary(["-config", str(path), "-check"])
         assert cp.returncode != 0 and needle in cp.stderr + cp.stdout, cp.stderr
+
+
+# --- Google Secret Manager -----------------------------------------------------------------------------
+
+GSM_TOKEN = "ya29.gsm-access-token-CANARY-91ab"
+GSM_VALUE = "gsm-value-CANARY-2c3d4e"
+
+
+@pytest.fixture
+def gsm(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    store = GoogleSecretManager(GSM_TOKEN, key.public_key(), "proxy@proj.iam.gserviceaccount.com").start()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    keyfile = tmp_path / "sa.json"
+    keyfile.write_text(json.dumps({"type": "service_account", "project_id": "proj", "private_key_id": "kid1",
+                                   "private_key": pem, "client_email": "proxy@proj.iam.gserviceaccount.com",
+                                   "token_uri": f"{store.url}/token"}))
+    store.keyfile = keyfile
+    store.pem_line = pem.splitlines()[1]
+    store.versions["projects/proj/secrets/api-key/versions/latest"] = GSM_VALUE.encode()
+    store.versions["projects/proj/secrets/cfg/versions/3"] = json.dumps({"token": "json-CANARY-x"}).encode()
+    CANARIES.extend([GSM_TOKEN, GSM_VALUE, store.pem_line])
+    yield store
+    for c in (GSM_TOKEN, GSM_VALUE, store.pem_line):
+        CANARIES.remove(c)
+    store.stop()
+
+
+def test_gcp_secret_manager_access_with_service_account(proxy_factory, http_upstream, gsm):
+    entries = [
+        swap_entry({"type": "gcp_sm", "secret": "projects/proj/secrets/api-key", "endpoint": gsm.url},
+                   "proxy-gsm", "X-Gsm"),
+        swap_entry({"type": "gcp_sm", "secret": "projects/proj/secrets/cfg/versions/3", "endpoint": gsm.url,
+                    "json_key": "token"}, "proxy-gsm-json", "X-Gsm-Json"),
+    ]
+    proxy = start(proxy_factory, entries, {"GOOGLE_APPLICATION_CREDENTIALS": str(gsm.keyfile)})
+    time.sleep(0.2)
+    assert gsm.calls == [] and gsm.token_requests == []  # lazy
+    h = received(get(proxy, http_upstream, ["X-Gsm: proxy-gsm", "X-Gsm-Json: proxy-gsm-json"]))
+    assert h["x-gsm"] == GSM_VALUE and h["x-gsm-json"] == "json-CANARY-x"
+    assert gsm.token_requests and all(t["ok"] for t in gsm.token_requests), gsm.token_requests
+    assert {c["path"] for c in gsm.calls} == {"/v1/projects/proj/secrets/api-key/versions/latest:access",
+                                              "/v1/projects/proj/secrets/cfg/versions/3:access"}
+    assert gsm.count(ok=False) == 0
+    rec = proxy.wait_audit(1)[0]
+    names = {s["secret"] for s in secrets_trace(rec)["annotations"]["swapped"]}
+    assert "projects/proj/secrets/api-key/versions/latest" in names
+    nothing_leaked(proxy)
+
+
+def test_gcp_secret_manager_errors(proxy_factory, http_upstream, gsm, tmp_path):
+    entries = [swap_entry({"type": "gcp_sm", "secret": "projects/proj/secrets/missing", "endpoint": gsm.url},
+                          "proxy-gsm", "X-Gsm")]
+    proxy = start(proxy_factory, entries, {"GOOGLE_APPLICATION_CREDENTIALS": str(gsm.keyfile)})
+    assert received(get(proxy, http_upstream, ["X-Gsm: proxy-gsm"]))["x-gsm"] == "proxy-gsm"
+    assert "NOT_FOUND" in proxy.stderr_text()
+    nothing_leaked(proxy)
+    cfg = proxy_factory.config(transforms=[secrets_transform(swap_entry(
+        {"type": "gcp_sm", "secret": "proj/api-key"}, "p", "X"))])
+    path = tmp_path / "gsm.yaml"
+    path.write_text(dump(cfg))
+    cp = run_binary(["-config", str(path), "-check"])
+    assert cp.returncode != 0 and "projects/PROJECT/secrets/SECRET" in cp.stderr, cp.stderr

@@ -211,13 +211,43 @@ class GoogleSecretManager(StoreServer):
     """GET /v1/projects/{p}/secrets/{s}/versions/{v}:access with a bearer token →
     {"name": …, "payload": {"data": base64, "dataCrc32c": …}}."""
 
-    def __init__(self, token):
+    def __init__(self, token, public_key=None, client_email=None):
         super().__init__(_GSMHandler)
         self.token = token
         self.versions = {}  # "projects/p/secrets/s/versions/v" → bytes
+        # POST /token: the service-account JWT exchange (RFC 7523), its RS256 signature verified.
+        self.public_key = public_key
+        self.client_email = client_email
+        self.token_requests = []
+
+
+def _b64url_decode(seg):
+    return base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4))
 
 
 class _GSMHandler(_Base):
+    def do_POST(self):
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        form = urllib.parse.parse_qs(self.body().decode())
+        grant = form.get("grant_type", [""])[0]
+        try:
+            head, claims, sig = form["assertion"][0].split(".")
+            self.server.public_key.verify(_b64url_decode(sig), f"{head}.{claims}".encode(), padding.PKCS1v15(),
+                                          hashes.SHA256())
+            c = json.loads(_b64url_decode(claims))
+            h = json.loads(_b64url_decode(head))
+            ok = (grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" and h.get("alg") == "RS256"
+                  and c.get("iss") == self.server.client_email and c.get("aud") == f"{self.server.url}/token"
+                  and c.get("scope") == "https://www.googleapis.com/auth/cloud-platform"
+                  and c.get("exp", 0) - c.get("iat", 0) <= 3600)
+        except Exception as e:  # noqa: BLE001 - any malformed assertion is a refusal
+            ok, c = False, {"error": str(e)}
+        self.server.token_requests.append({"ok": ok, "claims": c})
+        if not ok:
+            return self.reply(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+        return self.reply(200, {"access_token": self.server.token, "expires_in": 3599, "token_type": "Bearer"})
+
     def do_GET(self):
         path = urllib.parse.urlsplit(self.path).path
         if self.headers.get("Authorization") != f"Bearer {self.server.token}":
