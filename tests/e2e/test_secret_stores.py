@@ -407,3 +407,56 @@ def test_gcp_secret_manager_errors(proxy_factory, http_upstream, gsm, tmp_path):
     path.write_text(dump(cfg))
     cp = run_binary(["-config", str(path), "-check"])
     assert cp.returncode != 0 and "projects/PROJECT/secrets/SECRET" in cp.stderr, cp.stderr
+
+
+# --- canary --------------------------------------------------------------------------------------------
+
+def test_canary_no_store_credential_token_or_value_escapes(proxy_factory, http_upstream, aws, op, gsm):
+    """Every store and hmac_sign at once, through non-echo endpoints, successes and refusals:
+    no credential, token, signing key or fetched value in stdout, stderr, the audit file or any
+    byte returned to the client (headers included), in raw, hex or base64 form."""
+    aws.secrets["venue/hmac"] = "hmac-key-CANARY-canary-run"
+    CANARIES.append("hmac-key-CANARY-canary-run")
+    try:
+        entries = [
+            swap_entry({"type": "aws_sm", "secret_id": "prod/raw", "region": "us-west-1"}, "proxy-raw", "X-Raw"),
+            swap_entry({"type": "aws_ssm", "name": "/app/param", "region": "us-west-1"}, "proxy-param", "X-Param"),
+            swap_entry({"type": "1password_connect", "secret_ref": "op://iron-proxy-itests/itests-password/password"},
+                       "proxy-op", "X-Op"),
+            swap_entry({"type": "gcp_sm", "secret": "projects/proj/secrets/api-key", "endpoint": gsm.url},
+                       "proxy-gsm", "X-Gsm"),
+        ]
+        hmac_entry = {"name": "hmac_sign", "config": {
+            "signature": {"message": "{{.Timestamp}}{{.Method}}{{.Path}}{{.Body}}"},
+            "credentials": {"secret": {"type": "aws_sm", "secret_id": "venue/hmac", "region": "us-west-1"}},
+            "headers": [{"name": "X-Sig", "value": "{{.Signature}}"}],
+            "rules": [{"host": "allowed.test"}]}}
+        env = aws_env(aws, AWS_SESSION_TOKEN=SESSION_TOKEN)
+        env.update(op_env(op))
+        env["GOOGLE_APPLICATION_CREDENTIALS"] = str(gsm.keyfile)
+        proxy = proxy_factory.start(transforms=[allowlist_transform("allowed.test"), secrets_transform(*entries),
+                                                hmac_entry], env=env)
+        headers = ["X-Raw: proxy-raw", "X-Param: proxy-param", "X-Op: proxy-op", "X-Gsm: proxy-gsm"]
+        responses = [
+            get(proxy, http_upstream, headers, path="/status/200"),
+            get(proxy, http_upstream, headers, path="/status/404"),
+            clients.curl(f"http://127.0.0.1:{proxy.http_port}/status/200", method="POST", data="b" * 10,
+                         headers=[f"Host: allowed.test:{http_upstream.port}", "Transfer-Encoding: chunked", *headers],
+                         extra=["-i"]),
+            clients.curl(f"http://127.0.0.1:{proxy.http_port}/status/200", extra=["-i"],
+                         headers=[f"Host: allowed.test:{http_upstream.port}", *headers]),
+        ]
+        assert [r.http_code for r in responses] == [200, 404, 400, 200]
+        # The origin did receive the real values (so the check below is not vacuous).
+        got = {k.lower(): v for k, v in http_upstream.requests_for("/status/200")[0]["headers"]}
+        assert got["x-raw"] == RAW_VALUE and got["x-op"] == OP_PASSWORD and got["x-gsm"] == GSM_VALUE
+        assert got["x-param"] == PARAM_VALUE and got["x-sig"]
+        proxy.wait_audit(4)
+        proxy.stop()
+        text = proxy.stderr_text() + proxy.stdout_text() + proxy.audit_path.read_text()
+        text += "".join(r.body.decode("utf-8", "replace") for r in responses)
+        for canary in CANARIES:
+            for form in (canary, canary.encode().hex(), base64.b64encode(canary.encode()).decode()[:-4]):
+                assert form not in text, canary
+    finally:
+        CANARIES.remove("hmac-key-CANARY-canary-run")
