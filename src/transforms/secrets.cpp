@@ -294,10 +294,16 @@ std::vector<const secrets::source*> pending_sources(const std::vector<secret_ent
 
 }  // namespace
 
-bool secrets_transform::awaits_request(const exchange& ex) const { return !pending_sources(entries_, ex).empty(); }
+// Asked of every request: no allocation, and the rules only for a source still pending.
+bool secrets_transform::awaits_request(const exchange& ex) const {
+    for (const auto& e : entries_)
+        if (e.source->pending() && e.rules.matches_any(ex)) return true;
+    return false;
+}
 
 boost::asio::awaitable<pipeline::verdict> secrets_transform::on_request_async(exchange& ex) const {
-    co_await secrets::await_fetched(pending_sources(entries_, ex), secrets::first_fetch_wait);
+    std::vector<const secrets::source*> waiting = pending_sources(entries_, ex);
+    co_await secrets::await_fetched(std::move(waiting), secrets::first_fetch_wait);
     co_return on_request(ex);
 }
 

@@ -262,3 +262,21 @@ def test_config_errors(proxy_factory, iron_binary, tmp_path, bed):
     path.write_text(dump(cfg))
     cp = run_binary(["-config", str(path), "-check"], env={KEY_VAR: RAW_KEY, API_KEY_VAR: API_KEY})
     assert cp.returncode == 0, cp.stderr
+
+
+def test_http2_client_signed_and_unknown_length_refused(proxy_factory, h2_upstream, ca_cert):
+    from harness.h2_client import H2Client
+    e = {KEY_VAR: RAW_KEY, API_KEY_VAR: API_KEY}
+    proxy = proxy_factory.start(https_listen=f"127.0.0.1:{h2_upstream.port}", env=e,
+                                transforms=[allowlist_transform("allowed.test"), hmac_entry()])
+    authority = f"allowed.test:{h2_upstream.port}"
+    with H2Client.connect(("127.0.0.1", h2_upstream.port), "allowed.test", ca_cert) as c:
+        ok = c.wait(c.request("POST", "/echo/h2?x=1", authority, headers=[("content-length", "5")], body=b"hello"))
+        unknown = c.wait(c.request("POST", "/echo/h2-unknown", authority, body=b"hello"))
+    assert ok.status == 200, ok
+    [seen] = h2_upstream.requests_for("/echo/h2")
+    h = received_headers(seen)
+    assert h["x-venue-signature"] == expected_signature(f"{h['x-venue-timestamp']}POST/echo/h2?x=1hello")
+    assert unknown.status == 400, unknown
+    assert json.loads(bytes(unknown.body)) == {"error": "hmac_sign", "reason": "chunked_body_not_allowed"}
+    assert not h2_upstream.requests_for("/echo/h2-unknown")
