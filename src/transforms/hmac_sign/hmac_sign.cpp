@@ -66,12 +66,19 @@ int hex_digit(char c) {
     return -1;
 }
 
-// Reads the body whole or says why it cannot be signed; null when it can.
+// Says why the body cannot be signed whole; nullopt when it can.
 std::optional<verdict> body_refusal(pipeline::exchange& ex, bool allow_chunked) {
     const auto& body = ex.request_body;
     const auto declared = ex.request_headers.get("Content-Length");
+    const std::int64_t declared_length = declared ? std::strtoll(std::string(*declared).c_str(), nullptr, 10) : -1;
+    // The body was not buffered for us (the rules came to match after another transform changed
+    // the request): it would go upstream unsigned.
+    if (!body.present && (declared_length > 0 || ex.request_headers.contains("Transfer-Encoding"))) {
+        if (declared) ex.note("content_length", declared_length);
+        return refuse(ex, 400, "body_missing");
+    }
     if (!body.complete) {
-        if (declared) ex.note("content_length", static_cast<std::int64_t>(std::strtoll(std::string(*declared).c_str(), nullptr, 10)));
+        if (declared) ex.note("content_length", declared_length);
         ex.note("buffered_length", static_cast<std::int64_t>(body.data.size()));
         return refuse(ex, 413, "body_truncated");
     }

@@ -13,6 +13,7 @@
 //
 // Rejections answer {"error":"hmac_sign","reason":"<reason>"} (application/json):
 //   413 body_truncated (annotations content_length, buffered_length), 400 chunked_body_not_allowed,
+//   400 body_missing (a body the proxy did not buffer for signing; content_length),
 //   502 credential_unavailable (credential, error), 500 message_template_failed (error),
 //   500 key_decode_failed (error), 500 header_template_failed (header, error);
 // every one also annotates `rejected: <reason>`. Success: `injected: ["header:<Name>", …]`.

@@ -195,6 +195,17 @@ TEST(HmacSignTransform, RefusesWhatItCannotSignWhole) {
     EXPECT_EQ(chunked.status, 400);
     EXPECT_EQ(chunked.body, R"({"error":"hmac_sign","reason":"chunked_body_not_allowed"})");
     EXPECT_EQ(*chunked.headers.get("Content-Type"), "application/json");
+
+    exchange unbuffered;
+    unbuffered.method = "POST";
+    unbuffered.host = unbuffered.policy_host = "api.venue.test";
+    unbuffered.path = unbuffered.raw_path = "/";
+    unbuffered.request_headers.add("Content-Length", "10");
+    audit::trace tr;
+    unbuffered.current_trace = &tr;
+    verdict missing = (*t)->on_request(unbuffered);
+    EXPECT_EQ(missing.status, 400);
+    EXPECT_EQ(missing.body, R"({"error":"hmac_sign","reason":"body_missing"})");
 }
 
 }  // namespace
