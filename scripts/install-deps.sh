@@ -25,6 +25,8 @@ PACKAGES=(
   # OTLP export: zlib (gzip), the schema compiler and runtime for the unit tests, and Python's
   # protobuf for the e2e collectors (they decode with modules protoc generates at test time)
   zlib1g-dev protobuf-compiler libprotobuf-dev python3-protobuf
+  # secret stores e2e: an independent SigV4 implementation verifies what the proxy signs
+  python3-botocore
   # network-namespace scenarios
   iproute2 nftables
   # MCP e2e: the official MCP TypeScript SDK runs on node (npm ci below; npm comes with nodejs)

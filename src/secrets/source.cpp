@@ -45,6 +45,7 @@ source::source(std::string name, std::string json_key)
 result<value_ptr> source::current() const {
     auto s = state_.load();
     if (s->value) return s->value;
+    if (pending()) demand();
     return make_error("secret " + config::go_quote(name_) + " unavailable: " + s->error);
 }
 

@@ -33,13 +33,25 @@ public:
     const std::string& name() const { return name_; }
 
     // The current value, or an "unavailable" error (the reason never contains the value).
-    // Lock-free snapshot read; never performs I/O. After one success, a failed refresh keeps
+    // Lock-free snapshot read; never performs I/O (a pending remote source is asked to start its
+    // first fetch, which happens on its own thread). After one success, a failed refresh keeps
     // serving the last good value (rotation by rewriting a file must not fail requests).
     result<value_ptr> current() const;
 
     // Re-read the backing store and publish the result. May block on I/O: never call it on the
     // request path. Concurrent refreshes are serialised.
     void refresh();
+
+    // What SIGHUP / reload asks of a source: re-read it now. Local sources do it on the calling
+    // thread; a remote store's source wakes its own fetch thread instead (never blocking the caller).
+    virtual void reload() { refresh(); }
+
+    // Remote stores fetch on first demand: building never performs I/O. pending() is true while no
+    // fetch has finished yet, so a request that needs the value should ask for it (demand()) and
+    // wait for that fetch (secrets::await_fetched) rather than fail at once. Local sources read
+    // at build and are never pending.
+    virtual bool pending() const { return false; }
+    virtual void demand() const {}
 
 protected:
     source(std::string name, std::string json_key);

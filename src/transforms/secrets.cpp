@@ -10,6 +10,7 @@
 
 #include "config/yaml_util.hpp"
 #include "core/headers.hpp"
+#include "secrets/await.hpp"
 #include "transforms/secrets_redact.hpp"
 #include "transforms/secrets_scan.hpp"
 
@@ -282,8 +283,32 @@ bool secrets_transform::wants_request_body(const exchange& ex) const {
     return false;
 }
 
+namespace {
+
+std::vector<const secrets::source*> pending_sources(const std::vector<secret_entry>& entries, const exchange& ex) {
+    std::vector<const secrets::source*> out;
+    for (const auto& e : entries)
+        if (e.source->pending() && e.rules.matches_any(ex)) out.push_back(e.source.get());
+    return out;
+}
+
+}  // namespace
+
+// Asked of every request: no allocation, and the rules only for a source still pending.
+bool secrets_transform::awaits_request(const exchange& ex) const {
+    for (const auto& e : entries_)
+        if (e.source->pending() && e.rules.matches_any(ex)) return true;
+    return false;
+}
+
+boost::asio::awaitable<pipeline::verdict> secrets_transform::on_request_async(exchange& ex) const {
+    std::vector<const secrets::source*> waiting = pending_sources(entries_, ex);
+    co_await secrets::await_fetched(std::move(waiting), secrets::first_fetch_wait);
+    co_return on_request(ex);
+}
+
 void secrets_transform::refresh() const {
-    for (const auto& e : entries_) e.source->refresh();
+    for (const auto& e : entries_) e.source->reload();
 }
 
 pipeline::ordering secrets_transform::ordering_needs() const {

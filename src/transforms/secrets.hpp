@@ -113,6 +113,10 @@ public:
     // Annotations: swapped / injected [{secret, locations}], secret_unavailable [names],
     // rejected, reject_reason, body_truncated. Never a secret value.
     pipeline::verdict on_request(pipeline::exchange& ex) const override;
+    // An entry whose rules match reads a remote store not fetched yet: the request waits for that
+    // first fetch on the worker's event loop (never blocking the thread), then runs on_request.
+    bool awaits_request(const pipeline::exchange& ex) const override;
+    boost::asio::awaitable<pipeline::verdict> on_request_async(pipeline::exchange& ex) const override;
     // With redact_responses: every real value on_request put into this request is mapped back to
     // its placeholder in the response (secrets_redact.hpp). Annotations: redacted (a count) and
     // redaction "skipped (content-encoding)". Otherwise the response passes unmodified.

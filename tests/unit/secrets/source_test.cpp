@@ -192,8 +192,13 @@ TEST_F(SecretSources, ParseErrors) {
     } cases[] = {
         {"source: {var: X}\n", "c.yaml:1:9: secrets[0].source: source.type is required"},
         {"source: {type: vault}\n", "c.yaml:1:16: secrets[0].source.type: unsupported source type \"vault\""},
-        {"source: {type: aws_sm, secret_id: x}\n",
-         "c.yaml:1:16: secrets[0].source.type: source type \"aws_sm\" is not yet supported by this build"},
+        {"source: {type: aws_sm}\n", "c.yaml:1:9: secrets[0].source: source.secret_id is required"},
+        {"source: {type: aws_ssm, name: /p, with_decryption: maybe}\n",
+         "c.yaml:1:52: secrets[0].source.with_decryption: expected a boolean (true or false), got \"maybe\""},
+        {"source: {type: 1password, secret_ref: \"op://v/i/f\"}\n",
+         "c.yaml:1:16: secrets[0].source.type: source type \"1password\" (a service account through 1Password's "
+         "proprietary SDK) is not supported by this build: run a 1Password Connect server and use type: "
+         "1password_connect (OP_CONNECT_HOST, OP_CONNECT_TOKEN) with the same secret_ref"},
         {"source: {type: env}\n", "c.yaml:1:9: secrets[0].source: source.var is required"},
         {"source: {type: env, var: X, path: y}\n",
          "c.yaml:1:29: secrets[0].source: unknown key \"path\" (allowed: type, var, json_key, name)"},

@@ -1,0 +1,214 @@
+#include "aws/sigv4.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <vector>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+namespace iron::aws {
+namespace {
+
+std::string hex(const unsigned char* p, std::size_t n) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(n * 2);
+    for (std::size_t i = 0; i < n; ++i) {
+        out += digits[p[i] >> 4];
+        out += digits[p[i] & 15];
+    }
+    return out;
+}
+
+std::string hmac_raw(std::string_view key, std::string_view data) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+         data.size(), mac, &len);
+    return std::string(reinterpret_cast<const char*>(mac), len);
+}
+
+bool unreserved(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.' || c == '~';
+}
+
+// RFC 3986 encoding as SigV4 wants it: unreserved bytes kept, '/' kept when `keep_slash`,
+// everything else %XX with upper-case hex.
+std::string uri_encode(std::string_view s, bool keep_slash) {
+    static constexpr char digits[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (unreserved(c) || (keep_slash && c == '/')) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += digits[c >> 4];
+            out += digits[c & 15];
+        }
+    }
+    return out;
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+            out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+// Dot segments resolved and empty segments dropped (AWS services other than S3 want both).
+std::string normalize_path(std::string_view path) {
+    if (path.empty()) return "/";
+    std::vector<std::string_view> out;
+    std::size_t start = 0;
+    while (start <= path.size()) {
+        std::size_t slash = path.find('/', start);
+        if (slash == std::string_view::npos) slash = path.size();
+        std::string_view seg = path.substr(start, slash - start);
+        if (seg == "..") {
+            if (!out.empty()) out.pop_back();
+        } else if (!seg.empty() && seg != ".") {
+            out.push_back(seg);
+        }
+        start = slash + 1;
+    }
+    std::string joined = path.front() == '/' ? "/" : "";
+    for (std::size_t i = 0; i < out.size(); ++i) joined += (i ? "/" : "") + std::string(out[i]);
+    if (path.back() == '/' && !out.empty()) joined += '/';
+    return joined;
+}
+
+std::string collapse_spaces(std::string_view v) {
+    std::string out;
+    bool space = false;
+    for (char c : v) {
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out += ' ';
+        space = false;
+        out += c;
+    }
+    return out;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+}  // namespace
+
+std::string amz_date(std::chrono::system_clock::time_point t) {
+    const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+    return buf;
+}
+
+std::string hex_sha256(std::string_view data) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+    return hex(md, len);
+}
+
+std::string canonical_uri(std::string_view path) { return uri_encode(normalize_path(path), true); }
+
+std::string canonical_query(std::string_view query) {
+    std::vector<std::pair<std::string, std::string>> params;
+    std::size_t start = 0;
+    while (start < query.size()) {
+        std::size_t amp = query.find('&', start);
+        if (amp == std::string_view::npos) amp = query.size();
+        std::string_view pair = query.substr(start, amp - start);
+        start = amp + 1;
+        if (pair.empty()) continue;
+        const auto eq = pair.find('=');
+        std::string_view k = pair.substr(0, eq);
+        std::string_view v = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+        params.emplace_back(uri_encode(percent_decode(k), false), uri_encode(percent_decode(v), false));
+    }
+    std::sort(params.begin(), params.end());
+    std::string out;
+    for (const auto& [k, v] : params) out += (out.empty() ? "" : "&") + k + "=" + v;
+    return out;
+}
+
+std::pair<std::string, std::string> canonical_headers(const core::header_list& headers) {
+    std::map<std::string, std::string> joined;
+    for (const auto& e : headers.entries()) {
+        std::string& slot = joined[lower(e.name)];
+        slot += (slot.empty() ? "" : ",") + collapse_spaces(e.value);
+    }
+    std::string canon, names;
+    for (const auto& [n, v] : joined) {
+        canon += n + ":" + v + "\n";
+        names += (names.empty() ? "" : ";") + n;
+    }
+    return {canon, names};
+}
+
+std::string canonical_request(const request_to_sign& req) {
+    const auto [canon, names] = canonical_headers(req.headers);
+    return req.method + "\n" + canonical_uri(req.path) + "\n" + canonical_query(req.query) + "\n" + canon + "\n" + names +
+           "\n" + req.payload_hash;
+}
+
+std::string string_to_sign(std::string_view canonical, std::string_view amzdate, std::string_view credential_scope) {
+    return "AWS4-HMAC-SHA256\n" + std::string(amzdate) + "\n" + std::string(credential_scope) + "\n" + hex_sha256(canonical);
+}
+
+std::string signing_key(std::string_view secret_access_key, std::string_view date, const scope& s) {
+    std::string k = "AWS4" + std::string(secret_access_key);
+    std::string out = hmac_raw(k, date);
+    OPENSSL_cleanse(k.data(), k.size());
+    for (std::string_view part : {std::string_view(s.region), std::string_view(s.service), std::string_view("aws4_request")}) {
+        std::string next = hmac_raw(out, part);
+        OPENSSL_cleanse(out.data(), out.size());
+        out = std::move(next);
+    }
+    return out;
+}
+
+void sign(request_to_sign& req, const credentials& creds, const scope& s, std::chrono::system_clock::time_point now) {
+    const std::string date_time = amz_date(now);
+    const std::string date = date_time.substr(0, 8);
+    req.headers.erase("Authorization");
+    req.headers.set("X-Amz-Date", date_time);
+    req.headers.erase("X-Amz-Security-Token");
+    if (!creds.session_token.empty()) req.headers.set("X-Amz-Security-Token", creds.session_token);
+    const std::string credential_scope = date + "/" + s.region + "/" + s.service + "/aws4_request";
+    const std::string to_sign = string_to_sign(canonical_request(req), date_time, credential_scope);
+    std::string key = signing_key(creds.secret_access_key, date, s);
+    const std::string mac = hmac_raw(key, to_sign);
+    OPENSSL_cleanse(key.data(), key.size());
+    const auto names = canonical_headers(req.headers).second;
+    req.headers.add("Authorization", "AWS4-HMAC-SHA256 Credential=" + creds.access_key_id + "/" + credential_scope +
+                                         ", SignedHeaders=" + names + ", Signature=" +
+                                         hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size()));
+}
+
+}  // namespace iron::aws
