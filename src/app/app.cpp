@@ -67,6 +67,7 @@ std::shared_ptr<const runtime::request_policy> make_policy(const config::config&
     auto p = std::make_shared<runtime::request_policy>();
     p->pipeline = std::move(pipe);
     p->max_request_body_bytes = cfg.proxy.max_request_body_bytes;
+    p->max_response_body_bytes = cfg.proxy.max_response_body_bytes;
     p->forward_oversize_body = cfg.proxy.oversize_body == "forward";
     p->reason_body = cfg.proxy.deny_body == "reason";
     return p;
