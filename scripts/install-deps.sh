@@ -25,6 +25,9 @@ PACKAGES=(
   # OTLP export: zlib (gzip), the schema compiler and runtime for the unit tests, and Python's
   # protobuf for the e2e collectors (they decode with modules protoc generates at test time)
   zlib1g-dev protobuf-compiler libprotobuf-dev python3-protobuf
+  # the grpc transform: gRPC C++ and protoc's grpc_cpp_plugin (the client is generated at build
+  # time from proto/transform/v1); its e2e service uses python3-grpcio and python3-protobuf above
+  libgrpc++-dev protobuf-compiler-grpc
   # network-namespace scenarios
   iproute2 nftables
 )

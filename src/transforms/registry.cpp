@@ -8,6 +8,7 @@
 #include "transforms/allowlist.hpp"
 #include "transforms/annotate.hpp"
 #include "transforms/body_capture.hpp"
+#include "transforms/grpc/grpc_transform.hpp"
 #include "transforms/header_allowlist.hpp"
 #include "transforms/judge/judge.hpp"
 #include "transforms/secrets.hpp"
@@ -39,6 +40,7 @@ const std::vector<factory_entry>& factories() {
         {"header_allowlist", make<header_allowlist>},
         {"body_capture", make<body_capture>},
         {"judge", make<judge::judge_transform>},
+        {"grpc", make<grpcsvc::grpc_transform>},
     };
     return table;
 }
@@ -46,7 +48,7 @@ const std::vector<factory_entry>& factories() {
 // Transforms the Go proxy has but this build does not implement yet. Naming one is an error, never
 // a silent skip: a pipeline missing e.g. `secrets` would forward placeholder tokens (fail closed).
 constexpr std::string_view not_yet_supported[] = {
-    "grpc", "hmac_sign", "oauth_token", "aws_auth", "gcp_auth", "gcp_id_token",
+    "hmac_sign", "oauth_token", "aws_auth", "gcp_auth", "gcp_id_token",
 };
 
 std::string with_where(const std::string& where, const std::string& message) {
