@@ -392,6 +392,28 @@ def test_body_replacement_the_service_was_not_shown_is_refused(proxy_factory, ht
     assert "send_request_body" in rec["error"]
 
 
+def test_shutdown_with_a_call_still_out_exits_cleanly(proxy_factory, http_upstream, service):
+    """A call outlasting the drain: the proxy cancels it and exits promptly, without a crash, and
+    the request is still audited."""
+    srv = service(delay=20)
+    proxy = proxy_factory.start(transforms=[allowlist_transform("allowed.test"), grpc_entry(srv, timeout="30s")],
+                                proxy_extra={"shutdown_timeout": "1s"})
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", get(proxy, http_upstream, "/echo/pending")), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 5
+    while not srv.calls and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert srv.calls
+    began = time.monotonic()
+    rc = proxy.stop()
+    assert rc == 0 and time.monotonic() - began < 4.5, (rc, proxy.stderr_text()[-2000:])
+    t.join(10)
+    assert "AddressSanitizer" not in proxy.stderr_text()
+    recs = proxy.wait_audit(1)
+    assert recs[0]["audit"]["path"] == "/echo/pending" and recs[0]["audit"]["action"] != "allow"
+
+
 @pytest.mark.parametrize("mode", ["deny", "allow"])
 def test_dead_service_follows_failure_mode(proxy_factory, http_upstream, mode):
     proxy = start(proxy_factory, grpc_entry(target="127.0.0.1:9", failure_mode=mode, timeout="2s"))

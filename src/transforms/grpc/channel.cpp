@@ -1,7 +1,10 @@
 #include "transforms/grpc/channel.hpp"
 
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <optional>
+#include <unordered_set>
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -20,6 +23,33 @@ namespace asio = boost::asio;
 namespace v1 = ::transform::v1;
 
 using done_callback = std::function<void(::grpc::Status)>;
+
+// Every call in flight, process-wide: a call's completion is posted to a worker's event loop from
+// one of gRPC's threads, so at shutdown the calls are cancelled and their completions posted while
+// the workers' loops still exist (cancel_calls_in_flight). Never destroyed: gRPC's threads may
+// outlive static destruction.
+struct calls_in_flight {
+    std::mutex lock;
+    std::condition_variable none_left;
+    std::unordered_set<::grpc::ClientContext*> calls;
+};
+
+calls_in_flight& in_flight() {
+    static auto* calls = new calls_in_flight;
+    return *calls;
+}
+
+void track(::grpc::ClientContext* call) {
+    std::lock_guard guard(in_flight().lock);
+    in_flight().calls.insert(call);
+}
+
+void untrack(::grpc::ClientContext* call) {
+    auto& f = in_flight();
+    std::lock_guard guard(f.lock);
+    f.calls.erase(call);
+    if (f.calls.empty()) f.none_left.notify_all();
+}
 
 // What a call needs until gRPC's callback ran, whatever happened to the coroutine meanwhile.
 template <class Request, class Reply>
@@ -42,10 +72,12 @@ asio::awaitable<call_outcome<Reply>> unary_call(Start start, Request request, st
         using handler_type = decltype(handler);
         auto resume_on = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
         auto waiting = std::make_shared<std::optional<handler_type>>(std::move(handler));
+        track(&call->context);
         start(&call->context, &call->request, &call->reply, [call, waiting, resume_on](::grpc::Status status) {
             asio::post(resume_on, [waiting, status = std::move(status)]() mutable {
                 (**waiting)(std::move(status));
             });
+            untrack(&call->context);
         });
     };
     ::grpc::Status status =
@@ -103,6 +135,13 @@ const char* code_name(::grpc::StatusCode code) {
         case ::grpc::StatusCode::UNAUTHENTICATED: return "unauthenticated";
         default: return "error";
     }
+}
+
+void cancel_calls_in_flight(std::chrono::milliseconds wait) {
+    auto& f = in_flight();
+    std::unique_lock guard(f.lock);
+    for (auto* call : f.calls) call->TryCancel();
+    f.none_left.wait_for(guard, wait, [&f] { return f.calls.empty(); });
 }
 
 std::string describe(const ::grpc::Status& status, std::chrono::nanoseconds timeout) {

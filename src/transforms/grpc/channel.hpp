@@ -57,6 +57,11 @@ private:
     std::unique_ptr<::transform::v1::TransformService::Stub> stub_;
 };
 
+// Shutdown, before the workers' event loops stop: cancels every call still out and waits (at most
+// `wait`) until their completions were handed to those loops, so no gRPC thread touches a loop
+// after it is gone.
+void cancel_calls_in_flight(std::chrono::milliseconds wait);
+
 // A failed call's status in a few words for the trace and the audit record ("deadline exceeded
 // after 5s", "unavailable: failed to connect …"): the code's name and gRPC's message.
 std::string describe(const ::grpc::Status& status, std::chrono::nanoseconds timeout);
