@@ -8,6 +8,8 @@
   go          the original Go iron-proxy (--go-binary), same listeners, CA, allowlist and deny list
   iron-otel   the (first) iron build with OpenTelemetry log export on (OTEL_EXPORTER_OTLP_ENDPOINT) to
               a local sink that answers every export 200: the cost of export, next to `iron`
+  iron-grpc   the (first) iron build with a grpc transform on every request, calling a local
+              python3-grpcio transform.v1.TransformService that answers CONTINUE (both phases)
 
 plan_targets() turns --targets and --binary into column specs; bench/bench.py builds one fresh Target
 per run and column, starts it, measures it and stops it."""
@@ -16,6 +18,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -75,15 +78,20 @@ class Direct(Target):
 
 class Iron(Target):
     env = None  # extra environment for the proxy (IronOtel's export settings)
+    config_dir = "iron"  # one config file for every build: an A/B run compares binaries only
+    extra_transforms = ""  # YAML list entries appended to the config's transforms (IronGrpc)
 
     def start(self):
         c = self.cfg
-        d = c.work / "iron"  # one config file for every build: an A/B run compares binaries only
+        d = c.work / self.config_dir
         d.mkdir(exist_ok=True)
         self.port = c.ports["iron"]
         render("iron-proxy.yaml.in", d / "iron-proxy.yaml",
                {"WORK": c.work, "IRON_PORT": self.port, "IRON_HTTP_PORT": c.ports["iron_http"],
                 "IRON_HTTPS_PORT": c.ports["iron_https"]})
+        if self.extra_transforms:
+            with open(d / "iron-proxy.yaml", "a") as f:
+                f.write(self.extra_transforms)
         self.server = Server(self.name, [str(self.spec.binary), "-config", str(d / "iron-proxy.yaml")], c.work, cwd=d,
                              env=self.env)
 
@@ -135,6 +143,48 @@ class IronOtel(Iron):
             print(f"bench: iron-otel sink received {self.sink.exports} exports, {self.sink.bytes} bytes", flush=True)
             self.sink.stop()
             self.sink = None
+
+
+class TransformService:
+    """bench/transform_service.py (a python3-grpcio transform.v1.TransformService answering
+    CONTINUE) in a process of its own, run by Debian's /usr/bin/python3, which has grpcio."""
+
+    def __init__(self, work):
+        port_file = work / "transform-service.port"
+        port_file.unlink(missing_ok=True)
+        self.server = Server("transform-service",
+                             ["/usr/bin/python3", str(BENCH / "transform_service.py"), "--proto-root",
+                              str(ROOT / "proto"), "--out", str(work / "transform-py"), "--port-file", str(port_file)],
+                             work)
+        for _ in range(300):  # at most 30 s
+            if port_file.exists() and port_file.read_text().strip():
+                break
+            if not self.server.alive():
+                raise RuntimeError("the transform service exited: see logs/transform-service.out")
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the transform service did not start within 30 s")
+        self.port = int(port_file.read_text())
+
+    def stop(self):
+        self.server.stop()
+
+
+class IronGrpc(Iron):
+    """`iron` with a grpc transform (both phases, no bodies) on every request to a TransformService."""
+    config_dir = "iron-grpc"
+
+    def start(self):
+        self.service = TransformService(self.cfg.work)
+        self.extra_transforms = ("  - name: grpc\n    config:\n      name: bench-policy\n"
+                                 f"      target: \"127.0.0.1:{self.service.port}\"\n")
+        super().start()
+
+    def stop(self):
+        super().stop()
+        if getattr(self, "service", None):
+            self.service.stop()
+            self.service = None
 
 
 class Go(Target):
@@ -297,9 +347,14 @@ def plan_targets(cfg):
             chosen = [Spec("iron-otel", "iron-proxy+otel", IronOtel, irons[0].binary,
                            note="iron-proxy+otel: the same build with OTLP log export (http/protobuf) to a local "
                                 "sink that answers 200.")]
+        elif name == "iron-grpc":
+            chosen = [Spec("iron-grpc", "iron-proxy+grpc", IronGrpc, irons[0].binary,
+                           note="iron-proxy+grpc: the same build with a grpc transform on every request (request "
+                                "and response calls) to a local python3-grpcio service that answers CONTINUE.")]
         elif name in FIXED:
             chosen = [FIXED[name]]
         else:
-            raise SystemExit(f"unknown target {name!r}; choose from direct, iron, iron@LABEL, iron-otel, squid, mitm, go")
+            raise SystemExit(f"unknown target {name!r}; choose from direct, iron, iron@LABEL, iron-otel, iron-grpc, squid, mitm, "
+                             "go")
         specs += [s for s in chosen if s.key not in {x.key for x in specs}]
     return specs, skipped
