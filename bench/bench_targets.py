@@ -11,6 +11,8 @@
   iron-mcp    the (first) iron build with an MCP tool policy; every phase POSTs a JSON-RPC tools/call
               (an allowed tool with a `when` clause) to nginx's /mcp: the cost of the policy
   iron-post   the same POSTs without the policy: the column iron-mcp compares with
+  iron-grpc   the (first) iron build with a grpc transform on every request, calling a local
+              python3-grpcio transform.v1.TransformService that answers CONTINUE (both phases)
 
 plan_targets() turns --targets and --binary into column specs; bench/bench.py builds one fresh Target
 per run and column, starts it, measures it and stops it."""
@@ -19,6 +21,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -80,18 +83,21 @@ class Direct(Target):
 class Iron(Target):
     env = None  # extra environment for the proxy (IronOtel's export settings)
     extra_yaml = ""  # appended to the config (IronMcp's policy)
+    config_dir = "iron"  # one config file for every build: an A/B run compares binaries only
+    extra_transforms = ""  # YAML list entries appended to the config's transforms (IronGrpc)
 
     def start(self):
         c = self.cfg
-        d = c.work / "iron"  # one config file for every build: an A/B run compares binaries only
+        d = c.work / self.config_dir
         d.mkdir(exist_ok=True)
         self.port = c.ports["iron"]
         render("iron-proxy.yaml.in", d / "iron-proxy.yaml",
                {"WORK": c.work, "IRON_PORT": self.port, "IRON_HTTP_PORT": c.ports["iron_http"],
                 "IRON_HTTPS_PORT": c.ports["iron_https"]})
-        if self.extra_yaml:
+        # Transform entries first: they continue the rendered file's last section, `transforms:`.
+        if self.extra_transforms or self.extra_yaml:
             with open(d / "iron-proxy.yaml", "a") as f:
-                f.write(self.extra_yaml)
+                f.write(self.extra_transforms + self.extra_yaml)
         self.server = Server(self.name, [str(self.spec.binary), "-config", str(d / "iron-proxy.yaml")], c.work, cwd=d,
                              env=self.env)
 
@@ -161,7 +167,50 @@ MCP_POLICY = """mcp:
 
 class IronMcp(Iron):
     """`iron` with an MCP tool policy on the POSTs to /mcp."""
+    config_dir = "iron-mcp"
     extra_yaml = MCP_POLICY
+
+
+class TransformService:
+    """bench/transform_service.py (a python3-grpcio transform.v1.TransformService answering
+    CONTINUE) in a process of its own, run by Debian's /usr/bin/python3, which has grpcio."""
+
+    def __init__(self, work):
+        port_file = work / "transform-service.port"
+        port_file.unlink(missing_ok=True)
+        self.server = Server("transform-service",
+                             ["/usr/bin/python3", str(BENCH / "transform_service.py"), "--proto-root",
+                              str(ROOT / "proto"), "--out", str(work / "transform-py"), "--port-file", str(port_file)],
+                             work)
+        for _ in range(300):  # at most 30 s
+            if port_file.exists() and port_file.read_text().strip():
+                break
+            if not self.server.alive():
+                raise RuntimeError("the transform service exited: see logs/transform-service.out")
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the transform service did not start within 30 s")
+        self.port = int(port_file.read_text())
+
+    def stop(self):
+        self.server.stop()
+
+
+class IronGrpc(Iron):
+    """`iron` with a grpc transform (both phases, no bodies) on every request to a TransformService."""
+    config_dir = "iron-grpc"
+
+    def start(self):
+        self.service = TransformService(self.cfg.work)
+        self.extra_transforms = ("  - name: grpc\n    config:\n      name: bench-policy\n"
+                                 f"      target: \"127.0.0.1:{self.service.port}\"\n")
+        super().start()
+
+    def stop(self):
+        super().stop()
+        if getattr(self, "service", None):
+            self.service.stop()
+            self.service = None
 
 
 class Go(Target):
@@ -330,9 +379,14 @@ def plan_targets(cfg):
                            irons[0].binary, post_body=MCP_CALL,
                            note=f"{'iron-proxy+mcp' if mcp else 'iron-proxy POST'}: every phase POSTs a JSON-RPC "
                                 f"tools/call to /mcp{' through an MCP tool policy' if mcp else ' (no MCP policy)'}.")]
+        elif name == "iron-grpc":
+            chosen = [Spec("iron-grpc", "iron-proxy+grpc", IronGrpc, irons[0].binary,
+                           note="iron-proxy+grpc: the same build with a grpc transform on every request (request "
+                                "and response calls) to a local python3-grpcio service that answers CONTINUE.")]
         elif name in FIXED:
             chosen = [FIXED[name]]
         else:
-            raise SystemExit(f"unknown target {name!r}; choose from direct, iron, iron@LABEL, iron-otel, iron-mcp, iron-post, squid, mitm, go")
+            raise SystemExit(f"unknown target {name!r}; choose from direct, iron, iron@LABEL, iron-otel, iron-mcp, iron-post, "
+                             "iron-grpc, squid, mitm, go")
         specs += [s for s in chosen if s.key not in {x.key for x in specs}]
     return specs, skipped

@@ -27,6 +27,9 @@ PACKAGES=(
   zlib1g-dev protobuf-compiler libprotobuf-dev python3-protobuf
   # secret stores e2e: an independent SigV4 implementation verifies what the proxy signs
   python3-botocore
+  # the grpc transform: gRPC C++ and protoc's grpc_cpp_plugin (the client is generated at build
+  # time from proto/transform/v1); its e2e service uses python3-grpcio and python3-protobuf above
+  libgrpc++-dev protobuf-compiler-grpc
   # network-namespace scenarios
   iproute2 nftables
   # MCP e2e: the official MCP TypeScript SDK runs on node (npm ci below; npm comes with nodejs)

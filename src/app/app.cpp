@@ -42,6 +42,7 @@
 #include "tls/ca.hpp"
 #include "tls/contexts.hpp"
 #include "tls/leaf_cache.hpp"
+#include "transforms/grpc/channel.hpp"
 #include "transforms/registry.hpp"
 #include "tunnel/tunnel.hpp"
 
@@ -77,6 +78,7 @@ std::shared_ptr<const runtime::request_policy> make_policy(const config::config&
     auto p = std::make_shared<runtime::request_policy>();
     p->pipeline = std::move(pipe);
     p->max_request_body_bytes = cfg.proxy.max_request_body_bytes;
+    p->max_response_body_bytes = cfg.proxy.max_response_body_bytes;
     p->forward_oversize_body = cfg.proxy.oversize_body == "forward";
     p->reason_body = cfg.proxy.deny_body == "reason";
     return p;
@@ -561,6 +563,7 @@ int run(const config::config& cfg, const run_options& opts) {
     // The DNS server answered throughout the drain: a client that looks a name up meanwhile gets
     // a quick "connection refused" from the closed listeners, not a resolver timeout.
     if (dns_server) dns_server->stop();
+    transforms::grpcsvc::cancel_calls_in_flight(std::chrono::seconds(1));  // grpc transform calls still out
     for (auto& w : workers) w->ioc.stop();
     for (auto& w : workers) w->thread.join();  // each writes its last audit batch as its loop returns
     if (rt->otel) rt->otel->shutdown(otel_flush_deadline(shutdown_started, cfg.proxy.shutdown_timeout));

@@ -84,25 +84,81 @@ boost::asio::awaitable<void> fail(Down& down, exchange_state& st, const failure&
     co_await down.reply_error(std::move(reply));
 }
 
+// The origin's body into st.ex.response_body for the transforms that asked, up to
+// proxy.max_response_body_bytes. Past the cap the body is marked incomplete and what was read is
+// kept: with proxy.oversize_body: forward the relay sends it, then the rest, untouched.
+template <class Down, class Up>
+boost::asio::awaitable<std::optional<failure>> buffer_response_body(Down& down, Up& up, exchange_state& st) {
+    auto& held = st.ex.response_body;
+    held.present = true;
+    const std::int64_t cap = st.policy->max_response_body_bytes;
+    const std::size_t limit = cap > 0 ? static_cast<std::size_t>(cap) : static_cast<std::size_t>(-1);
+    bool ended = false;
+    while (!ended && held.data.size() <= limit) {
+        body_read piece = co_await up.read_body(st, down);
+        if (piece.failed) co_return piece.failed;
+        held.data.append(piece.data);
+        ended = piece.last;
+    }
+    held.complete = ended && held.data.size() <= limit;
+    held.more_to_read = !ended;
+    co_return check_buffered_response(st);
+}
+
+// The response phase when a transform asked to have the body buffered or to wait on the network
+// for this response (a coroutine frame only then; the common path calls run_response_phase).
+template <class Down, class Up>
+boost::asio::awaitable<std::optional<failure>> response_phase_waiting(Down& down, Up& up, exchange_state& st,
+                                                                      pipeline::response_needs needs, bool no_body,
+                                                                      std::optional<pipeline::phase_result>& decided) {
+    if (needs.body && !no_body) {
+        std::optional<failure> f = co_await buffer_response_body(down, up, st);
+        if (f) co_return f;
+    }
+    if (needs.awaits) decided = co_await run_response_phase_awaiting(st);
+    else decided = run_response_phase(st);
+    co_return std::nullopt;
+}
+
 // The response, once its head is in: a protocol switch, a response-phase verdict in its place, or
-// the origin's head and body to the client through the response filters a transform attached.
+// the origin's head (with the status and headers the transforms left) and body to the client
+// through the response filters a transform attached. A body buffered for the response phase goes
+// first (as a transform replaced it, or as it was), then whatever the origin still sends.
 template <class Down, class Up>
 boost::asio::awaitable<std::optional<failure>> respond(Down& down, Up& up, exchange_state& st) {
-    const response_head head = up.head();
+    response_head head = up.head();
     if (head.status == 101) co_return co_await down.switch_protocols(st, up);
-    if (auto decided = run_response_phase(st, head.status, up.header_list())) {
+    enter_response_phase(st, head.status, up.header_list());
+    std::optional<pipeline::phase_result> decided;
+    const pipeline::response_needs needs = st.pipeline->needs_on_response(st.ex);
+    if (needs.body || needs.awaits) {
+        std::optional<failure> f = co_await response_phase_waiting(down, up, st, needs, head.no_body, decided);
+        if (f) co_return f;
+    } else {
+        decided = run_response_phase(st);
+    }
+    if (decided) {
         up.abandon();
         proxy_reply reply = reply_to(*decided, st.ex.policy_host, st.policy->reason_body);
         co_await down.reply_verdict(std::move(reply));
         co_return std::nullopt;
     }
+    head.status = st.ex.status;
     pipeline::response_filter_chain* filter = down.prepare_response(st, head, up);
     if (auto f = down.start_response(st, head, up)) co_return f;
     if (down.head_waits())  // HTTP/1.1 with no body bytes ready to carry the head
         if (auto f = co_await down.send_response_head()) co_return f;
     std::string filtered;
+    bool replay = st.ex.response_body.present;  // the buffered body goes first
     for (bool last = head.no_body; !last;) {
-        body_read piece = co_await up.read_body(st, down);
+        body_read piece;
+        if (replay) {
+            replay = false;
+            piece.data = st.ex.response_body.data;
+            piece.last = !st.ex.response_body.more_to_read;
+        } else {
+            piece = co_await up.read_body(st, down);
+        }
         if (piece.failed) co_return piece.failed;
         std::string_view out = piece.data;
         if (filter) {

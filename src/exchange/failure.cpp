@@ -23,6 +23,7 @@ settlement settle(const failure& f, bool response_started) {
         case failure_kind::loop: return {act::error, 508, !response_started, "loop detected"};
         case failure_kind::dial_failed: return {act::error, 502, !response_started, "bad gateway"};
         case failure_kind::response_timeout: return {act::error, 504, !response_started, "gateway timeout"};
+        case failure_kind::response_too_large: return {act::error, 502, !response_started, "bad gateway"};
         case failure_kind::broken:
         case failure_kind::stale: break;
     }

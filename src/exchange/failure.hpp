@@ -30,6 +30,7 @@ enum class failure_kind {
     dial_failed,          // upstream: no connection (resolve, deny CIDR, refused, TLS); 502
     response_timeout,     // upstream: no response head within upstream_response_header_timeout; 504
     broken,               // upstream: failed or reset mid-exchange, or an ambiguous head; 502
+    response_too_large,   // upstream: a response body a transform needed whole is over the cap; 502
     stale,                // upstream: a pooled connection the origin had closed; retried once
 };
 

@@ -50,13 +50,43 @@ boost::asio::awaitable<std::optional<pipeline::phase_result>> run_request_phase_
     co_return conclude_request_phase(st, std::move(decided));
 }
 
-std::optional<pipeline::phase_result> run_response_phase(exchange_state& st, int status, core::header_list headers) {
+void enter_response_phase(exchange_state& st, int status, core::header_list headers) {
     st.ex.status = status;
     st.ex.response_headers = std::move(headers);
-    auto decided = st.pipeline->run_response(st.ex, st.rec.response_transforms);
-    if (decided.outcome.what == pipeline::verdict::kind::next) return std::nullopt;
-    record_verdict(st.rec, decided, /*request_phase=*/false);
-    return decided;
+}
+
+std::optional<failure> check_buffered_response(const exchange_state& st) {
+    const auto& body = st.ex.response_body;
+    if (body.complete || st.policy->forward_oversize_body) return std::nullopt;
+    return upstream_failure(failure_kind::response_too_large,
+                            "response body larger than proxy.max_response_body_bytes (" +
+                                std::to_string(st.policy->max_response_body_bytes) + ")");
+}
+
+namespace {
+
+std::optional<pipeline::phase_result> conclude_response_phase(exchange_state& st, pipeline::phase_result decided) {
+    if (decided.outcome.what != pipeline::verdict::kind::next) {
+        record_verdict(st.rec, decided, /*request_phase=*/false);
+        return decided;
+    }
+    const auto& body = st.ex.response_body;
+    if (body.modified) {  // the framing is the proxy's: exact length, whatever the origin's was
+        st.ex.response_headers.erase("Transfer-Encoding");
+        st.ex.response_headers.set("Content-Length", std::to_string(body.data.size()));
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<pipeline::phase_result> run_response_phase(exchange_state& st) {
+    return conclude_response_phase(st, st.pipeline->run_response(st.ex, st.rec.response_transforms));
+}
+
+boost::asio::awaitable<std::optional<pipeline::phase_result>> run_response_phase_awaiting(exchange_state& st) {
+    pipeline::phase_result decided = co_await st.pipeline->run_response_awaiting(st.ex, st.rec.response_transforms);
+    co_return conclude_response_phase(st, std::move(decided));
 }
 
 upstream_target upstream_for(const exchange_state& st, bool tls) {

@@ -39,9 +39,20 @@ std::optional<pipeline::phase_result> run_request_phase(exchange_state& st);
 // (pipeline::awaits_on_request): the worker serves other connections meanwhile.
 boost::asio::awaitable<std::optional<pipeline::phase_result>> run_request_phase_awaiting(exchange_state& st);
 
-// The response phase, on the origin's status and headers (which transforms may change in
-// st.ex.response_headers): nothing to go on relaying, else the verdict that replaces the response.
-std::optional<pipeline::phase_result> run_response_phase(exchange_state& st, int status, core::header_list headers);
+// The origin's status and headers into the exchange, for the response phase (transforms may
+// change them in st.ex.status and st.ex.response_headers).
+void enter_response_phase(exchange_state& st, int status, core::header_list headers);
+
+// After a transform had the response body buffered: a body over proxy.max_response_body_bytes was
+// seen only in part, so the response is refused (502) unless proxy.oversize_body says to forward
+// it anyway (untouched, after the part already read).
+std::optional<failure> check_buffered_response(const exchange_state& st);
+
+// The response phase: nothing to go on relaying, else the verdict that replaces the response.
+// A body a transform replaced gets its Content-Length here.
+std::optional<pipeline::phase_result> run_response_phase(exchange_state& st);
+// The same for a pipeline with a transform that waits on the network for this response.
+boost::asio::awaitable<std::optional<pipeline::phase_result>> run_response_phase_awaiting(exchange_state& st);
 
 // Where the request goes: the policy host, the port the Host named (else the scheme's), and TLS
 // when the client spoke TLS to us or named https:// in an absolute-form target.

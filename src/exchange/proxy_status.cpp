@@ -62,6 +62,7 @@ proxy_status type_of(const failure& f) {
         case failure_kind::loop: return {"proxy_loop_detected", {}, {}};
         case failure_kind::dial_failed: return dial_status(f.cause);
         case failure_kind::response_timeout: return {"http_response_timeout", {}, {}};
+        case failure_kind::response_too_large: return {"http_response_body_size", {}, {}};
         case failure_kind::broken:
         case failure_kind::stale: return {broken_type(f.cause), {}, {}};
     }
@@ -112,7 +113,7 @@ proxy_status status_of(const pipeline::phase_result& decided, std::string_view h
     const std::string by = decided.decided_by.empty() ? std::string("proxy policy") : "transform " + decided.decided_by;
     switch (v.what) {
         case kind::stub: return {"proxy_internal_response", {}, "answered by " + by};
-        case kind::error: return {"proxy_internal_error", {}, by + " failed"};
+        case kind::error: return {"proxy_internal_error", {}, by + " failed" + (v.reason.empty() ? "" : ": " + v.reason)};
         case kind::reject:
         case kind::next: break;
     }

@@ -150,6 +150,7 @@ private:
         // Transforms may have changed the headers: rebuild the HTTP/1.1 fields from their list
         // before translating, so hop-by-hop filtering sees the final set.
         http::replace_fields(up.response().base(), st.ex.response_headers);
+        http::frame_replaced_body(up.response(), st.ex);
         append_h1_response_fields(up.response().base(), block);
     }
     void append_response_fields(exchange_state& st, h2_upstream& up, header_block& block);

@@ -171,6 +171,7 @@ public:
         auto& req = parser_.get();
         const auto& body = st.ex.request_body;
         if (body.present) outgoing_ = body.data + overflow_;
+        if (req.method_string() != st.ex.method) req.method_string(st.ex.method);  // a transform changed it
         const outgoing_framing framing{parser_.chunked(), body.present, body.complete, outgoing_.size(),
                                        parser_.content_length().has_value()};
         prepare_upstream_head(req, st.ex.request_headers, st.ex.host,
@@ -229,10 +230,17 @@ public:
     template <class Up>
     pipeline::response_filter_chain* prepare_response(exchange_state& st, const exchange::response_head& head, Up& up) {
         auto& res = up.response();
-        const bool chunked = up.parser().chunked();
-        const bool has_length = up.parser().content_length().has_value();
+        // A body a transform replaced goes with the Content-Length the response phase set.
+        const bool replaced = st.ex.response_body.modified;
+        const bool chunked = up.parser().chunked() && !replaced;
+        const bool has_length = up.parser().content_length().has_value() || replaced;
+        if (static_cast<unsigned>(head.status) != res.result_int()) {  // a transform set another status: its own reason
+            res.result(static_cast<unsigned>(head.status));
+            res.reason({});
+        }
         replace_fields(res.base(), st.ex.response_headers);
         remove_hop_by_hop(res.base());
+        frame_replaced_body(res, st.ex);
         res.version(11);
         // A close-delimited body is re-framed as chunked so the client connection survives.
         if (chunked || (!has_length && !head.no_body)) res.chunked(true);

@@ -34,6 +34,16 @@ pipeline::response_filter_chain* prepare_filtered_response(Response& res, pipeli
     return &filters;
 }
 
+// A body a response-phase transform replaced (pipeline::exchange::response_body.modified) goes with
+// its exact length, whatever the origin's framing was: the Beast message keeps the origin's framing
+// fields through replace_fields, so they are set here.
+template <class Response>
+void frame_replaced_body(Response& res, const pipeline::exchange& ex) {
+    if (!ex.response_body.modified) return;
+    res.erase(boost::beast::http::field::transfer_encoding);
+    res.content_length(ex.response_body.data.size());
+}
+
 // Trailers (any list of {name, value}) through the filters: a reflected value can be there too.
 template <class Trailers>
 Trailers filtered_trailers(pipeline::exchange& ex, Trailers trailers) {

@@ -40,6 +40,9 @@ struct body_buffer {
                             // must not modify it (annotate instead); the proxy then forwards the
                             // original bytes or answers 413, per proxy.oversize_body
     bool modified = false;  // a transform changed `data`: the proxy sends it with Content-Length
+    // Responses: the origin's body goes on past `data` (over the cap with proxy.oversize_body:
+    // forward); the relay sends `data` first, then the rest as it comes.
+    bool more_to_read = false;
     std::string data;
 };
 
@@ -66,6 +69,9 @@ struct exchange {
     std::string remote_addr;  // client "ip:port"
     std::string mode = "mitm";
     bool is_connect = false;  // synthetic CONNECT/SOCKS5 policy check
+    // Requests inside a CONNECT / SOCKS5 tunnel: its target and the tunnel check's traces (owned
+    // by the connection, which outlives the exchange); null otherwise.
+    const audit::tunnel_info* tunnel = nullptr;
 
     // Set by body_capture: {request_body, request_body_truncated}. The HTTP layer copies it into
     // audit::record::body_capture (the record's top-level `body_capture` group).
@@ -76,6 +82,9 @@ struct exchange {
     // --- response (response-phase transforms only) ---
     int status = 0;
     core::header_list response_headers;
+    // Only filled when some transform asked for it (transform::wants_response_body), as
+    // request_body; a transform that replaces it sets `modified` (the proxy sends Content-Length).
+    body_buffer response_body;
 
     // Set in the request phase, see response_redaction. The HTTP layer applies every one of them
     // itself (redact()) to the only response no response phase sees: a WebSocket 101 handshake.

@@ -81,9 +81,10 @@ phase_result run_phase(const std::vector<std::unique_ptr<const transform>>& tran
 }
 
 // Awaits one asynchronous hook; a throw fails closed like call_hook.
-boost::asio::awaitable<verdict> await_hook(const transform& t, exchange& ex) {
+boost::asio::awaitable<verdict> await_hook(const transform& t, exchange& ex, phase p) {
     std::string thrown;
     try {
+        if (p == phase::response) co_return co_await t.on_response_async(ex);
         co_return co_await t.on_request_async(ex);
     } catch (const std::exception& e) {
         thrown = e.what();
@@ -91,6 +92,30 @@ boost::asio::awaitable<verdict> await_hook(const transform& t, exchange& ex) {
         thrown = "unknown exception";
     }
     co_return verdict::fail(std::move(thrown));
+}
+
+bool awaits(const transform& t, const exchange& ex, phase p) {
+    return p == phase::response ? t.awaits_response(ex) : t.awaits_request(ex);
+}
+
+// run_phase for a phase in which some transform waits on the network: those are awaited, the
+// others called as usual.
+boost::asio::awaitable<phase_result> run_phase_awaiting(const std::vector<std::unique_ptr<const transform>>& transforms,
+                                                        exchange& ex, std::vector<audit::trace>& traces, phase p) {
+    for (const auto& t : transforms) {
+        audit::trace tr;
+        begin_trace(*t, tr, ex, traces);
+        auto start = std::chrono::steady_clock::now();
+        verdict v;
+        if (awaits(*t, ex, p))
+            v = co_await await_hook(*t, ex, p);
+        else
+            v = call_hook(*t, ex, p);
+        tr.duration_ms = elapsed_ms(start);
+        auto decided = settle_hook(*t, std::move(v), std::move(tr), ex, traces, p);
+        if (decided) co_return std::move(*decided);
+    }
+    co_return phase_result{verdict::next(), {}};
 }
 
 // The last stage's hook, outside any trace. Its error verdict keeps its own message (the stage
@@ -113,20 +138,29 @@ phase_result pipeline::run_request(exchange& ex, std::vector<audit::trace>& trac
 
 boost::asio::awaitable<phase_result> pipeline::run_request_awaiting(exchange& ex,
                                                                    std::vector<audit::trace>& traces) const {
-    for (const auto& t : transforms_) {
-        audit::trace tr;
-        begin_trace(*t, tr, ex, traces);
-        auto start = std::chrono::steady_clock::now();
-        verdict v;
-        if (t->awaits_request(ex))
-            v = co_await await_hook(*t, ex);
-        else
-            v = call_hook(*t, ex, phase::request);
-        tr.duration_ms = elapsed_ms(start);
-        auto decided = settle_hook(*t, std::move(v), std::move(tr), ex, traces, phase::request);
-        if (decided) co_return std::move(*decided);
-    }
+    phase_result decided = co_await run_phase_awaiting(transforms_, ex, traces, phase::request);
+    if (decided.outcome.what != verdict::kind::next) co_return decided;
     co_return run_last_stage(last_stage_.get(), ex, phase::request);
+}
+
+boost::asio::awaitable<phase_result> pipeline::run_response_awaiting(exchange& ex,
+                                                                    std::vector<audit::trace>& traces) const {
+    phase_result decided = co_await run_phase_awaiting(transforms_, ex, traces, phase::response);
+    if (decided.outcome.what != verdict::kind::next) co_return decided;
+    co_return run_last_stage(last_stage_.get(), ex, phase::response);
+}
+
+response_needs pipeline::needs_on_response(const exchange& ex) const {
+    response_needs needs;
+    for (const auto& t : transforms_) {
+        needs.body = needs.body || t->wants_response_body(ex);
+        needs.awaits = needs.awaits || t->awaits_response(ex);
+    }
+    if (last_stage_) {
+        needs.body = needs.body || last_stage_->wants_response_body(ex);
+        needs.awaits = needs.awaits || last_stage_->awaits_response(ex);
+    }
+    return needs;
 }
 
 bool pipeline::awaits_on_request(const exchange& ex) const {
@@ -159,6 +193,7 @@ std::string pipeline::names() const {
 namespace iron::pipeline {
 
 boost::asio::awaitable<verdict> transform::on_request_async(exchange& ex) const { co_return on_request(ex); }
+boost::asio::awaitable<verdict> transform::on_response_async(exchange& ex) const { co_return on_response(ex); }
 
 bool pipeline::wants_request_body(const exchange& ex) const {
     for (const auto& t : transforms_)

@@ -20,6 +20,13 @@ struct phase_result {
     std::string decided_by;
 };
 
+// What the response phase needs before it runs, for one response: its body buffered, and the
+// event loop (a transform waits on the network). Both false on the common path.
+struct response_needs {
+    bool body = false;
+    bool awaits = false;
+};
+
 class pipeline {
 public:
     explicit pipeline(std::vector<std::unique_ptr<const transform>> transforms,
@@ -35,6 +42,8 @@ public:
     bool awaits_on_request(const exchange& ex) const;
     // Same for the response phase (forward order, as Go: not reversed).
     phase_result run_response(exchange& ex, std::vector<audit::trace>& traces) const;
+    boost::asio::awaitable<phase_result> run_response_awaiting(exchange& ex, std::vector<audit::trace>& traces) const;
+    response_needs needs_on_response(const exchange& ex) const;
     // The CONNECT / SOCKS5 check: runs only transforms with applies_to_connect().
     phase_result run_connect(exchange& ex, std::vector<audit::trace>& traces) const;
 

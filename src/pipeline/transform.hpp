@@ -61,6 +61,13 @@ public:
     virtual boost::asio::awaitable<verdict> on_request_async(exchange& ex) const;
     // Response phase: runs after the upstream's response head arrived, in the same (forward) order.
     virtual verdict on_response(exchange& ex) const { (void)ex; return verdict::next(); }
+    // Response phase, for a transform that waits on the network (as awaits_request): when
+    // awaits_response(ex) is true the pipeline co_awaits on_response_async instead of on_response.
+    virtual bool awaits_response(const exchange& ex) const { (void)ex; return false; }
+    virtual boost::asio::awaitable<verdict> on_response_async(exchange& ex) const;
+    // Called with the response head before the response phase: should the proxy buffer the
+    // response body (up to proxy.max_response_body_bytes) into ex.response_body for this transform?
+    virtual bool wants_response_body(const exchange& ex) const { (void)ex; return false; }
     // Does this transform take part in the synthetic CONNECT / SOCKS5 host-level check? (Only
     // host-level policy runs on CONNECT, where Go ran every transform; per-request transforms run
     // inside the tunnel.)

@@ -15,6 +15,7 @@ exchange_state::exchange_state(const connection_info& conn)
     if (conn.worker) connections_ = conn.worker->live;
     ex.remote_addr = conn.remote_addr;
     ex.sni = conn.sni;
+    if (conn.tunnel) ex.tunnel = &*conn.tunnel;
 }
 
 void exchange_state::set_method(std::string method) {

@@ -36,6 +36,7 @@ namespace iron::runtime {
 struct request_policy {
     std::shared_ptr<const pipeline::pipeline> pipeline;
     std::int64_t max_request_body_bytes = 0;
+    std::int64_t max_response_body_bytes = 0;  // buffering a response for a transform; <= 0: no cap
     bool forward_oversize_body = false;  // proxy.oversize_body: forward
     bool reason_body = false;            // proxy.deny_body: reason (responses the proxy makes say why)
 };

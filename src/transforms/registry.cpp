@@ -8,6 +8,7 @@
 #include "transforms/allowlist.hpp"
 #include "transforms/annotate.hpp"
 #include "transforms/body_capture.hpp"
+#include "transforms/grpc/grpc_transform.hpp"
 #include "transforms/header_allowlist.hpp"
 #include "transforms/hmac_sign/hmac_sign.hpp"
 #include "transforms/judge/judge.hpp"
@@ -41,6 +42,7 @@ const std::vector<factory_entry>& factories() {
         {"body_capture", make<body_capture>},
         {"judge", make<judge::judge_transform>},
         {"hmac_sign", make<hmac_sign::hmac_sign_transform>},
+        {"grpc", make<grpcsvc::grpc_transform>},
     };
     return table;
 }
@@ -48,7 +50,7 @@ const std::vector<factory_entry>& factories() {
 // Transforms the Go proxy has but this build does not implement yet. Naming one is an error, never
 // a silent skip: a pipeline missing e.g. `secrets` would forward placeholder tokens (fail closed).
 constexpr std::string_view not_yet_supported[] = {
-    "grpc", "oauth_token", "aws_auth", "gcp_auth", "gcp_id_token",
+    "oauth_token", "aws_auth", "gcp_auth", "gcp_id_token",
 };
 
 std::string with_where(const std::string& where, const std::string& message) {

@@ -40,6 +40,7 @@ const settle_case settle_table[] = {
     {failure_kind::dial_failed, act::error, 502, true, "bad gateway", 502},
     {failure_kind::response_timeout, act::error, 504, true, "gateway timeout", 504},
     {failure_kind::broken, act::error, 502, true, "bad gateway", 0},
+    {failure_kind::response_too_large, act::error, 502, true, "bad gateway", 502},
     {failure_kind::stale, act::error, 502, true, "bad gateway", 0},
 };
 
@@ -56,6 +57,7 @@ std::string kind_name(failure_kind k) {
         case failure_kind::dial_failed: return "dial_failed";
         case failure_kind::response_timeout: return "response_timeout";
         case failure_kind::broken: return "broken";
+        case failure_kind::response_too_large: return "response_too_large";
         case failure_kind::stale: return "stale";
     }
     return "unknown";

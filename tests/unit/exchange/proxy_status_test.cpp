@@ -23,6 +23,7 @@ TEST(proxy_status, every_client_side_refusal_is_an_http_request_error) {
 TEST(proxy_status, proxy_and_timeout_failures) {
     EXPECT_EQ(type_of(proxy_failure(failure_kind::loop, "loop detected: x")), "proxy_loop_detected");
     EXPECT_EQ(type_of(upstream_failure(failure_kind::response_timeout, "t")), "http_response_timeout");
+    EXPECT_EQ(type_of(upstream_failure(failure_kind::response_too_large, "t")), "http_response_body_size");
 }
 
 TEST(proxy_status, a_failed_dial_names_its_cause) {
@@ -93,6 +94,13 @@ TEST(proxy_status, a_failing_transform_does_not_leak_its_message) {
                         "api.test");
     EXPECT_EQ(st.error, std::string("proxy_internal_error"));
     EXPECT_EQ(st.details, "transform secrets failed");
+}
+
+TEST(proxy_status, a_failing_transform_says_why_when_it_gave_a_reason) {
+    pipeline::verdict v = pipeline::verdict::fail("calling 127.0.0.1:9: deadline exceeded after 5s");
+    v.reason = "transform service deadline exceeded";
+    auto st = status_of(decided(v, "policy"), "api.test");
+    EXPECT_EQ(st.details, "transform policy failed: transform service deadline exceeded");
 }
 
 TEST(proxy_status, a_denial_keeps_an_empty_body_by_default) {
