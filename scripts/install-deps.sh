@@ -27,6 +27,9 @@ PACKAGES=(
   zlib1g-dev protobuf-compiler libprotobuf-dev python3-protobuf
   # network-namespace scenarios
   iproute2 nftables
+  # upstream proxy chaining e2e: a real Squid as the parent proxy (the openssl flavour, which
+  # conflicts with plain `squid`; either provides /usr/sbin/squid and basic_ncsa_auth)
+  squid-openssl
 )
 
 missing=()
