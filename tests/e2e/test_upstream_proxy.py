@@ -4,6 +4,7 @@ DNS, and the parents' own resolution, map the name there): a name, not a loopbac
 is proxied; `localhost` and loopback IP literals never are."""
 import socket
 import ssl
+import threading
 import time
 
 import pytest
@@ -186,6 +187,71 @@ def test_parent_down_is_a_502_never_a_direct_dial(proxy_factory, https_upstream,
         assert rec["audit"]["status_code"] == 502
         assert "upstream proxy http://127.0.0.1:" in rec["error"] and "connection refused" in rec["error"], rec
     assert http_upstream.connections == 0 and https_upstream.connections == 0
+
+
+class MuteParent:
+    """A "parent" that accepts and then says nothing (`silent`) or hangs up at once (`close`)."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.mode == "close":
+                conn.close()
+            else:
+                self.held.append(conn)
+
+    def stop(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+@pytest.mark.parametrize("mode,status_type,words", [("silent", "connection_timeout", "timeout"),
+                                                    ("close", "connection_terminated", "CONNECT")])
+def test_parent_that_stalls_or_hangs_up_is_a_truthful_502(proxy_factory, https_upstream, ca_cert, mode, status_type,
+                                                          words):
+    parent = MuteParent(mode)
+    try:
+        p = chained(proxy_factory, https_upstream, https_proxy=f"http://127.0.0.1:{parent.port}",
+                    proxy_extra={"upstream_connect_timeout": "1s"})
+        sock, status, head = clients.connect_tunnel(p.addr("tunnel"), f"allowed.test:{https_upstream.port}")
+        try:
+            tls = clients.tls_wrap(sock, "allowed.test", ca_cert)
+            tls.sendall(f"GET /echo HTTP/1.1\r\nHost: allowed.test:{https_upstream.port}\r\n\r\n".encode())
+            reply = clients.read_head(tls, timeout=20)
+        finally:
+            sock.close()
+        assert reply.startswith(b"HTTP/1.1 502"), reply
+        assert f"error={status_type}".encode() in reply, reply
+        [inner] = audit.inner_records(p.wait_audit(2))
+        assert inner["audit"]["action"] == "error" and inner["audit"]["status_code"] == 502
+        assert f"upstream proxy http://127.0.0.1:{parent.port}: " in inner["error"] and words in inner["error"], inner
+        assert https_upstream.connections == 0
+    finally:
+        parent.stop()
+
+
+def test_http2_origin_through_the_parent(proxy_factory, https_upstream, h2_upstream, socks, ca_cert):
+    """An HTTP/2 client to an h2-only origin: ALPN h2 is negotiated inside the parent's tunnel."""
+    p = chained(proxy_factory, https_upstream, https_proxy=socks.url("socks5h"))
+    r = clients.curl(f"https://allowed.test:{h2_upstream.port}/echo/h2", proxy=p.tunnel_url, cacert=ca_cert,
+                     extra=["--http2"])
+    assert r.http_code == 200, r
+    assert r.json()["alpn"] == "h2"
+    assert socks.requests == [(3, "allowed.test", h2_upstream.port)]
 
 
 # --- SOCKS5 --------------------------------------------------------------------------------------
