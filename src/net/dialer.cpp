@@ -117,8 +117,9 @@ asio::awaitable<result<dial_result>> dialer::dial_operator(std::string host, std
     co_return co_await dial_checked(std::move(host), port, false);
 }
 
-asio::awaitable<result<std::vector<asio::ip::address>>> dialer::screen(std::string host, std::uint16_t port) {
-    auto addrs = co_await resolver_.resolve(host, connect_timeout_);
+asio::awaitable<result<std::vector<asio::ip::address>>> dialer::screen(std::string host, std::uint16_t port,
+                                                                      std::chrono::milliseconds lookup_timeout) {
+    auto addrs = co_await resolver_.resolve(host, std::min(lookup_timeout, connect_timeout_));
     if (!addrs) co_return addrs.err();
     std::vector<asio::ip::address> out;
     for (const auto& a : *addrs) {

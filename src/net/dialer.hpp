@@ -63,7 +63,9 @@ public:
     // against the deny list, without connecting. Any denied address fails it (the parent may pick
     // any of them): "denied by upstream_deny_cidrs: <ip> in <prefix>" (error_kind::address_denied).
     // A lookup failure is returned as the resolver's error (its dns_* kind): the caller decides.
-    boost::asio::awaitable<result<std::vector<boost::asio::ip::address>>> screen(std::string host, std::uint16_t port);
+    // `lookup_timeout` bounds the lookup (at most the connect timeout).
+    boost::asio::awaitable<result<std::vector<boost::asio::ip::address>>> screen(
+        std::string host, std::uint16_t port, std::chrono::milliseconds lookup_timeout);
 
 private:
     boost::asio::awaitable<result<dial_result>> dial_checked(std::string host, std::uint16_t port, bool check_deny);

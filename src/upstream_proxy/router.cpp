@@ -24,6 +24,11 @@ bool is_dns_failure(error_kind k) {
 
 bool is_socks(scheme s) { return s == scheme::socks5 || s == scheme::socks5h; }
 
+// The origin's lookup here only screens it against the deny list; where the parent is the only way
+// out, local DNS may be black-holed, and a lookup that never answers must not cost each new
+// connection the whole connect timeout before it goes on by name.
+constexpr std::chrono::milliseconds screen_lookup_budget{5000};
+
 }  // namespace
 
 std::string route::key_suffix() const {
@@ -51,7 +56,7 @@ asio::awaitable<result<net::dial_result>> router::dial_via(std::string host, std
     const parent& via = *r.via;
     // Default deny already ran; now the deny list, on every address the name has here.
     std::string target = host;
-    auto screened = co_await dialer_.screen(host, port);
+    auto screened = co_await dialer_.screen(host, port, screen_lookup_budget);
     if (!screened) {
         const error_kind kind = screened.err().kind;
         if (!is_dns_failure(kind)) co_return screened.err();

@@ -15,7 +15,8 @@
 // CONNECT and socks5h:// send the name, so the parent resolves it again, perhaps differently (the
 // residual risk, documented in docs/compatibility.md). When the name does not resolve here (a
 // network whose only way out is the parent often has no outside DNS) the request goes on by name
-// for CONNECT, socks5h:// and absolute form, and fails for socks5://, which needs an address.
+// for CONNECT, socks5h:// and absolute form, and fails for socks5://, which needs an address. That
+// lookup gets at most 5 s, so a black-holed resolver delays a new connection, it does not stall it.
 #include <chrono>
 #include <cstdint>
 #include <memory>

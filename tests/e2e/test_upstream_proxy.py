@@ -361,6 +361,23 @@ def test_deny_cidrs_checked_before_asking_the_parent(proxy_factory, https_upstre
         s.stop()
 
 
+def test_name_only_the_parent_can_resolve(proxy_factory, https_upstream, http_upstream):
+    """inside.corp has no address here (NXDOMAIN): socks5h:// and CONNECT hand the parent the name;
+    socks5://, which must send an address it checked, fails without asking the parent."""
+    s = Socks5Parent(resolve={"inside.corp": "127.0.0.2"}).start()
+    try:
+        p = chained(proxy_factory, https_upstream, http_proxy=s.url("socks5h"), domains=("inside.corp",))
+        assert get_plain(p, http_upstream.port, host="inside.corp").http_code == 200
+        assert s.requests == [(3, "inside.corp", http_upstream.port)]
+        p.stop()
+        q = chained(proxy_factory, https_upstream, http_proxy=s.url("socks5"), domains=("inside.corp",))
+        r = raw_plain(q, http_upstream.port, host="inside.corp")
+        assert r.startswith(b"HTTP/1.1 502") and b"error=dns_error" in r, r
+        assert len(s.requests) == 1
+    finally:
+        s.stop()
+
+
 # --- WebSocket and sni-only go through the parent too (a deliberate difference from Go) -----------
 
 def test_plain_websocket_tunnels_through_squid(proxy_factory, https_upstream, http_upstream, squid):
