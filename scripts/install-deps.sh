@@ -32,8 +32,11 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc
   # network-namespace scenarios
   iproute2 nftables
-  # MCP e2e: the official MCP TypeScript SDK runs on node (npm ci below; npm comes with nodejs)
+  # MCP e2e: the official MCP TypeScript SDK runs on node (npm ci below installs it)
   nodejs
+  # upstream proxy chaining e2e: a real Squid as the parent proxy (the openssl flavour, which
+  # conflicts with plain `squid`; either provides /usr/sbin/squid and basic_ncsa_auth)
+  squid-openssl
 )
 
 # The MCP e2e tests' npm packages (tests/e2e/mcp/package-lock.json), when not installed yet.
@@ -41,8 +44,12 @@ install_mcp_sdk() {
   local dir
   dir="$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/mcp"
   if ! command -v npm >/dev/null; then
-    echo "install-deps: npm not found (Debian packages it apart from nodejs): apt-get install npm" >&2
-    return 1
+    # Debian packages npm apart from nodejs (NodeSource's nodejs bundles it, and conflicts with
+    # Debian's npm: so only when no npm is there).
+    echo "install-deps: installing npm"
+    local sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo -n)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm </dev/null
   fi
   if [[ ! -d "$dir/node_modules/@modelcontextprotocol/sdk" ]]; then
     echo "install-deps: npm ci in tests/e2e/mcp"

@@ -35,6 +35,7 @@
 #include "metrics/metrics.hpp"
 #include "h2/client_pool.hpp"
 #include "net/dialer.hpp"
+#include "upstream_proxy/router.hpp"
 #include "net/listener.hpp"
 #include "net/loop_guard.hpp"
 #include "net/resolver.hpp"
@@ -88,6 +89,7 @@ struct proxy_runtime {
     std::shared_ptr<runtime::shared_state> shared;
     std::shared_ptr<tls::leaf_cache> leaves;
     core::deny_list deny;
+    std::shared_ptr<const upstream_proxy::selector> chain;  // proxy.upstream_proxy / HTTP(S)_PROXY
     std::shared_ptr<otel::exporter> otel;  // set when OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT is
 };
 
@@ -121,6 +123,10 @@ result<proxy_runtime> build_runtime(const config::config& cfg) {
     auto deny = core::deny_list::parse(cfg.proxy.upstream_deny_cidrs);
     if (!deny) return deny.err();
     rt.deny = std::move(*deny);
+    const auto& up = cfg.proxy.upstream_proxy;
+    auto chain = upstream_proxy::make_selector(up.http_proxy, up.https_proxy, up.no_proxy);
+    if (!chain) return make_error("proxy.upstream_proxy." + chain.message());
+    rt.chain = std::make_shared<const upstream_proxy::selector>(std::move(*chain));
 
     if (cfg.tls.mode == "mitm") {
         auto ca = tls::certificate_authority::load(cfg.tls.ca_cert, cfg.tls.ca_key);
@@ -160,6 +166,7 @@ struct worker {
     asio::executor_work_guard<asio::io_context::executor_type> keep_running{ioc.get_executor()};
     std::unique_ptr<net::resolver> resolver;
     std::unique_ptr<net::dialer> dialer;
+    std::unique_ptr<upstream_proxy::router> router;  // after `dialer`, which it borrows
     std::unique_ptr<http::upstream_pool> pool;
     std::unique_ptr<h2::client_pool> h2_pool;  // after `pool`, which it borrows
     runtime::worker_state state;
@@ -401,9 +408,11 @@ result<std::vector<std::unique_ptr<worker>>> make_workers(const config::config& 
         if (!res) return make_error("dns.upstream_resolver: " + res.message());
         w->resolver = std::move(*res);
         w->dialer = std::make_unique<net::dialer>(*w->resolver, rt.deny, connect_timeout, &loops);
-        w->pool = std::make_unique<http::upstream_pool>(*w->dialer, *rt.shared->client_tls, up_timeouts);
+        w->router = std::make_unique<upstream_proxy::router>(*w->dialer, rt.chain, connect_timeout);
+        w->pool = std::make_unique<http::upstream_pool>(*w->router, *rt.shared->client_tls, up_timeouts);
         w->h2_pool = std::make_unique<h2::client_pool>(w->ioc.get_executor(), *w->pool, up_timeouts.idle);
-        w->state = runtime::worker_state{w->dialer.get(), w->pool.get(), w->h2_pool.get(), &w->connections};
+        w->state = runtime::worker_state{w->dialer.get(), w->router.get(), w->pool.get(), w->h2_pool.get(),
+                                         &w->connections};
         workers.push_back(std::move(w));
     }
     return workers;
@@ -462,6 +471,11 @@ void log_policy(const config::config& cfg, const proxy_runtime& rt) {
     for (const auto& c : rt.deny.prefixes()) cidrs.push_back(boost::json::value(c.text));
     log::info("upstream deny list active", {{"cidrs", cidrs}});
     if (!cfg.dns.upstream_resolver.empty()) log::info("using upstream resolver", {{"addr", cfg.dns.upstream_resolver}});
+    // The parents by their redacted URLs: a password never reaches the log.
+    if (rt.chain && rt.chain->any())
+        log::info("upstream proxy chaining", {{"http_proxy", rt.chain->http() ? rt.chain->http()->display : ""},
+                                              {"https_proxy", rt.chain->https() ? rt.chain->https()->display : ""},
+                                              {"no_proxy", cfg.proxy.upstream_proxy.no_proxy}});
 }
 
 void start_worker_threads(std::vector<std::unique_ptr<worker>>& workers) {

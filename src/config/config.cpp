@@ -35,6 +35,7 @@
 #include <yaml-cpp/eventhandler.h>
 
 #include "config/validate.hpp"
+#include "upstream_proxy/selection.hpp"
 #include "config/yaml_util.hpp"
 #include "core/cidr.hpp"
 
@@ -101,6 +102,7 @@ public:
         IRON_CFG_TRY(apply_env());
         apply_defaults();
         IRON_CFG_TRY(validate(cfg_, positions_));
+        IRON_CFG_TRY(check_upstream_proxy());
         record_not_yet_supported();
         return std::move(cfg_);
     }
@@ -450,6 +452,9 @@ private:
             if (auto v = env_value(name)) {
                 *field = *v;
                 src = name;
+                forget(std::string("proxy.upstream_proxy.") + (field == &u.http_proxy    ? "http_proxy"
+                                                               : field == &u.https_proxy ? "https_proxy"
+                                                                                         : "no_proxy"));
             }
         }
         return ok();
@@ -488,18 +493,26 @@ private:
         }
     }
 
+    // The parent proxy URLs, from the file or the environment: a URL we cannot use refuses to start
+    // (and -check says where), never sends traffic around the parent. Messages never hold the
+    // password (upstream_proxy::parse_parent leaves it out).
+    result<void> check_upstream_proxy() {
+        const auto& u = cfg_.proxy.upstream_proxy;
+        auto chain = upstream_proxy::make_selector(u.http_proxy, u.https_proxy, u.no_proxy);
+        if (chain) return ok();
+        const std::string& msg = chain.message();  // "<key>: <why>"
+        const std::string key = msg.substr(0, msg.find(':'));
+        const std::string* field = key == "http_proxy" ? &u.http_proxy : &u.https_proxy;
+        std::string path = "proxy.upstream_proxy." + key;
+        std::string named = path;
+        auto src = proxy_env_source_.find(field);
+        if (src != proxy_env_source_.end() && !src->second.empty()) named += " (from $" + src->second + ")";
+        return positions_.fail_at(path, named + msg.substr(key.size()));
+    }
+
     // Accepted-but-unimplemented features, for the app to report (or refuse) at startup.
     void record_not_yet_supported() {
         auto& out = cfg_.not_yet_supported;
-        const auto& u = cfg_.proxy.upstream_proxy;
-        for (auto [key, field] : {std::pair{"http_proxy", &u.http_proxy}, std::pair{"https_proxy", &u.https_proxy},
-                                  std::pair{"no_proxy", &u.no_proxy}}) {
-            if (field->empty()) continue;
-            std::string line = std::string("proxy.upstream_proxy.") + key;
-            auto src = proxy_env_source_.find(field);
-            if (src != proxy_env_source_.end() && !src->second.empty()) line += " (from $" + src->second + ")";
-            out.push_back(line + " (upstream proxy chaining): not yet supported, ignored");
-        }
         if (control_plane_given_) out.push_back("control_plane (managed mode): not yet supported, ignored");
         cfg_.refused_sections = later_sections_;
     }

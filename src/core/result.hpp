@@ -28,6 +28,8 @@ enum class error_kind : unsigned char {
     response_incomplete,  // the origin stopped part-way through its response head
     response_too_large,   // the origin's response head is over the size limit
     protocol_error,       // the origin's response is invalid or ambiguous (framing, stream reset)
+    parent_auth,          // the parent proxy refused our credentials (407, SOCKS5 authentication)
+    parent_refused,       // the parent proxy would not open the tunnel (its CONNECT status, SOCKS5 reply)
 };
 
 struct error {

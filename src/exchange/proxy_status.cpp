@@ -35,6 +35,8 @@ proxy_status dial_status(error_kind cause) {
         case error_kind::tls_handshake: return {"tls_protocol_error", {}, {}};
         case error_kind::connection_closed: return {"connection_terminated", {}, {}};
         case error_kind::loop_detected: return {"proxy_loop_detected", {}, {}};
+        case error_kind::parent_auth: return {"proxy_configuration_error", {}, {}};
+        case error_kind::protocol_error: return {"http_protocol_error", {}, {}};
         default: return {"destination_unavailable", {}, {}};
     }
 }
@@ -45,6 +47,7 @@ const char* broken_type(error_kind cause) {
         case error_kind::connection_closed: return "connection_terminated";
         case error_kind::response_incomplete: return "http_response_incomplete";
         case error_kind::response_too_large: return "http_response_header_section_size";
+        case error_kind::parent_auth: return "proxy_configuration_error";
         default: return "http_protocol_error";
     }
 }

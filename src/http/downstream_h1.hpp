@@ -119,7 +119,8 @@ public:
     // The keep-alive common case: an idle pooled connection, taken without a dial.
     std::optional<route> pooled(exchange_state& st) {
         const auto to = exchange::upstream_for(st, upstream_tls_);
-        if (auto idle = cc_.conn.worker->pool->take_idle(to.host, to.port, to.tls)) return pooled_upstream{std::move(idle), true};
+        if (auto idle = cc_.conn.worker->pool->take_idle(to.host, to.port, to.tls, carriage()))
+            return pooled_upstream{std::move(idle), true};
         return std::nullopt;
     }
 
@@ -127,9 +128,15 @@ public:
     awaitable<route> connect(exchange_state& st, int attempt) {
         (void)attempt;
         const auto to = exchange::upstream_for(st, upstream_tls_);
-        auto fresh = co_await cc_.conn.worker->pool->connect(to.host, to.port, to.tls);
+        const upstream_proxy::carriage what = carriage();
+        auto fresh = co_await cc_.conn.worker->pool->connect(to.host, to.port, to.tls, false, what);
         if (!fresh) co_return exchange::dial_failure(fresh.err());
         co_return pooled_upstream{std::move(*fresh), false};
+    }
+
+    // A WebSocket carries opaque bytes after the upgrade: through a parent proxy, only a tunnel can.
+    upstream_proxy::carriage carriage() const {
+        return websocket_ ? upstream_proxy::carriage::opaque : upstream_proxy::carriage::http;
     }
 
     // A plain function: attempt_on takes the upstream by value, so no frame is needed here.

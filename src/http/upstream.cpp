@@ -31,15 +31,17 @@ void upstream_conn::close() {
     socket().close(ec);
 }
 
-upstream_pool::upstream_pool(net::dialer& dialer, asio::ssl::context& client_tls, upstream_timeouts timeouts)
-    : dialer_(dialer), client_tls_(client_tls), timeouts_(timeouts) {}
+upstream_pool::upstream_pool(upstream_proxy::router& router, asio::ssl::context& client_tls, upstream_timeouts timeouts)
+    : router_(router), client_tls_(client_tls), timeouts_(timeouts) {}
 
-std::string upstream_pool::make_key(const std::string& host, std::uint16_t port, bool tls) {
+std::string upstream_pool::make_key(const std::string& host, std::uint16_t port, bool tls,
+                                    const upstream_proxy::route& via) {
     std::string key(tls ? "https://" : "http://");
-    key.reserve(key.size() + host.size() + 6);  // one allocation for the whole key
+    key.reserve(key.size() + host.size() + 6);  // one allocation for the whole key (direct)
     key += host;
     key += ':';
     key += std::to_string(port);
+    if (via.via) key += via.key_suffix();
     return key;
 }
 
@@ -63,8 +65,9 @@ bool looks_healthy(upstream_conn& c) {
 
 }  // namespace
 
-std::unique_ptr<upstream_conn> upstream_pool::take_idle(const std::string& host, std::uint16_t port, bool tls) {
-    auto it = idle_.find(make_key(host, port, tls));
+std::unique_ptr<upstream_conn> upstream_pool::take_idle(const std::string& host, std::uint16_t port, bool tls,
+                                                       upstream_proxy::carriage what) {
+    auto it = idle_.find(make_key(host, port, tls, router_.choose(host, port, tls, what)));
     if (it == idle_.end()) return nullptr;
     auto& idle = it->second;
     const auto now = std::chrono::steady_clock::now();
@@ -91,10 +94,16 @@ asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::acquire(s
 }
 
 asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::connect(std::string host, std::uint16_t port,
-                                                                              bool tls, bool offer_h2) {
-    auto dialed = co_await dialer_.dial(host, port);
+                                                                              bool tls, bool offer_h2,
+                                                                              upstream_proxy::carriage what) {
+    // Cleartext HTTP/2 (prior knowledge) is opaque to an HTTP/1.1 parent: it needs a tunnel.
+    if (!tls && offer_h2) what = upstream_proxy::carriage::opaque;
+    const auto route = router_.choose(host, port, tls, what);
+    auto dialed = co_await router_.dial(host, port, route);
     if (!dialed) co_return dialed.err();
-    auto conn = std::make_unique<upstream_conn>(upstream_conn{std::move(dialed->socket), {}, make_key(host, port, tls), {}, false, nullptr});
+    auto conn = std::make_unique<upstream_conn>(
+        upstream_conn{std::move(dialed->socket), {}, make_key(host, port, tls, route), {}, false, nullptr, nullptr});
+    if (route.absolute_form) conn->absolute_via = route.via;
     if (!tls) co_return conn;
 
     tls_socket stream(std::move(std::get<tcp_socket>(conn->stream)), client_tls_);

@@ -1,6 +1,7 @@
 #pragma once
-// Connections to origin servers: dial (resolve + deny-CIDR check in net::dialer), TLS with
-// verification, and a per-thread keep-alive pool keyed by (tls, host, port).
+// Connections to origin servers: dial (directly, resolve + deny-CIDR check in net::dialer, or
+// through a parent proxy: upstream_proxy::router), TLS with verification, and a per-thread
+// keep-alive pool keyed by (tls, host, port, route).
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -16,10 +17,7 @@
 #include "core/result.hpp"
 #include "net/tls_stream.hpp"
 #include "net/watchdog.hpp"
-
-namespace iron::net {
-class dialer;
-}
+#include "upstream_proxy/router.hpp"
 
 namespace iron::http {
 
@@ -32,6 +30,10 @@ struct upstream_conn {
     std::string key;
     std::chrono::steady_clock::time_point idle_since;
     bool h2 = false;  // the origin chose HTTP/2 in ALPN (only when it was offered)
+    // Set when requests on this connection go to a parent proxy in absolute form (plain HTTP
+    // through an http:// parent): the HTTP/1.1 adapter writes the absolute target and the parent's
+    // Proxy-Authorization, and a 407 from it is a failure of ours, not the origin's answer.
+    const upstream_proxy::parent* absolute_via = nullptr;
 
     tcp_socket& socket();  // lowest layer, for closing and options
     void close();
@@ -54,7 +56,7 @@ struct upstream_timeouts {
 
 class upstream_pool {
 public:
-    upstream_pool(net::dialer& dialer, boost::asio::ssl::context& client_tls, upstream_timeouts timeouts);
+    upstream_pool(upstream_proxy::router& router, boost::asio::ssl::context& client_tls, upstream_timeouts timeouts);
 
     // A pooled idle connection if a healthy one exists (`reused` = true), else a new one.
     // Errors are client-safe messages for the audit record and map to 502.
@@ -62,22 +64,27 @@ public:
                                                                           bool tls, bool& reused);
     // A fresh connection, never from the pool (used to retry after a stale pooled one). With
     // `offer_h2` the TLS handshake offers "h2" before "http/1.1" and upstream_conn::h2 tells
-    // which the origin chose.
-    boost::asio::awaitable<result<std::unique_ptr<upstream_conn>>> connect(std::string host, std::uint16_t port,
-                                                                          bool tls, bool offer_h2 = false);
+    // which the origin chose. `what` says whether the connection carries HTTP/1.1 requests or,
+    // after a WebSocket upgrade or for h2c, opaque bytes (through a parent: a tunnel, never
+    // absolute form).
+    boost::asio::awaitable<result<std::unique_ptr<upstream_conn>>> connect(
+        std::string host, std::uint16_t port, bool tls, bool offer_h2 = false,
+        upstream_proxy::carriage what = upstream_proxy::carriage::http);
     // The most recently released idle connection to (host, port, tls) that still looks healthy,
     // or null; stale ones met on the way are closed. Never suspends, so a keep-alive exchange
     // that finds one does not run a coroutine for it.
-    std::unique_ptr<upstream_conn> take_idle(const std::string& host, std::uint16_t port, bool tls);
+    std::unique_ptr<upstream_conn> take_idle(const std::string& host, std::uint16_t port, bool tls,
+                                             upstream_proxy::carriage what = upstream_proxy::carriage::http);
     // Return a connection whose last exchange completed cleanly and that may be kept alive.
     void release(std::unique_ptr<upstream_conn> conn);
 
     std::size_t idle_count() const;
 
 private:
-    static std::string make_key(const std::string& host, std::uint16_t port, bool tls);
+    static std::string make_key(const std::string& host, std::uint16_t port, bool tls,
+                                const upstream_proxy::route& via);
 
-    net::dialer& dialer_;
+    upstream_proxy::router& router_;
     boost::asio::ssl::context& client_tls_;
     upstream_timeouts timeouts_;
     // Idle connections per key, most recently released last. While a key has idle connections its

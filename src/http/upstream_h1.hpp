@@ -49,6 +49,7 @@ public:
     template <class Down>
     boost::asio::awaitable<std::optional<exchange::failure>> send_request(Down& down, runtime::exchange_state& st) {
         auto& req = down.h1_request(st);
+        if (conn_->absolute_via) to_parent_form(req);
         const auto body = down.request_body_plan();
         using serializer = boost::beast::http::request_serializer<boost::beast::http::buffer_body,
                                                                     typename std::decay_t<decltype(req)>::fields_type>;
@@ -94,6 +95,11 @@ public:
             if (status < 100 || status >= 200 || status == 101 || interim == max_interim_responses) break;
         }
         auto& res = parser_->get();
+        if (conn_->absolute_via && res.result_int() == 407)
+            co_return exchange::upstream_failure(exchange::failure_kind::broken,
+                                                 "upstream proxy " + conn_->absolute_via->display +
+                                                     ": answered 407 Proxy Authentication Required",
+                                                 error_kind::parent_auth);
         if (auto bad = check_response_head(request_head_of(res.base(), res.version())))
             co_return broken("ambiguous response framing: " + std::string(bad->reason));
         if (res.result_int() == 101 && !down.expects_upgrade())
@@ -162,6 +168,22 @@ public:
     boost::asio::awaitable<void> pump_done() { co_return; }
 
 private:
+    // Plain HTTP through an http:// parent: the target in absolute form, from the one Host the
+    // policy saw, and the parent's credentials (the client's own Proxy-Authorization was dropped
+    // with the other hop-by-hop fields). Idempotent: a retry rewrites nothing twice.
+    template <class Request>
+    void to_parent_form(Request& req) const {
+        const auto target = req.target();
+        if (!target.empty() && target.front() == '/') {
+            std::string absolute = "http://";
+            absolute += req[boost::beast::http::field::host];
+            absolute += target;
+            req.target(absolute);
+        }
+        if (auto creds = conn_->absolute_via->basic_credentials(); !creds.empty())
+            req.set(boost::beast::http::field::proxy_authorization, creds);
+    }
+
     static exchange::failure broken(std::string detail, error_kind cause = error_kind::protocol_error) {
         return exchange::upstream_failure(exchange::failure_kind::broken, std::move(detail), cause);
     }

@@ -20,6 +20,7 @@
 #include "http/session.hpp"
 #include "http/upstream.hpp"
 #include "net/dialer.hpp"
+#include "upstream_proxy/router.hpp"
 #include "net/listener.hpp"
 #include "net/live_connections.hpp"
 #include "net/splice.hpp"
@@ -187,7 +188,10 @@ asio::awaitable<void> serve_sni_only(net::client_socket sock, runtime::connectio
         co_return;
     }
     dog.expires_after(conn.shared->proxy.upstream_connect_timeout + std::chrono::seconds(1));
-    auto dialed = co_await conn.worker->dialer->dial(ex.policy_host, 443);
+    // Through the parent proxy too, when one is configured for TLS origins: a tunnel to SNI:443.
+    auto& router = *conn.worker->router;
+    const auto route = router.choose(ex.policy_host, 443, true, upstream_proxy::carriage::opaque);
+    auto dialed = co_await router.dial(ex.policy_host, 443, route);
     if (!dialed) {
         rec.action = audit::action::error;
         rec.status_code = exchange::settle(exchange::dial_failure(dialed.err()), false).status;

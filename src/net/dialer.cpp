@@ -110,6 +110,30 @@ dialer::dialer(resolver& r, const core::deny_list& deny, std::chrono::millisecon
     : resolver_(r), deny_(deny), connect_timeout_(connect_timeout), loops_(loops) {}
 
 asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_t port) {
+    co_return co_await dial_checked(std::move(host), port, true);
+}
+
+asio::awaitable<result<dial_result>> dialer::dial_operator(std::string host, std::uint16_t port) {
+    co_return co_await dial_checked(std::move(host), port, false);
+}
+
+asio::awaitable<result<std::vector<asio::ip::address>>> dialer::screen(std::string host, std::uint16_t port,
+                                                                      std::chrono::milliseconds lookup_timeout) {
+    auto addrs = co_await resolver_.resolve(host, std::min(lookup_timeout, connect_timeout_));
+    if (!addrs) co_return addrs.err();
+    std::vector<asio::ip::address> out;
+    for (const auto& a : *addrs) {
+        tcp::endpoint ep(unmap(a), port);
+        if (auto denial = denied_by(deny_, ep.address()))
+            co_return make_error(error_kind::address_denied, "dial tcp " + endpoint_text(ep) + ": denied by upstream_deny_cidrs: " +
+                                                                 denial->describe(to_core(ep.address())));
+        out.push_back(ep.address());
+    }
+    if (out.empty()) co_return make_error(error_kind::dns_no_address, "lookup " + host + ": no such host");
+    co_return out;
+}
+
+asio::awaitable<result<dial_result>> dialer::dial_checked(std::string host, std::uint16_t port, bool check_deny) {
     const auto deadline = steady::now() + connect_timeout_;
     auto addrs = co_await resolver_.resolve(host, connect_timeout_);
     if (!addrs) co_return make_error(addrs.err().kind, "dial tcp: " + addrs.message());
@@ -120,7 +144,7 @@ asio::awaitable<result<dial_result>> dialer::dial(std::string host, std::uint16_
     std::string first_denial;
     for (const auto& a : *addrs) {
         tcp::endpoint ep(unmap(a), port);
-        if (auto denial = denied_by(deny_, ep.address())) {
+        if (auto denial = check_deny ? denied_by(deny_, ep.address()) : std::nullopt) {
             if (first_denial.empty())
                 first_denial = "dial tcp " + endpoint_text(ep) + ": denied by upstream_deny_cidrs: " +
                                denial->describe(to_core(ep.address()));

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -54,7 +55,21 @@ public:
     //   lookup failure => "dial tcp: lookup <host>: <reason>".
     boost::asio::awaitable<result<dial_result>> dial(std::string host, std::uint16_t port);
 
+    // A dial to an endpoint the operator configured (a parent proxy): as dial(), loop guard
+    // included, but exempt from the deny list, like the proxy's other operator endpoints.
+    boost::asio::awaitable<result<dial_result>> dial_operator(std::string host, std::uint16_t port);
+
+    // For a connection a parent proxy makes on our behalf: resolves `host` and checks every address
+    // against the deny list, without connecting. Any denied address fails it (the parent may pick
+    // any of them): "denied by upstream_deny_cidrs: <ip> in <prefix>" (error_kind::address_denied).
+    // A lookup failure is returned as the resolver's error (its dns_* kind): the caller decides.
+    // `lookup_timeout` bounds the lookup (at most the connect timeout).
+    boost::asio::awaitable<result<std::vector<boost::asio::ip::address>>> screen(
+        std::string host, std::uint16_t port, std::chrono::milliseconds lookup_timeout);
+
 private:
+    boost::asio::awaitable<result<dial_result>> dial_checked(std::string host, std::uint16_t port, bool check_deny);
+
     resolver& resolver_;
     core::deny_list deny_;
     std::chrono::milliseconds connect_timeout_;

@@ -27,6 +27,9 @@ class client_pool;
 namespace iron::http {
 class upstream_pool;
 }
+namespace iron::upstream_proxy {
+class router;
+}
 
 namespace iron::runtime {
 
@@ -76,6 +79,7 @@ struct shared_state {
 // Owned by one worker thread; never touched from another.
 struct worker_state {
     net::dialer* dialer = nullptr;
+    upstream_proxy::router* router = nullptr;  // direct, or through the parent proxy the route picks
     http::upstream_pool* pool = nullptr;
     h2::client_pool* h2 = nullptr;  // upstreams for HTTP/2 clients (h2 when the origin speaks it)
     net::live_connections* live = nullptr;  // this worker's client connections (graceful shutdown)

@@ -35,7 +35,8 @@ protected:
         EXPECT_TRUE(r) << r.message();
         resolver_ = std::move(*r);
         dialer_ = std::make_unique<iron::net::dialer>(*resolver_, deny_, 1000ms);
-        return std::make_unique<iron::http::upstream_pool>(*dialer_, tls_, t);
+        router_ = std::make_unique<iron::upstream_proxy::router>(*dialer_, nullptr, 1000ms);
+        return std::make_unique<iron::http::upstream_pool>(*router_, tls_, t);
     }
     void run_for(std::chrono::milliseconds d) {
         io_.restart();
@@ -46,6 +47,7 @@ protected:
     std::unique_ptr<iron::net::resolver> resolver_;
     iron::core::deny_list deny_;
     std::unique_ptr<iron::net::dialer> dialer_;
+    std::unique_ptr<iron::upstream_proxy::router> router_;  // after dialer_, which it borrows
     asio::ssl::context tls_{asio::ssl::context::tls_client};
     tcp::acceptor acceptor_{io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
     std::vector<tcp::socket> peers_;

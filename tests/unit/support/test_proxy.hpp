@@ -149,9 +149,10 @@ private:
             *resolver_, *deny, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.proxy.upstream_connect_timeout));
         http::upstream_timeouts timeouts;
         timeouts.idle = cfg.proxy.upstream_idle_timeout;
-        pool_ = std::make_unique<http::upstream_pool>(*dialer_, *shared->client_tls, timeouts);
+        router_ = std::make_unique<upstream_proxy::router>(*dialer_, nullptr, cfg.proxy.upstream_connect_timeout);
+        pool_ = std::make_unique<http::upstream_pool>(*router_, *shared->client_tls, timeouts);
         h2_pool_ = std::make_unique<h2::client_pool>(io.get_executor(), *pool_, timeouts.idle);
-        worker = runtime::worker_state{dialer_.get(), pool_.get(), h2_pool_.get(), &live_};
+        worker = runtime::worker_state{dialer_.get(), router_.get(), pool_.get(), h2_pool_.get(), &live_};
     }
 
     temp_dir dir_;
@@ -159,6 +160,7 @@ private:
     net::live_connections live_;  // before the pools: exchanges ask it whether they were cut
     std::unique_ptr<net::resolver> resolver_;
     std::unique_ptr<net::dialer> dialer_;
+    std::unique_ptr<upstream_proxy::router> router_;  // after dialer_, which it borrows
     std::unique_ptr<http::upstream_pool> pool_;
     std::unique_ptr<h2::client_pool> h2_pool_;  // after pool_, which it borrows
 };
