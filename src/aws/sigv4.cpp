@@ -1,4 +1,5 @@
 #include "aws/sigv4.hpp"
+#include "core/percent.hpp"
 
 #include <algorithm>
 #include <ctime>
@@ -53,25 +54,6 @@ std::string uri_encode(std::string_view s, bool keep_slash) {
     return out;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string percent_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
 
 // Dot segments resolved and empty segments dropped (AWS services other than S3 want both).
 std::string normalize_path(std::string_view path) {
@@ -149,7 +131,7 @@ std::string canonical_query(std::string_view query) {
         const auto eq = pair.find('=');
         std::string_view k = pair.substr(0, eq);
         std::string_view v = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-        params.emplace_back(uri_encode(percent_decode(k), false), uri_encode(percent_decode(v), false));
+        params.emplace_back(uri_encode(core::percent_decode(k), false), uri_encode(core::percent_decode(v), false));
     }
     std::sort(params.begin(), params.end());
     std::string out;

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "core/port.hpp"
+#include "core/percent.hpp"
 
 namespace iron::otel {
 
@@ -17,27 +18,6 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// %XX sequences decoded; a '%' not followed by two hex digits stays as it is.
-std::string percent_decode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-            i += 2;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
-    return out;
-}
 
 // The LOGS twin wins over the generic variable; unset and empty are the same.
 struct env_reader {
@@ -220,9 +200,9 @@ result<key_values> parse_key_values(const std::string& text) {
         if (item.empty()) continue;
         const std::size_t eq = item.find('=');
         if (eq == std::string_view::npos) return make_error("entry " + std::to_string(out.size() + 1) + " has no '='");
-        std::string key = percent_decode(trim(item.substr(0, eq)));
+        std::string key = core::percent_decode(trim(item.substr(0, eq)));
         if (key.empty()) return make_error("entry " + std::to_string(out.size() + 1) + " has an empty key");
-        out.emplace_back(std::move(key), percent_decode(trim(item.substr(eq + 1))));
+        out.emplace_back(std::move(key), core::percent_decode(trim(item.substr(eq + 1))));
     }
     return out;
 }

@@ -15,12 +15,6 @@ int b64_index(char c) {
     return -1;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 bool is_unreserved(unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
@@ -141,21 +135,6 @@ std::string replace_all(std::string_view s, std::string_view token, std::string_
 std::string query_escape(std::string_view s) { return escape(s, is_unreserved); }
 std::string path_escape(std::string_view s) { return escape(s, is_path_literal); }
 
-std::string percent_decode(std::string_view s, bool plus_is_space) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size();) {
-        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-            i += 3;
-        } else {
-            out.push_back(plus_is_space && s[i] == '+' ? ' ' : s[i]);
-            ++i;
-        }
-    }
-    return out;
-}
-
 std::size_t swap_encoded(std::string& raw, std::string_view token, const std::string* encoded_replacement,
                          bool plus_is_space) {
     if (token.empty()) return 0;
@@ -167,8 +146,10 @@ std::size_t swap_encoded(std::string& raw, std::string_view token, const std::st
     start.reserve(raw.size() + 1);
     for (std::size_t i = 0; i < raw.size();) {
         start.push_back(i);
-        if (raw[i] == '%' && i + 2 < raw.size() && hex_value(raw[i + 1]) >= 0 && hex_value(raw[i + 2]) >= 0) {
-            decoded.push_back(static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2])));
+        const int hi = raw[i] == '%' && i + 2 < raw.size() ? core::hex_digit_value(raw[i + 1]) : -1;
+        const int lo = hi >= 0 ? core::hex_digit_value(raw[i + 2]) : -1;
+        if (lo >= 0) {
+            decoded.push_back(static_cast<char>(hi * 16 + lo));
             i += 3;
         } else {
             decoded.push_back(plus_is_space && raw[i] == '+' ? ' ' : raw[i]);

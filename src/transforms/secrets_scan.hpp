@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/percent.hpp"
+
 namespace iron::transforms::scan {
 
 std::string base64_encode(std::string_view in);
@@ -26,7 +28,7 @@ std::string query_escape(std::string_view s);
 // Escape for a path: unreserved, sub-delims, ':', '@' and '/' stay literal.
 std::string path_escape(std::string_view s);
 // Percent-decode (invalid escapes kept literally); `plus_is_space` for query components.
-std::string percent_decode(std::string_view s, bool plus_is_space);
+using core::percent_decode;  // %XX decoding (plus_is_space: form encoding)
 
 // Find `token` in the percent-decoded view of `raw` and, when `encoded_replacement` is given,
 // replace exactly the raw bytes that encode each occurrence with it. Other bytes are untouched.

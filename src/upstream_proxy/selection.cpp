@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/port.hpp"
+#include "core/percent.hpp"
 
 namespace iron::upstream_proxy {
 
@@ -21,28 +22,6 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
-std::optional<std::string> percent_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') {
-            out += s[i];
-            continue;
-        }
-        if (i + 2 >= s.size()) return std::nullopt;
-        const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-        if (hi < 0 || lo < 0) return std::nullopt;
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-    }
-    return out;
-}
 
 std::string base64(std::string_view in) {
     static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -142,11 +121,11 @@ result<parent> parse_parent(std::string_view url) {
         authority.remove_prefix(at + 1);
         const auto colon = userinfo.find(':');
         raw_user = userinfo.substr(0, colon);
-        auto user = percent_decode(raw_user);
+        auto user = core::percent_decode_strict(raw_user);
         if (!user) return make_error("invalid percent-encoding in the proxy URL's user name");
         p.username = std::move(*user);
         if (colon != std::string_view::npos) {
-            auto pass = percent_decode(userinfo.substr(colon + 1));
+            auto pass = core::percent_decode_strict(userinfo.substr(colon + 1));
             if (!pass) return make_error("invalid percent-encoding in the proxy URL's password");
             p.password = std::move(*pass);
         }
