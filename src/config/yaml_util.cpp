@@ -432,4 +432,22 @@ result<std::int64_t> go_parse_int(std::string_view s, std::string_view fn, std::
     return neg ? static_cast<std::int64_t>(0 - v) : static_cast<std::int64_t>(v);
 }
 
+result<void> read_optional_string(const YAML::Node& m, std::string_view key, const yaml_ctx& ctx, std::string& out) {
+    const YAML::Node n = m[std::string(key)];
+    if (is_absent(n)) return ok();
+    auto v = get_string(n, ctx.child(key));
+    if (!v) return v.err();
+    out = std::move(*v);
+    return ok();
+}
+
+result<void> read_optional_bool(const YAML::Node& m, std::string_view key, const yaml_ctx& ctx, bool& out) {
+    const YAML::Node n = m[std::string(key)];
+    if (is_absent(n)) return ok();
+    auto v = get_bool(n, ctx.child(key));
+    if (!v) return v.err();
+    out = *v;
+    return ok();
+}
+
 }  // namespace iron::config

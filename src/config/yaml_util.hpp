@@ -45,6 +45,10 @@ result<bool> get_bool(const YAML::Node& node, const yaml_ctx& ctx);
 // Plain decimal (with '_' separators), 0x/0o/0b; quoted scalars, floats, null, ambiguous leading
 // zeros ("0100", octal in Go) and int64 overflow are errors.
 result<std::int64_t> get_int(const YAML::Node& node, const yaml_ctx& ctx);
+// Optional fields of map `m`: an absent or null `key` keeps `out` (its default); otherwise the
+// value as get_string / get_bool read it, errors pointing at the key.
+result<void> read_optional_string(const YAML::Node& m, std::string_view key, const yaml_ctx& ctx, std::string& out);
+result<void> read_optional_bool(const YAML::Node& m, std::string_view key, const yaml_ctx& ctx, bool& out);
 // A sequence of strings; a Null node yields an empty list.
 result<std::vector<std::string>> get_string_list(const YAML::Node& node, const yaml_ctx& ctx);
 // A Go duration string ("30s", "1.5h"). Plain YAML numbers are rejected like Go's yaml.v3 does

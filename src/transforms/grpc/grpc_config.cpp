@@ -16,24 +16,6 @@
 namespace iron::transforms::grpcsvc {
 namespace {
 
-result<void> read_string(const YAML::Node& m, std::string_view key, const config::yaml_ctx& ctx, std::string& out) {
-    const YAML::Node n = m[std::string(key)];
-    if (config::is_absent(n)) return ok();
-    auto v = config::get_string(n, ctx.child(key));
-    if (!v) return v.err();
-    out = std::move(*v);
-    return ok();
-}
-
-result<void> read_bool(const YAML::Node& m, std::string_view key, const config::yaml_ctx& ctx, bool& out) {
-    const YAML::Node n = m[std::string(key)];
-    if (config::is_absent(n)) return ok();
-    auto v = config::get_bool(n, ctx.child(key));
-    if (!v) return v.err();
-    out = *v;
-    return ok();
-}
-
 result<std::string> read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return make_error("open " + path + ": no such file or unreadable");
@@ -72,10 +54,10 @@ result<void> read_tls(const YAML::Node& config, const config::yaml_ctx& ctx, con
     const auto tctx = ctx.child("tls");
     if (auto r = config::expect_map(t, tctx, {"enabled", "ca_cert", "cert", "key"}); !r) return r;
     std::string ca, cert, key;
-    if (auto r = read_bool(t, "enabled", tctx, tls.enabled); !r) return r;
-    if (auto r = read_string(t, "ca_cert", tctx, ca); !r) return r;
-    if (auto r = read_string(t, "cert", tctx, cert); !r) return r;
-    if (auto r = read_string(t, "key", tctx, key); !r) return r;
+    if (auto r = config::read_optional_bool(t, "enabled", tctx, tls.enabled); !r) return r;
+    if (auto r = config::read_optional_string(t, "ca_cert", tctx, ca); !r) return r;
+    if (auto r = config::read_optional_string(t, "cert", tctx, cert); !r) return r;
+    if (auto r = config::read_optional_string(t, "key", tctx, key); !r) return r;
     if (!tls.enabled) return ok();  // the Go proxy ignores the files when TLS is off
     if (!ca.empty()) {
         auto pem = read_file(ca);
@@ -110,7 +92,7 @@ result<void> read_timeout(const YAML::Node& config, const config::yaml_ctx& ctx,
 result<void> read_failure_mode(const YAML::Node& config, const config::yaml_ctx& ctx, const std::string& who,
                                grpc_settings& s) {
     std::string mode;
-    if (auto r = read_string(config, "failure_mode", ctx, mode); !r) return r;
+    if (auto r = config::read_optional_string(config, "failure_mode", ctx, mode); !r) return r;
     if (mode.empty() || mode == "deny") s.on_failure = failure_mode::deny;
     else if (mode == "allow") s.on_failure = failure_mode::allow;
     else
@@ -129,14 +111,14 @@ result<std::unique_ptr<grpc_transform>> grpc_transform::from_config(const YAML::
         !r)
         return r.err();
     grpc_settings s;
-    if (auto r = read_string(config, "name", ctx, s.name); !r) return r.err();
+    if (auto r = config::read_optional_string(config, "name", ctx, s.name); !r) return r.err();
     if (s.name.empty()) return ctx.fail(config, "grpc transform: name is required");
     const std::string who = "grpc transform " + config::go_quote(s.name) + ": ";
-    if (auto r = read_string(config, "target", ctx, s.target); !r) return r.err();
+    if (auto r = config::read_optional_string(config, "target", ctx, s.target); !r) return r.err();
     if (s.target.empty()) return ctx.fail(config, who + "target is required");
     if (auto r = read_tls(config, ctx, who, s.tls); !r) return r.err();
-    if (auto r = read_bool(config, "send_request_body", ctx, s.send_request_body); !r) return r.err();
-    if (auto r = read_bool(config, "send_response_body", ctx, s.send_response_body); !r) return r.err();
+    if (auto r = config::read_optional_bool(config, "send_request_body", ctx, s.send_request_body); !r) return r.err();
+    if (auto r = config::read_optional_bool(config, "send_response_body", ctx, s.send_response_body); !r) return r.err();
     if (auto r = read_timeout(config, ctx, who, s); !r) return r.err();
     if (auto r = read_failure_mode(config, ctx, who, s); !r) return r.err();
     auto rules = pipeline::parse_rules(config["rules"], ctx.child("rules"));

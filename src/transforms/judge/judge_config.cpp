@@ -8,16 +8,6 @@
 namespace iron::transforms::judge {
 namespace {
 
-// Optional scalar fields: absent keeps the default.
-result<void> read_string(const YAML::Node& m, std::string_view key, const config::yaml_ctx& ctx, std::string& out) {
-    const YAML::Node n = m[std::string(key)];
-    if (config::is_absent(n)) return ok();
-    auto v = config::get_string(n, ctx.child(key));
-    if (!v) return v.err();
-    out = std::move(*v);
-    return ok();
-}
-
 // A positive integer, else the default (as Go: zero and negatives mean "use the default").
 result<void> read_count(const YAML::Node& m, std::string_view key, const config::yaml_ctx& ctx, std::int64_t& out) {
     const YAML::Node n = m[std::string(key)];
@@ -55,20 +45,20 @@ result<void> read_provider(const YAML::Node& config, const config::yaml_ctx& ctx
     const auto pctx = ctx.child("provider");
     if (auto r = config::expect_map(p, pctx, {"type", "model", "api_key_env", "base_url", "max_tokens"}); !r) return r;
     std::string type, base;
-    if (auto r = read_string(p, "type", pctx, type); !r) return r;
+    if (auto r = config::read_optional_string(p, "type", pctx, type); !r) return r;
     if (type.empty()) return pctx.fail(p, who + "provider.type is required");
     if (type == "anthropic") s.provider = provider_kind::anthropic;
     else if (type == "openai") s.provider = provider_kind::openai;
     else return pctx.fail(p["type"], who + "unknown judge provider " + config::go_quote(type));
     const std::string prov = who + std::string(provider_name(s.provider)) + " provider: ";
-    if (auto r = read_string(p, "model", pctx, s.model); !r) return r;
+    if (auto r = config::read_optional_string(p, "model", pctx, s.model); !r) return r;
     if (s.model.empty()) return pctx.fail(p, prov + "model is required");
-    if (auto r = read_string(p, "api_key_env", pctx, s.api_key_env); !r) return r;
+    if (auto r = config::read_optional_string(p, "api_key_env", pctx, s.api_key_env); !r) return r;
     if (s.api_key_env.empty()) return pctx.fail(p, prov + "api_key_env is required");
     const char* key = std::getenv(s.api_key_env.c_str());
     if (key == nullptr || *key == '\0') return pctx.fail(p["api_key_env"], prov + "env var " + config::go_quote(s.api_key_env) + " is empty");
     s.api_key = key;
-    if (auto r = read_string(p, "base_url", pctx, base); !r) return r;
+    if (auto r = config::read_optional_string(p, "base_url", pctx, base); !r) return r;
     if (base.empty()) base = std::string(default_base_url(s.provider));
     auto url = parse_base_url(base);
     if (!url) return pctx.fail(p["base_url"], prov + url.message());
@@ -78,7 +68,7 @@ result<void> read_provider(const YAML::Node& config, const config::yaml_ctx& ctx
 
 result<void> read_fallback(const YAML::Node& config, const config::yaml_ctx& ctx, judge_settings& s) {
     std::string fb;
-    if (auto r = read_string(config, "fallback", ctx, fb); !r) return r;
+    if (auto r = config::read_optional_string(config, "fallback", ctx, fb); !r) return r;
     if (fb.empty() || fb == "deny") s.fallback = fallback_mode::deny;
     else if (fb == "skip") s.fallback = fallback_mode::skip;
     else
@@ -97,10 +87,10 @@ result<std::unique_ptr<judge_transform>> judge_transform::from_config(const YAML
         !r)
         return r.err();
     judge_settings s;
-    if (auto r = read_string(config, "name", ctx, s.name); !r) return r.err();
+    if (auto r = config::read_optional_string(config, "name", ctx, s.name); !r) return r.err();
     if (s.name.empty()) return ctx.fail(config, "judge transform: name is required");
     const std::string who = "judge transform " + config::go_quote(s.name) + ": ";
-    if (auto r = read_string(config, "prompt", ctx, s.prompt); !r) return r.err();
+    if (auto r = config::read_optional_string(config, "prompt", ctx, s.prompt); !r) return r.err();
     if (s.prompt.empty()) return ctx.fail(config, who + "prompt is required");
     auto rules = pipeline::parse_rules(config["rules"], ctx.child("rules"));
     if (!rules) return rules.err();
