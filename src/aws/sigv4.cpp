@@ -32,27 +32,6 @@ std::string hmac_raw(std::string_view key, std::string_view data) {
     return std::string(reinterpret_cast<const char*>(mac), len);
 }
 
-bool unreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '.' || c == '~';
-}
-
-// RFC 3986 encoding as SigV4 wants it: unreserved bytes kept, '/' kept when `keep_slash`,
-// everything else %XX with upper-case hex.
-std::string uri_encode(std::string_view s, bool keep_slash) {
-    static constexpr char digits[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (unreserved(c) || (keep_slash && c == '/')) {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += digits[c >> 4];
-            out += digits[c & 15];
-        }
-    }
-    return out;
-}
 
 
 // Dot segments resolved and empty segments dropped (AWS services other than S3 want both).
@@ -117,7 +96,7 @@ std::string hex_sha256(std::string_view data) {
     return hex(md, len);
 }
 
-std::string canonical_uri(std::string_view path) { return uri_encode(normalize_path(path), true); }
+std::string canonical_uri(std::string_view path) { return core::percent_encode(normalize_path(path), true); }
 
 std::string canonical_query(std::string_view query) {
     std::vector<std::pair<std::string, std::string>> params;
@@ -131,7 +110,7 @@ std::string canonical_query(std::string_view query) {
         const auto eq = pair.find('=');
         std::string_view k = pair.substr(0, eq);
         std::string_view v = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-        params.emplace_back(uri_encode(core::percent_decode(k), false), uri_encode(core::percent_decode(v), false));
+        params.emplace_back(core::percent_encode(core::percent_decode(k), false), core::percent_encode(core::percent_decode(v), false));
     }
     std::sort(params.begin(), params.end());
     std::string out;

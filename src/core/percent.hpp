@@ -19,4 +19,8 @@ std::string percent_decode(std::string_view s, bool plus_is_space = false);
 // for values that must be exactly what their writer meant (credentials in a URL).
 std::optional<std::string> percent_decode_strict(std::string_view s);
 
+// RFC 3986 percent-encoding: unreserved bytes (A-Z a-z 0-9 - _ . ~) kept, '/' kept when
+// `keep_slash`, every other byte %XX with upper-case hex (as SigV4 and query strings want it).
+std::string percent_encode(std::string_view s, bool keep_slash = false);
+
 }  // namespace iron::core

@@ -8,6 +8,7 @@
 
 #include "config/yaml_util.hpp"
 #include "secrets/store_reply.hpp"
+#include "core/percent.hpp"
 
 namespace iron::secrets {
 namespace {
@@ -23,21 +24,6 @@ bool is_op_id(std::string_view s) {
     return true;
 }
 
-std::string query_escape(std::string_view s) {
-    static constexpr char digits[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-            c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += digits[c >> 4];
-            out += digits[c & 15];
-        }
-    }
-    return out;
-}
 
 // `"title"` inside a filter: quotes and backslashes escaped.
 std::string filter_literal(std::string_view s) {
@@ -113,7 +99,7 @@ private:
     result<std::string> find_id(const std::string& collection, const std::string& key, const char* by,
                                 outbound::cancel_handle& cancel) {
         if (is_op_id(key)) return key;
-        auto reply = get(collection + "?filter=" + query_escape(std::string(by) + " eq " + filter_literal(key)), cancel);
+        auto reply = get(collection + "?filter=" + core::percent_encode(std::string(by) + " eq " + filter_literal(key)), cancel);
         if (!reply) return reply.err();
         boost::system::error_code ec;
         json::value list = json::parse(reply->body, ec);
