@@ -408,7 +408,8 @@ result<std::vector<std::unique_ptr<worker>>> make_workers(const config::config& 
         if (!res) return make_error("dns.upstream_resolver: " + res.message());
         w->resolver = std::move(*res);
         w->dialer = std::make_unique<net::dialer>(*w->resolver, rt.deny, connect_timeout, &loops);
-        w->router = std::make_unique<upstream_proxy::router>(*w->dialer, rt.chain, connect_timeout);
+        w->router = std::make_unique<upstream_proxy::router>(*w->dialer, rt.chain, connect_timeout,
+                                                                 rt.shared->client_tls.get());
         w->pool = std::make_unique<http::upstream_pool>(*w->router, *rt.shared->client_tls, up_timeouts);
         w->h2_pool = std::make_unique<h2::client_pool>(w->ioc.get_executor(), *w->pool, up_timeouts.idle);
         w->state = runtime::worker_state{w->dialer.get(), w->router.get(), w->pool.get(), w->h2_pool.get(),

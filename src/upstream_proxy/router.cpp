@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "upstream_proxy/handshake.hpp"
+#include "upstream_proxy/tls_transport.hpp"
 
 namespace iron::upstream_proxy {
 
@@ -36,8 +37,9 @@ std::string route::key_suffix() const {
     return (absolute_form ? " via " : " tunnel via ") + via->display;
 }
 
-router::router(net::dialer& d, std::shared_ptr<const selector> chain, std::chrono::steady_clock::duration handshake_timeout)
-    : dialer_(d), chain_(std::move(chain)), handshake_timeout_(handshake_timeout) {}
+router::router(net::dialer& d, std::shared_ptr<const selector> chain, std::chrono::steady_clock::duration handshake_timeout,
+               asio::ssl::context* parent_trust)
+    : dialer_(d), chain_(std::move(chain)), handshake_timeout_(handshake_timeout), parent_trust_(parent_trust) {}
 
 route router::choose(std::string_view host, std::uint16_t port, bool tls, carriage what) const {
     route r;
@@ -69,6 +71,12 @@ asio::awaitable<result<net::dial_result>> router::dial_via(std::string host, std
 
     auto conn = co_await dialer_.dial_operator(via.host, via.port);
     if (!conn) co_return make_error(conn.err().kind, "upstream proxy " + via.display + ": " + conn.message());
+    if (via.scheme == scheme::https) {
+        if (!parent_trust_) co_return make_error("upstream proxy " + via.display + ": no TLS context for https:// parents");
+        auto wrapped = co_await open_tls_to_parent(std::move(conn->socket), via, *parent_trust_, handshake_timeout_);
+        if (!wrapped) co_return wrapped.err();
+        conn->socket = std::move(*wrapped);
+    }
     if (r.absolute_form) co_return std::move(*conn);
 
     result<void> opened = result<void>{};

@@ -3,10 +3,13 @@
 // deny CIDRs at connect time) or through the parent proxy the selection picked. Through a parent:
 //
 //   * a TLS origin, a WebSocket or h2c origin and an sni-only relay get a tunnel: HTTP CONNECT to an
-//     http:// parent, or SOCKS5 to a socks5:// / socks5h:// one; what comes back is a socket that
+//     http:// or https:// parent, or SOCKS5 to a socks5:// / socks5h:// one; what comes back is a socket that
 //     carries the origin's bytes, so TLS, ALPN and HTTP/2 run on it as on a direct one;
-//   * a plain-HTTP request to an http:// parent is sent to the parent itself in absolute form
-//     (`route::absolute_form`: the HTTP/1.1 adapter writes the target and Proxy-Authorization).
+//   * a plain-HTTP request to an http:// or https:// parent is sent to the parent itself in absolute
+//     form (`route::absolute_form`: the HTTP/1.1 adapter writes the target and Proxy-Authorization).
+//
+// An https:// parent is first wrapped in TLS (upstream_proxy/tls_transport.hpp); what follows runs
+// inside that session unchanged.
 //
 // The deny list still applies. The parent's own address is operator configuration and exempt
 // from it (the loop guard still applies). The origin's name is resolved here first and every
@@ -24,6 +27,7 @@
 #include <string_view>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "core/result.hpp"
 #include "net/dialer.hpp"
@@ -47,7 +51,10 @@ enum class carriage { http, opaque };
 class router {
 public:
     // One per worker, beside its dialer (which must outlive it). `chain` is shared by all workers.
-    router(net::dialer& d, std::shared_ptr<const selector> chain, std::chrono::steady_clock::duration handshake_timeout);
+    // `parent_trust` (outliving the router; may be null when no https:// parent is configured)
+    // verifies https:// parents: the same trust as origins.
+    router(net::dialer& d, std::shared_ptr<const selector> chain, std::chrono::steady_clock::duration handshake_timeout,
+           boost::asio::ssl::context* parent_trust = nullptr);
 
     route choose(std::string_view host, std::uint16_t port, bool tls, carriage what) const;
 
@@ -62,6 +69,7 @@ private:
     net::dialer& dialer_;
     std::shared_ptr<const selector> chain_;
     std::chrono::steady_clock::duration handshake_timeout_;
+    boost::asio::ssl::context* parent_trust_;
 };
 
 }  // namespace iron::upstream_proxy

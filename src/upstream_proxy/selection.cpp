@@ -108,7 +108,7 @@ result<parent> parse_parent(std::string_view url) {
     }
     parent p;
     const auto s = scheme_named(scheme_text);
-    if (!s) return make_error("unsupported proxy scheme \"" + scheme_text + "\" (want http, socks5 or socks5h)");
+    if (!s) return make_error("unsupported proxy scheme \"" + scheme_text + "\" (want http, https, socks5 or socks5h)");
     p.scheme = *s;
     // The authority ends at the first '/', '?' or '#'; only an empty path or "/" may follow.
     const auto end = rest.find_first_of("/?#");
@@ -212,9 +212,6 @@ result<selector> make_selector(std::string_view http_proxy, std::string_view htt
         if (trim(settings[i].second).empty()) continue;
         auto p = parse_parent(settings[i].second);
         if (!p) return make_error(std::string(settings[i].first) + ": " + p.message());
-        if (p->scheme == scheme::https)
-            return make_error(std::string(settings[i].first) + ": https:// parent proxies (TLS to the parent) are not "
-                                                               "supported yet; use http://, socks5:// or socks5h://");
         parents[i] = std::move(*p);
     }
     return selector(std::move(parents[0]), std::move(parents[1]), no_proxy_list::parse(no_proxy));

@@ -81,9 +81,8 @@ private:
 };
 
 // The selection from the three settings (config or environment, already merged). Errors name the
-// setting: "http_proxy: unsupported proxy scheme ...". An https:// parent (TLS to the parent
-// itself) is refused: this build does not speak it yet, and ignoring it would send traffic around
-// a parent the site requires.
+// setting: "http_proxy: unsupported proxy scheme ...". An https:// parent gets TLS to the parent
+// itself (upstream_proxy/tls_transport.hpp) before its CONNECT or absolute-form request.
 result<selector> make_selector(std::string_view http_proxy, std::string_view https_proxy, std::string_view no_proxy);
 
 // `localhost` or a loopback IP literal: never sent to a parent (Go decides on the request's host,

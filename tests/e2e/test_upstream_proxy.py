@@ -421,11 +421,101 @@ def test_sni_only_relay_tunnels_through_the_parent(proxy_factory, https_upstream
     assert socks.requests == [(3, "allowed.test", 443)], socks.requests
 
 
+# --- https:// parents: TLS to the parent itself ---------------------------------------------------
+
+@pytest.fixture
+def tls_squid(upstream_pki):
+    """Squid on an https_port with a certificate from the upstream CA (valid for 127.0.0.1), which
+    the proxy trusts through proxy.upstream_ca_file."""
+    s = SquidParent(HOSTS, tls=(upstream_pki.server.cert_path, upstream_pki.server.key_path)).start()
+    yield s
+    s.stop()
+
+
+def test_https_parent_carries_mitm_and_plain_http(proxy_factory, https_upstream, http_upstream, tls_squid,
+                                                  ca_cert):
+    assert tls_squid.url.startswith("https://")
+    p = chained(proxy_factory, https_upstream, http_proxy=tls_squid.url, https_proxy=tls_squid.url)
+    for _ in range(2):  # the second request may reuse the pooled connection: both through the parent
+        r = get_tls(p, https_upstream.port, ca_cert)
+        assert r.http_code == 200, r
+        assert r.json()["tls"] is True
+    r = get_plain(p, http_upstream.port, "/echo?via=tls")
+    assert r.http_code == 200, r
+    assert "squid" in (header(r.json(), "Via") or ""), r.json()["headers"]
+    p.stop()
+    lines = tls_squid.access_lines()
+    assert any(line.startswith(f"CONNECT allowed.test:{https_upstream.port} ") for line in lines), lines
+    assert f"GET http://allowed.test:{http_upstream.port}/echo?via=tls 200" in lines, lines
+    recs = [r for r in p.wait_audit(3) if r["audit"]["method"] != "CONNECT"]
+    assert [r["audit"]["status_code"] for r in recs] == [200, 200, 200], recs
+
+
+def open_fds(pid) -> int:
+    import os
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_https_parent_bridges_close_with_their_connections(proxy_factory, https_upstream, tls_squid, ca_cert):
+    """Each origin connection through an https:// parent holds a TLS session to the parent and a
+    socketpair bridge; when the origin hangs up (/close) all of it must go, not pile up."""
+    p = chained(proxy_factory, https_upstream, https_proxy=tls_squid.url)
+    assert get_tls(p, https_upstream.port, ca_cert, path="/close").http_code == 200
+    time.sleep(0.3)
+    baseline = open_fds(p.proc.pid)
+    for _ in range(30):
+        assert get_tls(p, https_upstream.port, ca_cert, path="/close").http_code == 200
+    deadline = time.monotonic() + 10
+    while open_fds(p.proc.pid) > baseline + 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert open_fds(p.proc.pid) <= baseline + 4, (baseline, open_fds(p.proc.pid))
+
+
+def test_https_parent_with_credentials_keeps_them_secret(proxy_factory, https_upstream, upstream_pki, ca_cert):
+    squid = SquidParent(HOSTS, users={"alice": SECRET},
+                        tls=(upstream_pki.server.cert_path, upstream_pki.server.key_path)).start()
+    try:
+        url = f"https://alice:{SECRET}@127.0.0.1:{squid.port}"
+        p = chained(proxy_factory, https_upstream, https_proxy=url)
+        r = get_tls(p, https_upstream.port, ca_cert)
+        assert r.http_code == 200, r
+        p.stop()
+        assert any(line.startswith("CONNECT allowed.test") for line in squid.access_lines())
+        no_secret_anywhere(p, r.stdout if hasattr(r, "stdout") else "")
+    finally:
+        squid.stop()
+
+
+def test_untrusted_https_parent_is_refused_before_any_request(proxy_factory, https_upstream, http_upstream,
+                                                              tmp_path, ca_cert):
+    from harness.certs import make_ca, make_server_cert
+    other_ca, other_key = make_ca(tmp_path / "other-ca", "not trusted by the proxy")
+    rogue = make_server_cert(tmp_path / "other-ca", other_ca, other_key, stem="rogue")
+    squid = SquidParent(HOSTS, tls=(rogue.cert_path, rogue.key_path)).start()
+    try:
+        p = chained(proxy_factory, https_upstream, http_proxy=squid.url, https_proxy=squid.url)
+        tls_reply = get_tls(p, https_upstream.port, ca_cert)
+        assert tls_reply.http_code == 502, tls_reply
+        plain = raw_plain(p, http_upstream.port)
+        assert plain.startswith(b"HTTP/1.1 502 "), plain[:200]
+        assert b"Proxy-Status: " in plain and b"tls_certificate_error" in plain, plain[:600]
+        errors = [r for r in p.wait_audit(2) if r["audit"]["action"] == "error"]
+        assert len(errors) == 2, errors
+        for rec in errors:
+            assert rec["audit"]["status_code"] == 502
+            assert f"upstream proxy https://127.0.0.1:{squid.port}: tls handshake: certificate verify failed" \
+                in rec["error"], rec
+        assert not [line for line in squid.access_lines() if not line.startswith("error:")], squid.access_lines()
+        assert http_upstream.connections == 0 and https_upstream.connections == 0
+    finally:
+        squid.stop()
+
+
 # --- configuration ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("url,why", [("ftp://p:21", "unsupported proxy scheme"),
                                      ("http://p:99999", "invalid proxy port"),
-                                     ("https://p:443", "not supported yet")])
+                                     ("socks4://p:1080", "unsupported proxy scheme")])
 def test_check_refuses_unusable_urls_with_position(bed, tmp_path, url, why):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(f"{MINIMAL}proxy:\n  upstream_proxy:\n    https_proxy: \"{url}\"\n")

@@ -38,25 +38,29 @@ def wait_listening(host, port, timeout=20.0) -> bool:
 
 class SquidParent:
     """squid -N on 127.0.0.1:<port>. `users` {name: password} turns on basic authentication
-    (basic_ncsa_auth); `deny_connect` makes it answer 403 to every CONNECT."""
+    (basic_ncsa_auth); `deny_connect` makes it answer 403 to every CONNECT. `tls` (cert_path,
+    key_path) makes it an https:// parent: an https_port, so clients speak TLS to Squid itself."""
 
-    def __init__(self, hosts: dict, users=None, deny_connect=False):
+    def __init__(self, hosts: dict, users=None, deny_connect=False, tls=None):
         # Not under pytest's tmp_path: its 0700 parents keep Squid's `proxy` user out.
         self.dir = Path(tempfile.mkdtemp(prefix="iron-e2e-squid-"))
         self.port = free_port()
         self.hosts = hosts
         self.users = users or {}
         self.deny_connect = deny_connect
+        self.tls = tls
         self.proc = None
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def _conf(self) -> str:
         d = self.dir
+        listen = (f"https_port 127.0.0.1:{self.port} tls-cert={d}/parent.crt tls-key={d}/parent.key"
+                  if self.tls else f"http_port 127.0.0.1:{self.port}")
         lines = [
-            f"http_port 127.0.0.1:{self.port}",
+            listen,
             f"pid_filename {d}/squid.pid",
             f"cache_log {d}/cache.log",
             "logformat iron %rm %ru %>Hs",
@@ -96,6 +100,9 @@ class SquidParent:
                                         text=True, check=True).stdout.strip()
                 entries.append(f"{user}:{hashed}\n")
             (d / "passwd").write_text("".join(entries))
+        if self.tls:
+            shutil.copyfile(self.tls[0], d / "parent.crt")
+            shutil.copyfile(self.tls[1], d / "parent.key")
         (d / "squid.conf").write_text(self._conf())
         for name in ("access.log", "cache.log"):
             (d / name).touch()

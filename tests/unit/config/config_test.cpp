@@ -495,13 +495,13 @@ TEST_F(ConfigTest, EnvOverridesApplyAfterFileBeforeDefaults) {
 
 TEST_F(ConfigTest, UnusableUpstreamProxyUrlsFailWithTheirPosition) {
     expect_error(std::string(k_minimal) + "proxy:\n  upstream_proxy:\n    http_proxy: ftp://p:21\n",
-                 ":8:17: proxy.upstream_proxy.http_proxy: unsupported proxy scheme \"ftp\" (want http, socks5 or socks5h)");
+                 ":8:17: proxy.upstream_proxy.http_proxy: unsupported proxy scheme \"ftp\" (want http, https, socks5 or socks5h)");
     expect_error(std::string(k_minimal) + "proxy:\n  upstream_proxy:\n    https_proxy: 'socks5://u:hunter2@p:0'\n",
                  ":8:18: proxy.upstream_proxy.https_proxy: invalid proxy port (want 1..65535)");
-    setenv("HTTPS_PROXY", "https://p:443", 1);
+    setenv("HTTPS_PROXY", "gopher://p:443", 1);
     expect_error(std::string(k_minimal) + "proxy:\n  upstream_proxy:\n    https_proxy: http://ok:3128\n",
-                 ": proxy.upstream_proxy.https_proxy (from $HTTPS_PROXY): https:// parent proxies (TLS to the "
-                 "parent) are not supported yet; use http://, socks5:// or socks5h://");
+                 ": proxy.upstream_proxy.https_proxy (from $HTTPS_PROXY): unsupported proxy scheme \"gopher\" (want "
+                 "http, https, socks5 or socks5h)");
 }
 
 TEST_F(ConfigTest, UpstreamProxyErrorsNeverRepeatThePassword) {

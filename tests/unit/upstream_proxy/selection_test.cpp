@@ -60,13 +60,14 @@ TEST(ParentUrl, UserinfoIsDecodedAndNeverDisplayed) {
     EXPECT_FALSE(user_only->password);
 }
 
-TEST(MakeSelector, NamesTheSettingAndRefusesHttpsParents) {
+TEST(MakeSelector, NamesTheSettingAndTakesHttpsParents) {
     auto bad = make_selector("ftp://x", "", "");
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.message().rfind("http_proxy: ", 0), 0u) << bad.message();
-    auto tls = make_selector("", "https://p:443", "");
-    ASSERT_FALSE(tls);
-    EXPECT_EQ(tls.message().rfind("https_proxy: ", 0), 0u) << tls.message();
+    auto tls = make_selector("", "https://p:8443", "");
+    ASSERT_TRUE(tls) << tls.message();
+    EXPECT_EQ(tls->https()->scheme, scheme::https);
+    EXPECT_EQ(tls->choose("example.com", 443, true)->port, 8443);
     auto ok = make_selector("http://p:3128", " ", "");
     ASSERT_TRUE(ok) << ok.message();
     EXPECT_TRUE(ok->http());
