@@ -14,7 +14,8 @@
 // The deny list still applies. The parent's own address is operator configuration and exempt
 // from it (the loop guard still applies). The origin's name is resolved here first and every
 // address it has is checked: any denied one refuses the request before the parent is dialled.
-// socks5:// then sends the checked IP itself (the parent connects to exactly what was checked);
+// socks5:// then sends a checked IP itself (the parent connects to exactly what was checked; when
+// it answers that it cannot reach that one, the next checked address is tried, up to four);
 // CONNECT and socks5h:// send the name, so the parent resolves it again, perhaps differently (the
 // residual risk, documented in docs/compatibility.md). When the name does not resolve here (a
 // network whose only way out is the parent often has no outside DNS) the request goes on by name
@@ -65,6 +66,8 @@ public:
 
 private:
     boost::asio::awaitable<result<net::dial_result>> dial_via(std::string host, std::uint16_t port, route r);
+    boost::asio::awaitable<result<net::dial_result>> open_via(const parent& via, std::string target, std::uint16_t port,
+                                                              bool absolute_form, bool& tunnel_refused);
 
     net::dialer& dialer_;
     std::shared_ptr<const selector> chain_;

@@ -361,6 +361,30 @@ def test_deny_cidrs_checked_before_asking_the_parent(proxy_factory, https_upstre
         s.stop()
 
 
+def test_socks5_asks_for_the_next_checked_address_when_one_is_unreachable(proxy_factory, https_upstream,
+                                                                           http_upstream, dns_server):
+    # multi.test has two addresses here (in whichever order the resolver gives them); the parent
+    # reaches the origin through either, but answers "host unreachable" to the first CONNECT, so
+    # the proxy must ask for the other address, as a direct dial would try the next one.
+    dns_server.set("multi.test", ["127.0.0.3", "127.0.0.2"])
+    dns_server.set("nowhere.test", ["127.0.0.3"])
+    s = Socks5Parent(resolve={"127.0.0.3": "127.0.0.2"}, refuse_first_with=4).start()
+    try:
+        p = chained(proxy_factory, https_upstream, http_proxy=s.url("socks5"),
+                    domains=("allowed.test", "multi.test", "nowhere.test"))
+        r = get_plain(p, http_upstream.port, host="multi.test")
+        assert r.http_code == 200, r
+        asked = [host for _, host, _ in s.requests]
+        assert sorted(asked) == ["127.0.0.2", "127.0.0.3"], s.requests
+        # A name with one address that the parent refuses is one truthful 502, asked once.
+        s.requests.clear()
+        s.refuse_with = 5
+        assert get_plain(p, http_upstream.port, host="nowhere.test").http_code == 502
+        assert s.requests == [(1, "127.0.0.3", http_upstream.port)], s.requests
+    finally:
+        s.stop()
+
+
 def test_name_only_the_parent_can_resolve(proxy_factory, https_upstream, http_upstream):
     """inside.corp has no address here (NXDOMAIN): socks5h:// and CONNECT hand the parent the name;
     socks5://, which must send an address it checked, fails without asking the parent."""

@@ -149,13 +149,14 @@ class SquidParent:
 class Socks5Parent:
     """A SOCKS5 server (RFC 1928 CONNECT, RFC 1929 user/password when `users` is given) on
     127.0.0.1:<port>. `requests` records (atyp, host, port) of every CONNECT; `auths` records
-    (user, password) tried. `refuse_with` answers every CONNECT with that reply code. `resolve`
+    (user, password) tried. `refuse_with` answers every CONNECT with that reply code (`refuse_first_with`: only the first). `resolve`
     maps names it is asked for to addresses (the test origins are on 127.0.0.2)."""
 
-    def __init__(self, users=None, resolve=None, refuse_with=None):
+    def __init__(self, users=None, resolve=None, refuse_with=None, refuse_first_with=None):
         self.users = users or {}
         self.resolve = resolve or {}
         self.refuse_with = refuse_with
+        self.refuse_first_with = refuse_first_with  # only the first CONNECT gets this reply code
         self.requests = []
         self.auths = []
         self.lock = threading.Lock()
@@ -243,8 +244,12 @@ class Socks5Parent:
             atyp, host, port = self._target(conn)
             with self.lock:
                 self.requests.append((atyp, host, port))
-            if self.refuse_with is not None:
-                conn.sendall(bytes([5, self.refuse_with, 0, 1, 0, 0, 0, 0, 0, 0]))
+            with self.lock:
+                refusal = self.refuse_with
+                if self.refuse_first_with is not None:
+                    refusal, self.refuse_first_with = self.refuse_first_with, None
+            if refusal is not None:
+                conn.sendall(bytes([5, refusal, 0, 1, 0, 0, 0, 0, 0, 0]))
                 return
             try:
                 upstream = socket.create_connection((self.resolve.get(host, host), port), timeout=10)
