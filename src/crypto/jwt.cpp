@@ -54,4 +54,30 @@ result<std::string> sign_jwt_rs256(std::string_view claims_json, std::string_vie
     return signing_input + "." + base64url(sig);
 }
 
+std::string base64url_decode(std::string_view data) {
+    std::string b64(data);
+    for (char& c : b64) {
+        if (c == '-') c = '+';
+        else if (c == '_') c = '/';
+        else if (c == '+' || c == '/' || c == '=') return {};
+    }
+    while (b64.size() % 4 != 0) b64 += '=';
+    std::string out(b64.size() / 4 * 3, '\0');
+    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(b64.data()),
+                                  static_cast<int>(b64.size()));
+    if (n < 0) return {};
+    std::size_t len = static_cast<std::size_t>(n);
+    for (std::size_t i = b64.size(); i > 0 && b64[i - 1] == '=' && len > 0; --i) --len;
+    out.resize(len);
+    return out;
+}
+
+std::string jwt_payload(std::string_view jwt) {
+    const auto first = jwt.find('.');
+    if (first == std::string_view::npos) return {};
+    const auto second = jwt.find('.', first + 1);
+    if (second == std::string_view::npos || jwt.find('.', second + 1) != std::string_view::npos) return {};
+    return base64url_decode(jwt.substr(first + 1, second - first - 1));
+}
+
 }  // namespace iron::crypto

@@ -14,5 +14,10 @@ result<std::string> sign_jwt_rs256(std::string_view claims_json, std::string_vie
 
 // base64url without padding (JWT segments).
 std::string base64url(std::string_view data);
+// Its inverse (padding optional); "" for input that is not base64url.
+std::string base64url_decode(std::string_view data);
+
+// The decoded payload (claims JSON text) of a JWT, unverified; "" when it is not a JWT.
+std::string jwt_payload(std::string_view jwt);
 
 }  // namespace iron::crypto

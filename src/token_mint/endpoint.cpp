@@ -10,6 +10,7 @@
 
 #include "core/log.hpp"
 #include "core/percent.hpp"
+#include "crypto/jwt.hpp"
 
 namespace iron::token_mint {
 namespace {
@@ -81,20 +82,6 @@ void wipe_object(json::object& o) {
             OPENSSL_cleanse(kv.value().get_string().data(), kv.value().get_string().size());
 }
 
-std::string base64url_decode(std::string_view in) {
-    std::string std_b64(in);
-    for (char& c : std_b64) c = c == '-' ? '+' : (c == '_' ? '/' : c);
-    while (std_b64.size() % 4 != 0) std_b64 += '=';
-    std::string out(std_b64.size() / 4 * 3, '\0');
-    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(std_b64.data()), static_cast<int>(std_b64.size()));
-    if (n < 0) return {};
-    std::size_t len = static_cast<std::size_t>(n);
-    for (std::size_t i = std_b64.size(); i > 0 && std_b64[i - 1] == '=' && len > 0; --i) --len;
-    out.resize(len);
-    return out;
-}
-
 }  // namespace
 
 token_call::~token_call() {
@@ -143,11 +130,13 @@ std::string fingerprint_builder::finish() {
     return hex;
 }
 
+std::string form_field(std::string_view body, std::string_view name) {
+    json::object o = form_as_object(body);
+    return string_field(o, std::string(name).c_str());
+}
+
 std::int64_t jwt_expiry(std::string_view jwt) {
-    const auto first = jwt.find('.');
-    const auto second = first == std::string_view::npos ? first : jwt.find('.', first + 1);
-    if (second == std::string_view::npos) return 0;
-    const std::string payload = base64url_decode(jwt.substr(first + 1, second - first - 1));
+    const std::string payload = crypto::jwt_payload(jwt);
     boost::system::error_code ec;
     json::value doc = json::parse(payload, ec);
     if (ec || !doc.is_object()) return 0;

@@ -63,6 +63,8 @@ std::int64_t jwt_expiry(std::string_view jwt);
 // An application/x-www-form-urlencoded body from name/value pairs (values percent-encoded).
 std::string form_body(std::initializer_list<std::pair<std::string_view, std::string_view>> fields);
 void add_form_field(std::string& body, std::string_view name, std::string_view value);
+// One field of a form-encoded body, decoded ("" when absent).
+std::string form_field(std::string_view body, std::string_view name);
 
 // SHA-256 (hex) over name=value pairs: what a cached token is keyed by. Never the values.
 class fingerprint_builder {
