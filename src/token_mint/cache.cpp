@@ -56,9 +56,9 @@ mint_outcome mint_outcome::failure(std::string reason, std::string detail) {
     return o;
 }
 
-std::chrono::seconds refresh_skew(std::chrono::seconds lifetime) {
+std::chrono::milliseconds refresh_skew(std::chrono::seconds lifetime) {
     if (lifetime <= std::chrono::seconds(0)) lifetime = default_lifetime;
-    return std::min<std::chrono::seconds>(std::chrono::seconds(60), lifetime / 2);
+    return std::min<std::chrono::milliseconds>(std::chrono::seconds(60), std::chrono::milliseconds(lifetime) / 2);
 }
 
 mint_outcome token_cache::cached(std::string_view fingerprint) const {

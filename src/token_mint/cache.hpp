@@ -42,7 +42,7 @@ struct mint_outcome {
 };
 
 // How long before expiry a token of this lifetime is refreshed.
-std::chrono::seconds refresh_skew(std::chrono::seconds lifetime);
+std::chrono::milliseconds refresh_skew(std::chrono::seconds lifetime);
 
 class token_cache {
 public:
