@@ -322,3 +322,55 @@ def test_config_errors(bed, tmp_path, tokens, needle):
     path.write_text(yaml.safe_dump(cfg))
     cp = run_binary(["-check", "-config", str(path)])
     assert cp.returncode != 0 and needle in cp.stderr + cp.stdout, cp.stderr + cp.stdout
+
+
+def test_https_token_endpoint_is_verified(proxy_factory, http_upstream, upstream_pki):
+    """An https:// endpoint: its certificate is verified (SSL_CERT_FILE names the CA that issued
+    it); one the trust store does not know is a mint failure, never a token from an unverified peer."""
+    srv = OAuthServer(host="127.0.0.3", tls_context=upstream_pki.server_context()).start()
+    srv.clients = {CLIENT_ID: CLIENT_SECRET}
+    try:
+        trusted = start(proxy_factory, entry(srv), env={"SSL_CERT_FILE": str(upstream_pki.ca_path)})
+        assert get(trusted, http_upstream).http_code == 200
+        assert received(http_upstream) == [f"Bearer {srv.issued[0]}"]
+        untrusted = start(proxy_factory, entry(srv), env={"SSL_CERT_FILE": "/dev/null"})
+        assert get(untrusted, http_upstream).http_code == 200
+        assert len(srv.token_calls()) == 1
+        assert received(http_upstream)[-1] is None
+        ann = oauth_trace(untrusted.wait_audit(1)[0])["annotations"]
+        assert ann["error"] == "mint_failed" and ann["skipped"] == "token_unavailable"
+        assert "certificate verify failed" in untrusted.stderr_text()
+    finally:
+        srv.stop()
+
+
+def test_h2_client_through_the_https_listener(proxy_factory, https_upstream, oauth, ca_cert):
+    port = https_upstream.port
+    proxy = proxy_factory.start(https_listen=f"127.0.0.1:{port}", env=ENV,
+                                transforms=[allowlist_transform("allowed.test"),
+                                            {"name": "oauth_token", "config": {"tokens": [entry(oauth)]}}])
+
+    def h2(path):
+        return clients.curl(f"https://allowed.test:{port}{path}", resolve=f"allowed.test:{port}:127.0.0.1",
+                            cacert=ca_cert, extra=["--http2"])
+
+    first, second = h2("/api/one"), h2("/api/two")
+    assert first.http_code == 200 and first.info.get("http_version") == "2", first
+    assert second.http_code == 200
+    assert received(https_upstream) == [f"Bearer {oauth.issued[0]}"] * 2
+    assert len(oauth.token_calls()) == 1
+    no_secret_anywhere(proxy, oauth, first, second)
+
+
+def test_tunnel_check_mints_nothing_the_inner_request_gets_the_token(proxy_factory, http_upstream, oauth):
+    proxy = start(proxy_factory, entry(oauth))
+    # -p: a CONNECT tunnel even for an http:// URL; the request inside it is a plain HTTP exchange.
+    r = clients.curl(f"http://allowed.test:{http_upstream.port}/api/in-tunnel", proxy=proxy.tunnel_url, extra=["-p"])
+    assert r.http_code == 200, r
+    assert len(oauth.token_calls()) == 1
+    assert received(http_upstream) == [f"Bearer {oauth.issued[0]}"]
+    recs = proxy.wait_audit(2)
+    connect = next(x for x in recs if x["audit"]["method"] == "CONNECT")
+    inner = next(x for x in recs if x["audit"]["method"] == "GET")
+    assert all(t["name"] != "oauth_token" for t in connect["request_transforms"])
+    assert oauth_trace(inner)["annotations"]["injected"] == ["header:Authorization"]

@@ -109,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server:
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", tls_context=None):
         self.lock = threading.Lock()
         self.calls = []
         self.issued = []
@@ -118,8 +118,10 @@ class _Server:
         self._httpd = ThreadingHTTPServer((host, 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.owner = self
+        if tls_context is not None:
+            self._httpd.socket = tls_context.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"{'https' if tls_context else 'http'}://{host}:{self.port}"
         self._thread = None
 
     def start(self):
