@@ -1,14 +1,10 @@
 #include "gcp/credentials.hpp"
 
-#include <memory>
-
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 namespace iron::gcp {
 namespace {
@@ -47,28 +43,6 @@ adc_file::~adc_file() {
     wipe(refresh_token);
 }
 
-std::string base64url(std::string_view data) {
-    static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::size_t i = 0;
-    for (; i + 2 < data.size(); i += 3) {
-        const unsigned v = (static_cast<unsigned char>(data[i]) << 16) | (static_cast<unsigned char>(data[i + 1]) << 8) |
-                           static_cast<unsigned char>(data[i + 2]);
-        for (int s : {18, 12, 6, 0}) out += table[(v >> s) & 63];
-    }
-    if (i + 1 == data.size()) {
-        const unsigned v = static_cast<unsigned char>(data[i]) << 16;
-        out += table[(v >> 18) & 63];
-        out += table[(v >> 12) & 63];
-    } else if (i + 2 == data.size()) {
-        const unsigned v = (static_cast<unsigned char>(data[i]) << 16) | (static_cast<unsigned char>(data[i + 1]) << 8);
-        out += table[(v >> 18) & 63];
-        out += table[(v >> 12) & 63];
-        out += table[(v >> 6) & 63];
-    }
-    return out;
-}
-
 result<adc_file> parse_adc(std::string_view json_text) {
     boost::system::error_code ec;
     json::value doc = json::parse(json_text, ec);
@@ -99,36 +73,25 @@ result<adc_file> parse_adc(std::string_view json_text) {
     return f;
 }
 
-result<std::string> sign_jwt_rs256(std::string_view claims_json, std::string_view pem_key, std::string_view key_id) {
-    json::object header{{"alg", "RS256"}, {"typ", "JWT"}};
-    if (!key_id.empty()) header["kid"] = json::string_view(key_id.data(), key_id.size());
-    const std::string signing_input = base64url(json::serialize(header)) + "." + base64url(claims_json);
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem_key.data(), static_cast<int>(pem_key.size())), BIO_free);
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
-        bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr, EVP_PKEY_free);
-    if (!key) return make_error("private_key is not a PEM private key");
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    std::size_t len = 0;
-    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
-        EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) != 1)
-        return make_error("signing the JWT failed");
-    std::string sig(len, '\0');
-    if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
-                       reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) != 1)
-        return make_error("signing the JWT failed");
-    sig.resize(len);
-    return signing_input + "." + base64url(sig);
-}
-
 result<std::string> token_request_body(const adc_file& creds, std::string_view scope, std::chrono::system_clock::time_point now) {
     if (creds.type == "authorized_user") {
         return "grant_type=refresh_token&client_id=" + form_escape(creds.client_id) + "&client_secret=" +
                form_escape(creds.client_secret) + "&refresh_token=" + form_escape(creds.refresh_token);
     }
+    assertion_claims claims;
+    claims.scope = std::string(scope);
+    return assertion_request_body(creds, claims, now);
+}
+
+result<std::string> assertion_request_body(const adc_file& creds, const assertion_claims& claims,
+                                           std::chrono::system_clock::time_point now) {
+    if (creds.type != "service_account") return make_error("credentials are not a service account key");
     const auto iat = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-    json::object claims{{"iss", creds.client_email}, {"scope", json::string_view(scope.data(), scope.size())},
-                        {"aud", creds.token_uri}, {"iat", iat}, {"exp", iat + 3600}};
-    auto jwt = sign_jwt_rs256(json::serialize(claims), creds.private_key, creds.private_key_id);
+    json::object body{{"iss", creds.client_email}, {"aud", creds.token_uri}, {"iat", iat}, {"exp", iat + 3600}};
+    if (!claims.scope.empty()) body["scope"] = claims.scope;
+    if (!claims.subject.empty()) body["sub"] = claims.subject;
+    if (!claims.target_audience.empty()) body["target_audience"] = claims.target_audience;
+    auto jwt = sign_jwt_rs256(json::serialize(body), creds.private_key, creds.private_key_id);
     if (!jwt) return jwt.err();
     return "grant_type=" + form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion=" + *jwt;
 }

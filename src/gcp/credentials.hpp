@@ -1,6 +1,6 @@
 #pragma once
-// Google credentials for the calls the proxy makes itself (the gcp_sm secret store now; meant for
-// gcp_auth later): Application Default Credentials from a JSON file — a service-account key
+// Google credentials for the calls the proxy makes itself (the gcp_sm secret store, the gcp_auth and
+// gcp_id_token transforms): Application Default Credentials from a JSON file — a service-account key
 // (a signed JWT exchanged at its token_uri, RFC 7523) or an authorized_user file (a refresh
 // token) — turned into an OAuth2 access token request. No I/O here: the caller posts the form.
 #include <chrono>
@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "core/result.hpp"
+#include "crypto/jwt.hpp"
 
 namespace iron::gcp {
 
@@ -26,10 +27,18 @@ result<adc_file> parse_adc(std::string_view json_text);
 result<std::string> token_request_body(const adc_file& creds, std::string_view scope,
                                        std::chrono::system_clock::time_point now);
 
-// An RS256 JWT over `claims_json` signed with a PEM private key (the service-account assertion).
-result<std::string> sign_jwt_rs256(std::string_view claims_json, std::string_view pem_key, std::string_view key_id);
+// What a service-account assertion claims besides iss, aud (the token_uri), iat and exp.
+struct assertion_claims {
+    std::string scope;            // space-separated; omitted when empty (an ID-token request)
+    std::string subject;          // `sub`: the Workspace user to act as (domain-wide delegation)
+    std::string target_audience;  // an ID-token request: the `aud` the Google-signed token will carry
+};
 
-// base64url without padding (JWT segments).
-std::string base64url(std::string_view data);
+// The form body exchanging a service account's signed assertion (RFC 7523) at its token_uri.
+result<std::string> assertion_request_body(const adc_file& creds, const assertion_claims& claims,
+                                           std::chrono::system_clock::time_point now);
+
+using crypto::base64url;
+using crypto::sign_jwt_rs256;
 
 }  // namespace iron::gcp

@@ -8,10 +8,13 @@
 #include "transforms/allowlist.hpp"
 #include "transforms/annotate.hpp"
 #include "transforms/body_capture.hpp"
+#include "transforms/gcp/gcp_auth.hpp"
+#include "transforms/gcp/gcp_id_token.hpp"
 #include "transforms/grpc/grpc_transform.hpp"
 #include "transforms/header_allowlist.hpp"
 #include "transforms/hmac_sign/hmac_sign.hpp"
 #include "transforms/judge/judge.hpp"
+#include "transforms/oauth_token/oauth_token.hpp"
 #include "transforms/secrets.hpp"
 
 namespace iron::transforms {
@@ -43,6 +46,9 @@ const std::vector<factory_entry>& factories() {
         {"judge", make<judge::judge_transform>},
         {"hmac_sign", make<hmac_sign::hmac_sign_transform>},
         {"grpc", make<grpcsvc::grpc_transform>},
+        {"oauth_token", make<oauth_token::oauth_token_transform>},
+        {"gcp_auth", make<gcp::gcp_auth_transform>},
+        {"gcp_id_token", make<gcp::gcp_id_token_transform>},
     };
     return table;
 }
@@ -50,7 +56,7 @@ const std::vector<factory_entry>& factories() {
 // Transforms the Go proxy has but this build does not implement yet. Naming one is an error, never
 // a silent skip: a pipeline missing e.g. `secrets` would forward placeholder tokens (fail closed).
 constexpr std::string_view not_yet_supported[] = {
-    "oauth_token", "aws_auth", "gcp_auth", "gcp_id_token",
+    "aws_auth",
 };
 
 std::string with_where(const std::string& where, const std::string& message) {
