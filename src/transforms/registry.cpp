@@ -7,6 +7,7 @@
 #include "pipeline/ordering.hpp"
 #include "transforms/allowlist.hpp"
 #include "transforms/annotate.hpp"
+#include "transforms/aws_auth/aws_auth.hpp"
 #include "transforms/body_capture.hpp"
 #include "transforms/grpc/grpc_transform.hpp"
 #include "transforms/header_allowlist.hpp"
@@ -43,6 +44,7 @@ const std::vector<factory_entry>& factories() {
         {"judge", make<judge::judge_transform>},
         {"hmac_sign", make<hmac_sign::hmac_sign_transform>},
         {"grpc", make<grpcsvc::grpc_transform>},
+        {"aws_auth", make<aws_auth::aws_auth_transform>},
     };
     return table;
 }
@@ -50,7 +52,7 @@ const std::vector<factory_entry>& factories() {
 // Transforms the Go proxy has but this build does not implement yet. Naming one is an error, never
 // a silent skip: a pipeline missing e.g. `secrets` would forward placeholder tokens (fail closed).
 constexpr std::string_view not_yet_supported[] = {
-    "oauth_token", "aws_auth", "gcp_auth", "gcp_id_token",
+    "oauth_token", "gcp_auth", "gcp_id_token",
 };
 
 std::string with_where(const std::string& where, const std::string& message) {

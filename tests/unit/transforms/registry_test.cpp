@@ -50,7 +50,7 @@ TEST(Registry, UnknownTransform) {
 }
 
 TEST(Registry, NotYetSupportedFailsClosed) {
-    for (const char* name : {"oauth_token", "aws_auth", "gcp_auth", "gcp_id_token"}) {
+    for (const char* name : {"oauth_token", "gcp_auth", "gcp_id_token"}) {
         auto p = build_pipeline({entry(name, nullptr, "f.yaml:9:3")}, "f.yaml");
         ASSERT_FALSE(p) << name;
         EXPECT_EQ(p.message(), std::string("f.yaml:9:3: transform \"") + name + "\" is not yet supported by this build");
