@@ -60,7 +60,8 @@ void sign(request_to_sign& req, const credentials& creds, const scope& s, std::c
 // Presigned-URL form: every X-Amz-* authentication parameter already in req.query is dropped, the
 // new ones (Algorithm, Credential, Date, Expires, SignedHeaders, Security-Token with a session
 // token) are appended, and X-Amz-Signature last. The signature covers req.headers (at least Host)
-// and req.payload_hash (UNSIGNED-PAYLOAD for a presigned URL, as the SDKs sign them).
+// and req.payload_hash: UNSIGNED-PAYLOAD for S3, the body's hash for other services (as botocore
+// presigns them).
 void presign(request_to_sign& req, const credentials& creds, const scope& s, std::chrono::system_clock::time_point now,
              std::chrono::seconds expires);
 

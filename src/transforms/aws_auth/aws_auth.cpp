@@ -49,15 +49,18 @@ bool set_by_signer(std::string_view lower_name) {
 
 constexpr std::string_view unsigned_trailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
 
-// What X-Amz-Content-Sha256 the client sent, when it names a payload the proxy cannot re-sign.
-bool streamed_with_chunk_signatures(const pipeline::exchange& ex) {
-    const auto v = ex.request_headers.get("X-Amz-Content-Sha256");
-    return v && v->starts_with("STREAMING-") && *v != unsigned_trailer;
-}
+// What the new signature says about the body.
+enum class payload { unsigned_, client_trailer, body_hash, chunk_signed };
 
-bool client_unsigned_trailer(const pipeline::exchange& ex) {
-    const auto v = ex.request_headers.get("X-Amz-Content-Sha256");
-    return v && *v == unsigned_trailer;
+payload payload_of(const pipeline::exchange& ex, const client_signature& sig, bool unsigned_payload) {
+    // A presigned S3 URL never covers the body; other services' presigned URLs do (as botocore).
+    if ((sig.presigned && sig.service == "s3") || unsigned_payload) return payload::unsigned_;
+    if (sig.presigned) return payload::body_hash;
+    const auto claim = ex.request_headers.get("X-Amz-Content-Sha256");
+    if (claim && *claim == unsigned_trailer) return payload::client_trailer;
+    // Each chunk's signature chains from the client's, which the proxy replaces: cannot be re-signed.
+    if (claim && claim->starts_with("STREAMING-")) return payload::chunk_signed;
+    return payload::body_hash;
 }
 
 // Host, then the client's signed headers as they stand now (all their lines).
@@ -95,8 +98,8 @@ aws_auth_transform::aws_auth_transform(aws_auth_settings s, std::vector<pipeline
 
 bool aws_auth_transform::wants_request_body(const pipeline::exchange& ex) const {
     if (settings_.unsigned_payload || ex.is_connect || !rules_.matches_any(ex)) return false;
-    if (ex.request_headers.contains("Authorization")) return !streamed_with_chunk_signatures(ex) && !client_unsigned_trailer(ex);
-    return ex.raw_query.find("X-Amz-Credential") == std::string::npos;  // presigned: UNSIGNED-PAYLOAD
+    const auto sig = read_client_signature(ex.request_headers, ex.raw_query);
+    return !sig || payload_of(ex, *sig, false) == payload::body_hash;
 }
 
 bool aws_auth_transform::awaits_request(const pipeline::exchange& ex) const {
@@ -129,15 +132,15 @@ pipeline::verdict aws_auth_transform::on_request(pipeline::exchange& ex) const {
     if (!allowed(settings_.allowed_services, sig->service)) return refuse(ex, 403, "service_not_allowed");
 
     std::string payload_hash(aws::unsigned_payload);
-    if (!sig->presigned) {
-        if (streamed_with_chunk_signatures(ex)) return refuse(ex, 400, "streaming_payload_not_supported");
-        if (client_unsigned_trailer(ex)) {
-            payload_hash = unsigned_trailer;
-        } else if (!settings_.unsigned_payload) {
+    switch (payload_of(ex, *sig, settings_.unsigned_payload)) {
+        case payload::chunk_signed: return refuse(ex, 400, "streaming_payload_not_supported");
+        case payload::client_trailer: payload_hash = unsigned_trailer; break;
+        case payload::body_hash:
             if (auto refused = check_signable_body(ex, settings_.allow_chunked_body, "aws_auth"))
                 return refuse(ex, refused->status, refused->reason);
             payload_hash = aws::hex_sha256(ex.request_body.data);
-        }
+            break;
+        case payload::unsigned_: break;
     }
 
     held_credentials creds;

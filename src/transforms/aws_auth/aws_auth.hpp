@@ -14,7 +14,8 @@
 //   keeps that value; a body signed chunk by chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD…) is refused:
 //   each chunk's signature chains from the client's, which the proxy replaces.
 // * Presigned form: the X-Amz-* query parameters are replaced by new ones (same expiry, a new
-//   date, the real access key, the session token if any), signed with UNSIGNED-PAYLOAD.
+//   date, the real access key, the session token if any); S3's cover UNSIGNED-PAYLOAD (no
+//   buffering), other services' the body's hash, as botocore presigns them.
 // * S3 signs the path as sent; other services the normalised, doubly encoded path (as the SDKs).
 // * Credentials: access_key_id + secret_access_key (secret sources), or credentials_provider
 //   {type: workload_identity, region?}: the default chain of aws/credential_chain.hpp, cached and

@@ -71,7 +71,7 @@ std::optional<client_signature> from_query(std::string_view raw_query) {
         else if (k == "X-Amz-Credential") scope = parse_credential_scope(v);
         else if (k == "X-Amz-SignedHeaders") sig.signed_headers = split_names(v);
         else if (k == "X-Amz-Expires") {
-            const std::int64_t n = v.size() <= 7 && !v.empty() && v.find_first_not_of("0123456789") == std::string::npos
+            const std::int64_t n = v.size() <= 12 && !v.empty() && v.find_first_not_of("0123456789") == std::string::npos
                                        ? std::stoll(v) : 0;
             if (n < 1) return std::nullopt;
             sig.expires = std::chrono::seconds(std::min(n, max_expires));
