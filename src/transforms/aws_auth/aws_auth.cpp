@@ -99,7 +99,7 @@ aws_auth_transform::aws_auth_transform(aws_auth_settings s, std::vector<pipeline
 bool aws_auth_transform::wants_request_body(const pipeline::exchange& ex) const {
     if (settings_.unsigned_payload || ex.is_connect || !rules_.matches_any(ex)) return false;
     const auto sig = read_client_signature(ex.request_headers, ex.raw_query);
-    return !sig || payload_of(ex, *sig, false) == payload::body_hash;
+    return sig && payload_of(ex, *sig, false) == payload::body_hash;  // no signature: refused unread
 }
 
 bool aws_auth_transform::awaits_request(const pipeline::exchange& ex) const {
