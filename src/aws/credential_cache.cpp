@@ -70,7 +70,7 @@ void credential_cache::demand() const {
         thread_ = std::jthread([self](std::stop_token st) { self->run(std::move(st)); });
         return;
     }
-    if (needs_wait()) {
+    if (needs_wait() && !resolving_) {  // a resolution under way answers this demand too
         wake_now_ = true;
         cv_.notify_all();
     }
@@ -100,6 +100,8 @@ void credential_cache::run(std::stop_token stop) {
             std::unique_lock lock(mu_);
             const auto since = std::chrono::steady_clock::now() - last_end;
             if (since < min_spacing) cv_.wait_for(lock, stop, min_spacing - since, [] { return false; });
+            resolving_ = true;
+            wake_now_ = false;
         }
         if (stop.stop_requested()) break;
         auto got = resolve_(cancel_);
@@ -124,6 +126,7 @@ void credential_cache::run(std::stop_token stop) {
         resolutions_.fetch_add(1, std::memory_order_acq_rel);
         last_end = std::chrono::steady_clock::now();
         std::unique_lock lock(mu_);
+        resolving_ = false;
         cv_.notify_all();
         auto woken = [this] { return wake_now_; };
         if (delay == clock::duration::max()) cv_.wait(lock, stop, woken);

@@ -70,6 +70,7 @@ private:
     mutable std::condition_variable_any cv_;  // wakes the thread (demand, reload) and blocking waiters
     mutable bool started_ = false;
     mutable bool wake_now_ = false;
+    bool resolving_ = false;  // the thread is calling the resolver
     mutable std::jthread thread_;
 };
 

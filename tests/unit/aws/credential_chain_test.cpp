@@ -166,6 +166,8 @@ TEST(CredentialCache, SingleFlightRefreshAndExpiry) {
     EXPECT_EQ(got.load(), 8);
     EXPECT_EQ(calls.load(), 1);
     EXPECT_FALSE(cache.needs_wait());
+    std::this_thread::sleep_for(1200ms);  // demands made during the resolution asked for no second one
+    EXPECT_EQ(calls.load(), 1);
 
     // Short-lived credentials are replaced before they expire, without anyone asking.
     lifetime_ms = 1500;
