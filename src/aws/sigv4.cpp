@@ -134,7 +134,8 @@ std::pair<std::string, std::string> canonical_headers(const core::header_list& h
 
 std::string canonical_request(const request_to_sign& req) {
     const auto [canon, names] = canonical_headers(req.headers);
-    return req.method + "\n" + canonical_uri(req.path) + "\n" + canonical_query(req.query) + "\n" + canon + "\n" + names +
+    const std::string uri = req.path_as_sent ? (req.path.empty() ? std::string("/") : req.path) : canonical_uri(req.path);
+    return req.method + "\n" + uri + "\n" + canonical_query(req.query) + "\n" + canon + "\n" + names +
            "\n" + req.payload_hash;
 }
 
@@ -154,22 +155,87 @@ std::string signing_key(std::string_view secret_access_key, std::string_view dat
     return out;
 }
 
+namespace {
+
+// The hex signature of `req` as it stands, for the scope "date/region/service/aws4_request".
+std::string signature_of(const request_to_sign& req, const credentials& creds, const scope& s, const std::string& date_time,
+                         const std::string& credential_scope) {
+    const std::string to_sign = string_to_sign(canonical_request(req), date_time, credential_scope);
+    std::string key = signing_key(creds.secret_access_key, date_time.substr(0, 8), s);
+    const std::string mac = hmac_raw(key, to_sign);
+    OPENSSL_cleanse(key.data(), key.size());
+    return hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
+}
+
+std::string scope_of(const std::string& date_time, const scope& s) {
+    return date_time.substr(0, 8) + "/" + s.region + "/" + s.service + "/aws4_request";
+}
+
+}  // namespace
+
 void sign(request_to_sign& req, const credentials& creds, const scope& s, std::chrono::system_clock::time_point now) {
     const std::string date_time = amz_date(now);
-    const std::string date = date_time.substr(0, 8);
     req.headers.erase("Authorization");
     req.headers.set("X-Amz-Date", date_time);
     req.headers.erase("X-Amz-Security-Token");
     if (!creds.session_token.empty()) req.headers.set("X-Amz-Security-Token", creds.session_token);
-    const std::string credential_scope = date + "/" + s.region + "/" + s.service + "/aws4_request";
-    const std::string to_sign = string_to_sign(canonical_request(req), date_time, credential_scope);
-    std::string key = signing_key(creds.secret_access_key, date, s);
-    const std::string mac = hmac_raw(key, to_sign);
-    OPENSSL_cleanse(key.data(), key.size());
+    const std::string credential_scope = scope_of(date_time, s);
+    const std::string signature = signature_of(req, creds, s, date_time, credential_scope);
     const auto names = canonical_headers(req.headers).second;
     req.headers.add("Authorization", "AWS4-HMAC-SHA256 Credential=" + creds.access_key_id + "/" + credential_scope +
-                                         ", SignedHeaders=" + names + ", Signature=" +
-                                         hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size()));
+                                         ", SignedHeaders=" + names + ", Signature=" + signature);
+}
+
+void presign(request_to_sign& req, const credentials& creds, const scope& s, std::chrono::system_clock::time_point now,
+             std::chrono::seconds expires) {
+    const std::string date_time = amz_date(now);
+    const std::string credential_scope = scope_of(date_time, s);
+    std::string q = remove_query_params(req.query, {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                                                    "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature"});
+    auto append = [&q](std::string_view k, std::string_view v) {
+        q += (q.empty() ? "" : "&") + std::string(k) + "=" + core::percent_encode(v, false);
+    };
+    append("X-Amz-Algorithm", "AWS4-HMAC-SHA256");
+    append("X-Amz-Credential", creds.access_key_id + "/" + credential_scope);
+    append("X-Amz-Date", date_time);
+    append("X-Amz-Expires", std::to_string(expires.count()));
+    append("X-Amz-SignedHeaders", canonical_headers(req.headers).second);
+    if (!creds.session_token.empty()) append("X-Amz-Security-Token", creds.session_token);
+    req.query = std::move(q);
+    const std::string signature = signature_of(req, creds, s, date_time, credential_scope);
+    req.query += "&X-Amz-Signature=" + signature;
+}
+
+std::vector<std::pair<std::string, std::string>> query_params(std::string_view query) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::size_t start = 0;
+    while (start < query.size()) {
+        std::size_t amp = query.find('&', start);
+        if (amp == std::string_view::npos) amp = query.size();
+        const std::string_view pair = query.substr(start, amp - start);
+        start = amp + 1;
+        if (pair.empty()) continue;
+        const auto eq = pair.find('=');
+        out.emplace_back(core::percent_decode(pair.substr(0, eq)),
+                         eq == std::string_view::npos ? std::string() : core::percent_decode(pair.substr(eq + 1)));
+    }
+    return out;
+}
+
+std::string remove_query_params(std::string_view query, std::initializer_list<std::string_view> keys) {
+    std::string out;
+    std::size_t start = 0;
+    while (start < query.size()) {
+        std::size_t amp = query.find('&', start);
+        if (amp == std::string_view::npos) amp = query.size();
+        const std::string_view pair = query.substr(start, amp - start);
+        start = amp + 1;
+        if (pair.empty()) continue;
+        const std::string key = core::percent_decode(pair.substr(0, pair.find('=')));
+        if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
+        out += (out.empty() ? "" : "&") + std::string(pair);
+    }
+    return out;
 }
 
 }  // namespace iron::aws

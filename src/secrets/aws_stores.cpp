@@ -5,6 +5,7 @@
 #include <boost/json/value.hpp>
 #include <openssl/crypto.h>
 
+#include "aws/credential_cache.hpp"
 #include "aws/environment.hpp"
 #include "aws/sigv4.hpp"
 #include "config/yaml_util.hpp"
@@ -27,7 +28,11 @@ struct aws_operation {
 class aws_json_fetcher final : public store_fetcher {
 public:
     aws_json_fetcher(aws_operation op, std::string region, std::string body, std::vector<std::string> value_path)
-        : op_(std::move(op)), region_(std::move(region)), body_(std::move(body)), value_path_(std::move(value_path)) {}
+        : op_(std::move(op)),
+          region_(std::move(region)),
+          body_(std::move(body)),
+          value_path_(std::move(value_path)),
+          creds_([r = region_](outbound::cancel_handle& c) { return aws::resolve_default_chain({r}, c); }) {}
 
     result<std::string> fetch(outbound::cancel_handle& cancel) override {
         auto reply = call(cancel);
@@ -52,7 +57,7 @@ private:
             client_ = std::move(*client);
             endpoint_ = endpoint;
         }
-        auto creds = aws::default_credentials();
+        auto creds = creds_.get_blocking(cancel, remote_source::fetch_timeout);
         if (!creds) return creds.err();
         aws::request_to_sign req;
         req.method = "POST";
@@ -80,6 +85,7 @@ private:
     std::vector<std::string> value_path_;
     std::string endpoint_;
     std::unique_ptr<outbound::http_client> client_;
+    aws::credential_cache creds_;  // the default chain, resolved on this store's first fetch
 };
 
 }  // namespace

@@ -1,7 +1,8 @@
 #pragma once
 // The AWS secret stores, spoken as the SDKs speak them: SigV4-signed JSON-1.1 calls (POST /,
 // X-Amz-Target) to the region's endpoint, or to AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL
-// (aws/environment.hpp), with the default credential chain.
+// (aws/environment.hpp), with the default credential chain (aws/credential_chain.hpp: environment,
+// web identity, shared file, container endpoint, IMDSv2), cached per store and refreshed before expiry.
 //
 //   {type: aws_sm,  secret_id: ID, region?, ttl?, failure_ttl?, json_key?}
 //       secretsmanager.GetSecretValue {"SecretId": ID} → SecretString (empty or absent: an error)

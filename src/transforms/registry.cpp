@@ -7,6 +7,7 @@
 #include "pipeline/ordering.hpp"
 #include "transforms/allowlist.hpp"
 #include "transforms/annotate.hpp"
+#include "transforms/aws_auth/aws_auth.hpp"
 #include "transforms/body_capture.hpp"
 #include "transforms/gcp/gcp_auth.hpp"
 #include "transforms/gcp/gcp_id_token.hpp"
@@ -49,15 +50,10 @@ const std::vector<factory_entry>& factories() {
         {"oauth_token", make<oauth_token::oauth_token_transform>},
         {"gcp_auth", make<gcp::gcp_auth_transform>},
         {"gcp_id_token", make<gcp::gcp_id_token_transform>},
+        {"aws_auth", make<aws_auth::aws_auth_transform>},
     };
     return table;
 }
-
-// Transforms the Go proxy has but this build does not implement yet. Naming one is an error, never
-// a silent skip: a pipeline missing e.g. `secrets` would forward placeholder tokens (fail closed).
-constexpr std::string_view not_yet_supported[] = {
-    "aws_auth",
-};
 
 std::string with_where(const std::string& where, const std::string& message) {
     return where.empty() ? message : where + ": " + message;
@@ -81,12 +77,6 @@ result<std::shared_ptr<const pipeline::pipeline>> build_pipeline(const std::vect
             }
         }
         if (found == nullptr) {
-            for (std::string_view n : not_yet_supported) {
-                if (n == entry.name) {
-                    return make_error(with_where(entry.where, "transform " + config::go_quote(entry.name) +
-                                                                  " is not yet supported by this build"));
-                }
-            }
             std::string q = config::go_quote(entry.name);
             return make_error(with_where(entry.where, "unknown transform " + q + ": unknown transform: " + q));
         }

@@ -12,9 +12,9 @@
 #include <openssl/hmac.h>
 
 #include "core/host_glob.hpp"
-#include "core/log.hpp"
 #include "secrets/await.hpp"
 #include "transforms/secrets_scan.hpp"
+#include "transforms/signable_body.hpp"
 
 namespace iron::transforms::hmac_sign {
 namespace {
@@ -64,31 +64,6 @@ int hex_digit(char c) {
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
-}
-
-// Says why the body cannot be signed whole; nullopt when it can.
-std::optional<verdict> body_refusal(pipeline::exchange& ex, bool allow_chunked) {
-    const auto& body = ex.request_body;
-    const auto declared = ex.request_headers.get("Content-Length");
-    const std::int64_t declared_length = declared ? std::strtoll(std::string(*declared).c_str(), nullptr, 10) : -1;
-    // The body was not buffered for us (the rules came to match after another transform changed
-    // the request): it would go upstream unsigned.
-    if (!body.present && (declared_length > 0 || ex.request_headers.contains("Transfer-Encoding"))) {
-        if (declared) ex.note("content_length", declared_length);
-        return refuse(ex, 400, "body_missing");
-    }
-    if (!body.complete) {
-        if (declared) ex.note("content_length", declared_length);
-        ex.note("buffered_length", static_cast<std::int64_t>(body.data.size()));
-        return refuse(ex, 413, "body_truncated");
-    }
-    // Unknown length: chunked framing, or (HTTP/2) a body sent without content-length.
-    const bool unknown = !declared && (ex.request_headers.contains("Transfer-Encoding") || !body.data.empty());
-    if (unknown && !allow_chunked) return refuse(ex, 400, "chunked_body_not_allowed");
-    if (unknown)
-        log::warn("hmac_sign signing chunked request body without length verification",
-                  {{"host", ex.policy_host}, {"path", ex.path}, {"buffered_length", static_cast<std::int64_t>(body.data.size())}});
-    return std::nullopt;
 }
 
 }  // namespace
@@ -165,7 +140,7 @@ boost::asio::awaitable<pipeline::verdict> hmac_sign_transform::on_request_async(
 
 pipeline::verdict hmac_sign_transform::on_request(pipeline::exchange& ex) const {
     if (!rules_.matches_any(ex)) return verdict::next();
-    if (auto refused = body_refusal(ex, settings_.allow_chunked_body)) return std::move(*refused);
+    if (auto refused = check_signable_body(ex, settings_.allow_chunked_body, "hmac_sign")) return refuse(ex, refused->status, refused->reason);
 
     credential_values creds;
     for (const auto& [name, src] : settings_.credentials) {

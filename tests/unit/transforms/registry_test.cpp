@@ -49,14 +49,6 @@ TEST(Registry, UnknownTransform) {
     EXPECT_EQ(p.message(), "f.yaml:4:5: unknown transform \"alowlist\": unknown transform: \"alowlist\"");
 }
 
-TEST(Registry, NotYetSupportedFailsClosed) {
-    for (const char* name : {"aws_auth"}) {
-        auto p = build_pipeline({entry(name, nullptr, "f.yaml:9:3")}, "f.yaml");
-        ASSERT_FALSE(p) << name;
-        EXPECT_EQ(p.message(), std::string("f.yaml:9:3: transform \"") + name + "\" is not yet supported by this build");
-    }
-}
-
 TEST(Registry, ConfigErrorsCarryEntryPath) {
     YAML::Node root = YAML::Load("transforms:\n  - name: allowlist\n  - name: allowlist\n    config:\n      domainz: []\n");
     config::transform_entry a{"allowlist", root["transforms"][0]["config"], "f.yaml:2:5"};
