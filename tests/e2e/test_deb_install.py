@@ -35,6 +35,7 @@ def chroot(tmp_path):
     c = Chroot(root)
     yield c
     c.close()
+    shutil.rmtree(root, ignore_errors=True)  # ~200 MB a copy: pytest would keep three runs' worth
 
 
 def unit_exec_start_pre():

@@ -3,7 +3,8 @@
 build_deb(): `cpack -G DEB` over the normal build (build/), as scripts/package.sh does.
 debian_root(dest): a fresh copy of a debootstrapped Debian 12 (bookworm, minbase) root. Making one
 takes ~3 minutes, so it is cached outside the repository, keyed by date (one debootstrap a day at
-most): $IRON_TEST_DEBIAN_ROOT_CACHE, default /var/cache/iron-proxy-tests. Older days are deleted.
+most), with that day's apt package lists: $IRON_TEST_DEBIAN_ROOT_CACHE, default
+/var/cache/iron-proxy-tests, where downloaded .debs are kept too (archives/). Older days are deleted.
 """
 import datetime
 import os
@@ -76,6 +77,11 @@ def _cached_root() -> Path:
     cp = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(work), _mirror()],
                         capture_output=True, text=True, timeout=900)
     assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-3000:]
+    # The day's package lists too, so a test's apt-get install needs no `apt-get update`.
+    shutil.copyfile("/etc/resolv.conf", work / "etc" / "resolv.conf")
+    cp = subprocess.run(["chroot", str(work), "apt-get", "update", "-qq"], capture_output=True, text=True,
+                        timeout=300, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert cp.returncode == 0, cp.stderr[-3000:]
     work.rename(root)
     return root
 
@@ -93,8 +99,13 @@ class Chroot:
     def __init__(self, root: Path):
         self.root = root
         subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+        # Downloaded .debs are kept across runs (the cache directory), not fetched per test.
+        (CACHE_DIR / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "--bind", str(CACHE_DIR / "archives"), str(root / "var/cache/apt/archives")],
+                       check=True)
 
     def close(self):
+        subprocess.run(["umount", "-l", str(self.root / "var/cache/apt/archives")], check=False)
         subprocess.run(["umount", "-l", str(self.root / "proc")], check=False)
 
     def run(self, *args, user=None, env=None, timeout=300, check=True):
@@ -114,5 +125,4 @@ class Chroot:
                                 env=full_env, start_new_session=True)
 
     def apt_install(self, packages):
-        self.run("apt-get", "update", "-qq")
         self.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages, timeout=600)
