@@ -37,6 +37,11 @@ PACKAGES=(
   # upstream proxy chaining e2e: a real Squid as the parent proxy (the openssl flavour, which
   # conflicts with plain `squid`; either provides /usr/sbin/squid and basic_ncsa_auth)
   squid-openssl
+  # packaging (#17): the .deb (dpkg-shlibdeps), `systemd-analyze verify` of the unit, a clean
+  # Debian 12 root for `dpkg -i` (debootstrap), and the Helm chart's render test: Go's
+  # text/template + sprig (the engine helm uses; no helm in Debian 12) and the schema check
+  dpkg-dev systemd debootstrap
+  golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev python3-jsonschema
 )
 
 # The MCP e2e tests' npm packages (tests/e2e/mcp/package-lock.json), when not installed yet.

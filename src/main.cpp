@@ -10,6 +10,7 @@
 
 #include "app/app.hpp"
 #include "app/cli.hpp"
+#include "app/version.hpp"
 #include "config/config.hpp"
 #include "core/log.hpp"
 #include "tls/ca.hpp"
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && (args[0] == "version" || args[0] == "--version" || args[0] == "-v")) {
-        std::printf("%s\n", IRON_VERSION);
+        std::printf("%s", app::version_text().c_str());
         return 0;
     }
     if (!args.empty() && args[0] == "generate-ca") return app::generate_ca_command({args.begin() + 1, args.end()});

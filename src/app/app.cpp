@@ -21,6 +21,7 @@
 
 #include "admin/routes.hpp"
 #include "app/drain.hpp"
+#include "app/sd_notify.hpp"
 #include "config/yaml_util.hpp"
 #include "admin/server.hpp"
 #include "audit/sink.hpp"
@@ -560,6 +561,7 @@ int run(const config::config& cfg, const run_options& opts) {
     if (rt->otel) rt->otel->start();  // before the workers: it must be draining its queue
     start_worker_threads(workers);
     metrics::set_ready(true);
+    notify_service_manager("READY=1");  // every listener is listening and its accept loop runs
     log::info("iron-proxy ready", {{"audit", cfg.log.audit_path.empty() ? "stderr" : cfg.log.audit_path}});
     if (opts.embedded_default) print_banner(opts.state_dir, addresses->tunnel, addresses->http);
 
@@ -569,6 +571,7 @@ int run(const config::config& cfg, const run_options& opts) {
     signals.async_wait([&](const boost::system::error_code&, int sig) {
         shutdown_started = std::chrono::steady_clock::now();
         metrics::set_ready(false);  // /readyz: take this instance out of rotation first
+        notify_service_manager("STOPPING=1");
         log::info("shutting down",
                   {{"signal", sig}, {"shutdown_timeout", config::format_go_duration(cfg.proxy.shutdown_timeout)}});
         hup.cancel();

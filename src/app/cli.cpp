@@ -60,7 +60,7 @@ bool truthy(const std::string& v) { return v == "true" || v == "1"; }
 std::string usage() {
     return "Usage: iron-proxy [-config PATH] [-check]\n"
            "       iron-proxy generate-ca [-outdir DIR] [-name CN] [-expiry-hours N] [-alg ecdsa-p256|rsa4096|rsa2048|ed25519]\n"
-           "       iron-proxy version\n"
+           "       iron-proxy version        (version, git commit, build flags)\n"
            "  -config PATH   YAML config (omit to run the embedded default config)\n"
            "  -check         validate the config (and CA) and exit\n";
 }

@@ -203,8 +203,11 @@ def test_port_in_use_is_a_fatal_error(bed, proxy_factory):
 def test_version(iron_binary):
     cp = run_binary(["version"])
     assert cp.returncode == 0, cp
+    # The bare version first (as the Go proxy prints it), then the commit and the build flags.
     lines = cp.stdout.strip().splitlines()
-    assert len(lines) == 1 and lines[0].strip(), cp
+    assert len(lines) == 3 and lines[0].strip() and " " not in lines[0], cp
+    assert lines[1].startswith("commit: ") and len(lines[1]) > len("commit: "), cp
+    assert lines[2].startswith("build: ") and "sanitizers: " in lines[2], cp
     for alias in ("--version", "-v"):
         cp2 = run_binary([alias])
         assert cp2.returncode == 0 and cp2.stdout == cp.stdout, (alias, cp2)
