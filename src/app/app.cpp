@@ -18,6 +18,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/json/array.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "admin/routes.hpp"
 #include "app/drain.hpp"
@@ -66,12 +67,16 @@ void warn_unsupported(const config::config& cfg) {
     for (const auto& what : cfg.not_yet_supported) log::warn("not yet supported", {{"feature", what}});
 }
 
-// The transforms, then the MCP policy as the pipeline's last stage when the config has one.
+// The transforms, then the MCP policy (with the MCP gateway's routes) as the pipeline's last stage
+// when the config has one. Gateway routes without a policy are still checked: they apply to
+// nothing, and start-up says so (log_policy).
 result<std::shared_ptr<const pipeline::pipeline>> make_pipeline(const config::config& cfg) {
     auto mcp_policy = mcp::parse_policy(cfg.mcp.node(), cfg.source);
     if (!mcp_policy) return mcp_policy.err();
+    auto gateway = mcp::parse_gateway(cfg.mcp_gateway.node(), cfg.source);
+    if (!gateway) return gateway.err();
     std::unique_ptr<const pipeline::transform> last_stage;
-    if (*mcp_policy) last_stage = std::make_unique<const mcp::policy_stage>(std::move(**mcp_policy));
+    if (*mcp_policy) last_stage = std::make_unique<const mcp::policy_stage>(std::move(**mcp_policy), std::move(*gateway));
     return transforms::build_pipeline(cfg.transforms, cfg.source, std::move(last_stage));
 }
 
@@ -467,8 +472,13 @@ result<bound_addresses> start_listeners(const config::config& cfg, std::vector<s
 
 void log_policy(const config::config& cfg, const proxy_runtime& rt) {
     log::info("transform pipeline", {{"transforms", rt.shared->policies->get()->pipeline->names()}});
+    const bool has_policy = rt.shared->policies->get()->pipeline->has_last_stage();
     if (auto mcp_policy = mcp::parse_policy(cfg.mcp.node(), cfg.source); mcp_policy && *mcp_policy)
         log::info("mcp policy enabled", {{"servers", (*mcp_policy)->servers.size()}});
+    const YAML::Node& gw = cfg.mcp_gateway.node();
+    if (const YAML::Node routes = gw.IsMap() ? gw["routes"] : YAML::Node(); routes.IsSequence() && routes.size() > 0)
+        has_policy ? log::info("mcp gateway enabled", {{"routes", routes.size()}})
+                   : log::warn("mcp gateway routes apply only to requests that match an mcp server: none is configured");
     boost::json::array cidrs;
     for (const auto& c : rt.deny.prefixes()) cidrs.push_back(boost::json::value(c.text));
     log::info("upstream deny list active", {{"cidrs", cidrs}});

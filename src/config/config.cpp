@@ -178,15 +178,15 @@ private:
             else if (key == "management") IRON_CFG_TRY(parse_management(v, k));
             else if (key == "control_plane") IRON_CFG_TRY(parse_control_plane(v, k));
             else if (key == "log") IRON_CFG_TRY(parse_log(v, k));
-            else if (key == "mcp") {
+            else if (key == "mcp" || key == "mcp_gateway") {
                 if (!is_absent(v) && !v.IsMap()) return k.fail(v, "expected a map");
-                cfg_.mcp = v;  // decoded (strictly) when the pipeline is built: mcp/policy.hpp
+                // Decoded (strictly) when the pipeline is built: mcp/policy.hpp, mcp/gateway.hpp.
+                (key == "mcp" ? cfg_.mcp : cfg_.mcp_gateway) = v;
             } else if (!is_absent(v)) {
-                // mcp_gateway / postgres: decoded by their own (future) modules; must be maps.
-                // No ", ignored": these gate traffic, so the app refuses to start without them.
+                // postgres: decoded by its own (future) module; must be a map. No ", ignored": it
+                // gates traffic, so the app refuses to start without it.
                 if (!v.IsMap()) return k.fail(v, "expected a map");
-                const char* what = key == "postgres" ? "Postgres proxy" : "MCP gateway";
-                later_sections_.push_back(k.where(v) + ": " + key + " (" + what + "): not yet supported");
+                later_sections_.push_back(k.where(v) + ": " + key + " (Postgres proxy): not yet supported");
             }
         }
         return ok();

@@ -129,6 +129,7 @@ struct config {
     tls_config tls;
     std::vector<transform_entry> transforms;
     raw_node mcp;  // the MCP policy section (may be Null), decoded by mcp/policy.hpp
+    raw_node mcp_gateway;  // the MCP gateway section (may be Null), decoded by mcp/gateway.hpp
     log_config log;
     metrics_config metrics;
     management_config management;
@@ -136,8 +137,8 @@ struct config {
     // Keys accepted by the schema but not implemented yet (e.g. "mcp", "control_plane"):
     // reported at startup, never silently ignored.
     std::vector<std::string> not_yet_supported;
-    // Sections that gate traffic (mcp, mcp_gateway, postgres) but are not implemented yet: the proxy
-    // (and -check) refuses them, "file:line:col: mcp (MCP policy): not yet supported".
+    // Sections that gate traffic (postgres) but are not implemented yet: the proxy (and -check)
+    // refuses them, "file:line:col: postgres (Postgres proxy): not yet supported".
     std::vector<std::string> refused_sections;
 };
 

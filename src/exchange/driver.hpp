@@ -24,6 +24,8 @@
 //   attempt(st, route, last) -> awaitable<bool>   attempt_on() with the upstream the route names
 //   tie_upstream(up) -> guard                 while it lives, the client's leaving (or a graceful
 //                                             shutdown's cut) closes the upstream at once
+//   watch_client(st) -> guard                 while it lives (a transform waits on the network),
+//                                             the client's leaving is told to st.ex.watch
 //   reply_error(proxy_reply), reply_verdict(proxy_reply) -> awaitable<void>   responses the proxy
 //                                             makes (exchange/proxy_status.hpp builds them)
 //   abort(failure)                            no reply possible: close or reset, as the protocol does
@@ -115,9 +117,26 @@ boost::asio::awaitable<std::optional<failure>> response_phase_waiting(Down& down
         std::optional<failure> f = co_await buffer_response_body(down, up, st);
         if (f) co_return f;
     }
-    if (needs.awaits) decided = co_await run_response_phase_awaiting(st);
-    else decided = run_response_phase(st);
+    if (!needs.awaits) {
+        decided = run_response_phase(st);
+        co_return std::nullopt;
+    }
+    [[maybe_unused]] const auto watching = down.watch_client(st);
+    decided = co_await run_response_phase_awaiting(st);
+    if (st.ex.client_left()) co_return client_left_while_waiting(st, decided);
     co_return std::nullopt;
+}
+
+// The request phase when a transform waits on the network for this request: the worker serves
+// other connections meanwhile, and a client that leaves meanwhile cancels the wait and ends the
+// exchange (no dial).
+template <class Down>
+boost::asio::awaitable<std::optional<pipeline::phase_result>> request_phase_waiting(Down& down, exchange_state& st,
+                                                                                   std::optional<failure>& f) {
+    [[maybe_unused]] const auto watching = down.watch_client(st);
+    std::optional<pipeline::phase_result> decided = co_await run_request_phase_awaiting(st);
+    if (st.ex.client_left()) f = client_left_while_waiting(st, decided);
+    co_return decided;
 }
 
 // The response, once its head is in: a protocol switch, a response-phase verdict in its place, or
@@ -215,7 +234,7 @@ boost::asio::awaitable<void> drive_exchange(Down& down, exchange_state& st) {
     // Policy runs before any upstream dial (default deny).
     std::optional<pipeline::phase_result> decided;
     if (!f && st.pipeline->awaits_on_request(st.ex))
-        decided = co_await run_request_phase_awaiting(st);  // a transform waits on the network
+        decided = co_await request_phase_waiting(down, st, f);  // a transform waits on the network
     else if (!f)
         decided = run_request_phase(st);
     // A pooled connection the origin had closed gets one retry on a fresh one.

@@ -90,11 +90,22 @@ boost::asio::awaitable<std::optional<pipeline::phase_result>> run_response_phase
 }
 
 upstream_target upstream_for(const exchange_state& st, bool tls) {
+    if (const auto& r = st.ex.reroute) return {r->host, r->port, r->tls, true};
     upstream_target to{st.ex.policy_host, static_cast<std::uint16_t>(tls ? 443 : 80), tls};
     const auto port = core::split_host_port(st.ex.host).port;
     // check_target let only a valid port through.
     if (!port.empty()) to.port = core::parse_port(port).value_or(to.port);
     return to;
+}
+
+failure client_left_while_waiting(exchange_state& st, std::optional<pipeline::phase_result>& decided) {
+    if (decided) {  // record_verdict wrote these for a verdict that will not be answered
+        st.rec.rejected_by.clear();
+        st.rec.stubbed_by.clear();
+        st.rec.error.clear();
+        decided.reset();
+    }
+    return client_failure(failure_kind::gone, "client closed the connection while a transform waited");
 }
 
 failure dial_failure(const error& e) {

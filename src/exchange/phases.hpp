@@ -55,13 +55,20 @@ std::optional<pipeline::phase_result> run_response_phase(exchange_state& st);
 boost::asio::awaitable<std::optional<pipeline::phase_result>> run_response_phase_awaiting(exchange_state& st);
 
 // Where the request goes: the policy host, the port the Host named (else the scheme's), and TLS
-// when the client spoke TLS to us or named https:// in an absolute-form target.
+// when the client spoke TLS to us or named https:// in an absolute-form target — or, when an MCP
+// gateway route took the request, the operator's endpoint it names (st.ex.reroute).
 struct upstream_target {
     std::string host;
     std::uint16_t port = 0;
     bool tls = false;
+    bool operator_endpoint = false;  // exempt from the deny list, pooled apart (ex.reroute)
 };
 upstream_target upstream_for(const exchange_state& st, bool tls);
+
+// The client left while a transform waited on the network for it (pipeline::client_watch): the
+// phase's verdict, if any, is dropped (nobody is there to answer) and the exchange ends as the
+// client's cancel.
+failure client_left_while_waiting(exchange_state& st, std::optional<pipeline::phase_result>& decided);
 
 // Fills action, status_code and rejected_by / stubbed_by (request phase) or error from a verdict
 // that ended a phase (tunnel handshakes and sni-only connections record theirs this way too).

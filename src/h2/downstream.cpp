@@ -10,6 +10,7 @@
 #include "http/relay_stock.hpp"
 #include "http/request_guard.hpp"
 #include "http/respond.hpp"
+#include "http/upstream_head.hpp"
 #include "net/watchdog.hpp"
 
 namespace iron::h2 {
@@ -94,6 +95,12 @@ bool speaks_h2c(const config::proxy_config& proxy, const std::string& host) {
 std::optional<h2_downstream::route> h2_downstream::pooled(exchange_state& st) {
     if (client_->closed()) return std::nullopt;  // connect() says why
     const auto to = exchange::upstream_for(st, conn_->tls);
+    if (to.operator_endpoint) {  // an MCP gateway upstream: spoken to in HTTP/1.1, pooled apart
+        auto idle = conn_->worker->pool->take_idle(to.host, to.port, to.tls, upstream_proxy::carriage::http,
+                                                   upstream_proxy::destination::operator_endpoint);
+        if (!idle) return std::nullopt;
+        return route{client_pool::route{nullptr, std::move(idle), true}};
+    }
     if (!to.tls && !speaks_h2c(conn_->shared->proxy, to.host)) return std::nullopt;
     if (auto ready = conn_->worker->h2->ready(to.host, to.port, to.tls)) return route{std::move(*ready)};
     return std::nullopt;
@@ -108,6 +115,12 @@ asio::awaitable<h2_downstream::route> h2_downstream::connect(exchange_state& st,
     if (client_->closed())
         co_return exchange::client_failure(failure_kind::gone, "stream reset by client before forwarding");
     const auto to = exchange::upstream_for(st, conn_->tls);
+    if (to.operator_endpoint) {
+        auto fresh = co_await conn_->worker->pool->connect(to.host, to.port, to.tls, false, upstream_proxy::carriage::http,
+                                                           upstream_proxy::destination::operator_endpoint);
+        if (!fresh) co_return exchange::dial_failure(fresh.err());
+        co_return client_pool::route{nullptr, std::move(*fresh), false};
+    }
     const bool may_speak_h2 = to.tls || speaks_h2c(conn_->shared->proxy, to.host);
     if (attempt == 0 && may_speak_h2) {
         auto got = co_await conn_->worker->h2->get(to.host, to.port, to.tls);
@@ -178,6 +191,18 @@ void h2_downstream::abort(const exchange::failure& f) {
     client_conn_->reset(*client_, code);
 }
 
+void h2_downstream::arm_close_hook() {
+    if (!tied_ && !watch_) {
+        client_->on_close(nullptr);
+        return;
+    }
+    // Cleared (above) before either member goes: the hook never outlives what it names.
+    client_->on_close([this] {
+        if (tied_) tied_->close();
+        if (watch_) watch_->client_leaves();
+    });
+}
+
 void h2_downstream::account(exchange_state& st) {
     client_->on_close(nullptr);
     // A request still sending after its response ended is drained, then reset, by the
@@ -189,10 +214,11 @@ h2_downstream::h1_message& h2_downstream::h1_request(exchange_state& st) {
     const auto& ex = st.ex;
     auto& req = h1_request_;
     req.method_string(ex.method);
-    req.target(ex.raw_query.empty() ? ex.raw_path : ex.raw_path + "?" + ex.raw_query);
+    req.target(http::outgoing_target(ex));
     req.version(11);
     req.set(bhttp::field::host, authority_);
     set_h1_fields(ex.request_headers, req.base());
+    if (ex.reroute) http::point_at_reroute(req.base(), *ex.reroute);
     const auto plan = request_body_plan();
     if (!plan.more_unread) {
         req.erase(bhttp::field::content_length);

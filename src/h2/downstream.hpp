@@ -63,20 +63,42 @@ public:
     // The client's cancel aborts whatever is pending on an HTTP/1.1 upstream connection at once
     // (an HTTP/2 upstream stream is cancelled by send_request's own hook).
     struct closes_on_cancel {
-        explicit closes_on_cancel(stream* c) : client(c) {}
-        ~closes_on_cancel() { client->on_close(nullptr); }
+        explicit closes_on_cancel(h2_downstream* d) : down(d) {}
+        ~closes_on_cancel() {
+            down->tied_ = nullptr;
+            down->arm_close_hook();
+        }
         closes_on_cancel(const closes_on_cancel&) = delete;
         closes_on_cancel& operator=(const closes_on_cancel&) = delete;
-        stream* client;
+        h2_downstream* down;
     };
     template <class Stream>
     closes_on_cancel tie_upstream(http::h1_upstream<Stream>& up) {
-        http::upstream_conn* raw = &up.connection();
-        client_->on_close([raw] { raw->close(); });
-        return closes_on_cancel(client_.get());
+        tied_ = &up.connection();
+        arm_close_hook();
+        return closes_on_cancel(this);
     }
     struct nothing_tied {};
     nothing_tied tie_upstream(h2_upstream&) { return {}; }
+
+    // While a transform waits on the network: the client's reset reaches the waiting call at once
+    // (pipeline::client_watch).
+    struct watching_client {
+        explicit watching_client(h2_downstream* d) : down(d) {}
+        ~watching_client() {
+            down->watch_.reset();
+            down->arm_close_hook();
+        }
+        watching_client(const watching_client&) = delete;
+        watching_client& operator=(const watching_client&) = delete;
+        h2_downstream* down;
+    };
+    watching_client watch_client(exchange_state& st) {
+        watch_ = std::make_shared<pipeline::client_watch>();
+        st.ex.watch = watch_;
+        arm_close_hook();
+        return watching_client(this);
+    }
 
     // --- responses the proxy makes ---
 
@@ -161,6 +183,8 @@ private:
     static header_block trailers_of(h2_upstream& up);
     static header_block h1_trailers_for_h2(const core::header_list& trailers);
     std::optional<failure> send_head(exchange_state& st, const exchange::response_head& head, const header_block& block);
+    // The stream's one close hook serves both: a tied HTTP/1.1 upstream and a watch.
+    void arm_close_hook();
 
     std::shared_ptr<connection> client_conn_;
     std::shared_ptr<stream> client_;
@@ -175,6 +199,8 @@ private:
     std::optional<net::watchdog> body_dog_;  // cuts a request body that stops moving (HTTP/1.1 origin)
     bool body_stalled_ = false;
     h1_message h1_request_;
+    http::upstream_conn* tied_ = nullptr;           // closed when the client resets the stream
+    std::shared_ptr<pipeline::client_watch> watch_;  // told when the client resets the stream
 };
 
 }  // namespace iron::h2

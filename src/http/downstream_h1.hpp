@@ -3,6 +3,9 @@
 // provides): the client's request as Beast parsed it, rewritten in place for the origin, and the
 // origin's response written back with the framing the proxy chose. Used by http/session.cpp for
 // the plain listener, MITM, plain HTTP inside tunnels and transparent interception alike.
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <limits>
 #include <optional>
 #include <string>
@@ -119,7 +122,7 @@ public:
     // The keep-alive common case: an idle pooled connection, taken without a dial.
     std::optional<route> pooled(exchange_state& st) {
         const auto to = exchange::upstream_for(st, upstream_tls_);
-        if (auto idle = cc_.conn.worker->pool->take_idle(to.host, to.port, to.tls, carriage()))
+        if (auto idle = cc_.conn.worker->pool->take_idle(to.host, to.port, to.tls, carriage(), destination_of(to.operator_endpoint)))
             return pooled_upstream{std::move(idle), true};
         return std::nullopt;
     }
@@ -129,7 +132,8 @@ public:
         (void)attempt;
         const auto to = exchange::upstream_for(st, upstream_tls_);
         const upstream_proxy::carriage what = carriage();
-        auto fresh = co_await cc_.conn.worker->pool->connect(to.host, to.port, to.tls, false, what);
+        const upstream_proxy::destination who = destination_of(to.operator_endpoint);
+        auto fresh = co_await cc_.conn.worker->pool->connect(to.host, to.port, to.tls, false, what, who);
         if (!fresh) co_return exchange::dial_failure(fresh.err());
         co_return pooled_upstream{std::move(*fresh), false};
     }
@@ -157,6 +161,44 @@ public:
         return net::live_connection::cut_hook(cc_.conn.live, &close_upstream, &up.connection());
     }
 
+    // While a transform waits on the network: a client that closes its connection meanwhile is
+    // noticed at once — its socket turns readable and reads as end-of-file — and the waiting call
+    // is cancelled (pipeline::client_watch). Bytes the client sends meanwhile (a pipelined request,
+    // the rest of a body, TLS records) end the watch: they are not read here, so a close behind
+    // them cannot be told apart.
+    class watching_client {
+    public:
+        using socket_type = boost::asio::ip::tcp::socket::lowest_layer_type;
+        watching_client(socket_type& sock, std::shared_ptr<pipeline::client_watch> w)
+            : sock_(sock), alive_(std::make_shared<bool>(true)) {
+            // The handler holds what it uses; after the guard is gone it touches nothing.
+            sock_.async_wait(socket_type::wait_read, [w = std::move(w), alive = alive_, fd = sock.native_handle()](
+                                                        const boost::system::error_code& ec) {
+                if (!*alive || ec == boost::asio::error::operation_aborted) return;
+                if (ec) return w->client_leaves();  // the socket failed (or our deadline closed it)
+                char byte = 0;
+                const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) w->client_leaves();
+            });
+        }
+        ~watching_client() {
+            *alive_ = false;
+            boost::system::error_code ignored;
+            sock_.cancel(ignored);  // nothing else waits on the client's socket while a transform waits
+        }
+        watching_client(const watching_client&) = delete;
+        watching_client& operator=(const watching_client&) = delete;
+
+    private:
+        socket_type& sock_;
+        std::shared_ptr<bool> alive_;
+    };
+    watching_client watch_client(exchange_state& st) {
+        auto w = std::make_shared<pipeline::client_watch>();
+        st.ex.watch = w;
+        return watching_client(client_.lowest_layer(), std::move(w));
+    }
+
     // --- responses the proxy makes ---
 
     // An error ends the connection: what the client sent after it cannot be trusted.
@@ -181,9 +223,8 @@ public:
         if (req.method_string() != st.ex.method) req.method_string(st.ex.method);  // a transform changed it
         const outgoing_framing framing{parser_.chunked(), body.present, body.complete, outgoing_.size(),
                                        parser_.content_length().has_value()};
-        prepare_upstream_head(req, st.ex.request_headers, st.ex.host,
-                              st.ex.raw_query.empty() ? st.ex.raw_path : st.ex.raw_path + "?" + st.ex.raw_query,
-                              framing, websocket_);
+        prepare_upstream_head(req, st.ex.request_headers, st.ex.host, outgoing_target(st.ex), framing, websocket_);
+        if (st.ex.reroute) point_at_reroute(req.base(), *st.ex.reroute);
         return req;
     }
 

@@ -41,7 +41,7 @@ std::string upstream_pool::make_key(const std::string& host, std::uint16_t port,
     key += host;
     key += ':';
     key += std::to_string(port);
-    if (via.via) key += via.key_suffix();
+    if (via.keyed()) key += via.key_suffix();
     return key;
 }
 
@@ -66,8 +66,8 @@ bool looks_healthy(upstream_conn& c) {
 }  // namespace
 
 std::unique_ptr<upstream_conn> upstream_pool::take_idle(const std::string& host, std::uint16_t port, bool tls,
-                                                       upstream_proxy::carriage what) {
-    auto it = idle_.find(make_key(host, port, tls, router_.choose(host, port, tls, what)));
+                                                       upstream_proxy::carriage what, upstream_proxy::destination who) {
+    auto it = idle_.find(make_key(host, port, tls, router_.choose(host, port, tls, what, who)));
     if (it == idle_.end()) return nullptr;
     auto& idle = it->second;
     const auto now = std::chrono::steady_clock::now();
@@ -95,10 +95,11 @@ asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::acquire(s
 
 asio::awaitable<result<std::unique_ptr<upstream_conn>>> upstream_pool::connect(std::string host, std::uint16_t port,
                                                                               bool tls, bool offer_h2,
-                                                                              upstream_proxy::carriage what) {
+                                                                              upstream_proxy::carriage what,
+                                                                              upstream_proxy::destination who) {
     // Cleartext HTTP/2 (prior knowledge) is opaque to an HTTP/1.1 parent: it needs a tunnel.
     if (!tls && offer_h2) what = upstream_proxy::carriage::opaque;
-    const auto route = router_.choose(host, port, tls, what);
+    const auto route = router_.choose(host, port, tls, what, who);
     auto dialed = co_await router_.dial(host, port, route);
     if (!dialed) co_return dialed.err();
     auto conn = std::make_unique<upstream_conn>(

@@ -67,14 +67,18 @@ public:
     // which the origin chose. `what` says whether the connection carries HTTP/1.1 requests or,
     // after a WebSocket upgrade or for h2c, opaque bytes (through a parent: a tunnel, never
     // absolute form).
+    // `who`: an operator endpoint (an MCP gateway upstream) skips the deny list and has a pool
+    // key of its own (upstream_proxy::destination).
     boost::asio::awaitable<result<std::unique_ptr<upstream_conn>>> connect(
         std::string host, std::uint16_t port, bool tls, bool offer_h2 = false,
-        upstream_proxy::carriage what = upstream_proxy::carriage::http);
+        upstream_proxy::carriage what = upstream_proxy::carriage::http,
+        upstream_proxy::destination who = upstream_proxy::destination::workload);
     // The most recently released idle connection to (host, port, tls) that still looks healthy,
     // or null; stale ones met on the way are closed. Never suspends, so a keep-alive exchange
     // that finds one does not run a coroutine for it.
     std::unique_ptr<upstream_conn> take_idle(const std::string& host, std::uint16_t port, bool tls,
-                                             upstream_proxy::carriage what = upstream_proxy::carriage::http);
+                                             upstream_proxy::carriage what = upstream_proxy::carriage::http,
+                                             upstream_proxy::destination who = upstream_proxy::destination::workload);
     // Return a connection whose last exchange completed cleanly and that may be kept alive.
     void release(std::unique_ptr<upstream_conn> conn);
 

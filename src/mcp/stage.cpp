@@ -6,6 +6,7 @@
 #include "mcp/filters.hpp"
 #include "mcp/jsonrpc.hpp"
 #include "mcp/record.hpp"
+#include "secrets/await.hpp"
 
 namespace iron::mcp {
 namespace {
@@ -50,6 +51,50 @@ bool policy_stage::wants_request_body(const pipeline::exchange& ex) const {
 }
 
 verdict policy_stage::on_request(pipeline::exchange& ex) const {
+    verdict v = check_policy(ex);
+    if (v.what != verdict::kind::next) return v;
+    const gateway_route* route = route_for(ex);
+    if (route == nullptr) return v;
+    return route_through(*route, ex);
+}
+
+// Only until the first fetch of a remote store behind some credential has finished: afterwards
+// the plain on_request serves every request.
+bool policy_stage::awaits_request(const pipeline::exchange& ex) const {
+    return gateway_ && gateway_->any_pending() && policy_->match(ex) != nullptr;
+}
+
+boost::asio::awaitable<verdict> policy_stage::on_request_async(pipeline::exchange& ex) const {
+    verdict v = check_policy(ex);
+    if (v.what != verdict::kind::next) co_return v;
+    const gateway_route* route = route_for(ex);
+    if (route == nullptr) co_return v;
+    std::vector<const secrets::source*> sources = route->sources();
+    if (secrets::any_pending(sources)) co_await secrets::await_fetched(std::move(sources), secrets::first_fetch_wait);
+    co_return route_through(*route, ex);
+}
+
+const gateway_route* policy_stage::route_for(const pipeline::exchange& ex) const {
+    // As in the Go proxy: only a request that belongs to one of the policy's servers is routed.
+    if (!gateway_ || !ex.mcp_record) return nullptr;
+    return gateway_->match(ex);
+}
+
+verdict policy_stage::route_through(const gateway_route& route, pipeline::exchange& ex) const {
+    auto rec = std::static_pointer_cast<mcp_record>(ex.mcp_record);  // only this stage sets it
+    if (auto routed = route_request(route, ex, *rec); !routed) {
+        verdict v = verdict::fail(routed.message());
+        v.reason = "mcp gateway could not inject a credential";
+        return v;
+    }
+    return verdict::next();
+}
+
+void policy_stage::refresh() const {
+    if (gateway_) gateway_->reload();
+}
+
+verdict policy_stage::check_policy(pipeline::exchange& ex) const {
     const server* srv = policy_->match(ex);
     if (srv == nullptr) return verdict::next();
     auto rec = std::make_shared<mcp_record>(srv->name);

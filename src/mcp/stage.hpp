@@ -17,9 +17,17 @@
 // Other methods (the GET event stream, DELETE) pass. A request carrying a tools/list has its
 // Accept-Encoding removed, so that the answer arrives readable and its tool list can be filtered
 // (filters.hpp).
+//
+// Then the MCP gateway (gateway.hpp), when one is configured: a request the policy let through
+// that one of its routes matches goes to that route's upstream with its credentials; a required
+// credential that cannot be had ends the exchange with 502 (an error verdict). While a remote
+// secret store behind a credential has not answered its first fetch, the stage awaits it on the
+// worker's event loop (awaits_request) instead of failing the request.
 #include <memory>
+#include <optional>
 #include <string_view>
 
+#include "mcp/gateway.hpp"
 #include "mcp/policy.hpp"
 #include "pipeline/transform.hpp"
 
@@ -27,17 +35,28 @@ namespace iron::mcp {
 
 class policy_stage final : public pipeline::transform {
 public:
-    explicit policy_stage(policy p) : policy_(std::make_shared<const policy>(std::move(p))) {}
+    explicit policy_stage(policy p, std::optional<gateway> g = std::nullopt)
+        : policy_(std::make_shared<const policy>(std::move(p))),
+          gateway_(g ? std::make_shared<const gateway>(std::move(*g)) : nullptr) {}
 
     std::string_view name() const override { return "mcp"; }
     pipeline::verdict on_request(pipeline::exchange& ex) const override;
+    bool awaits_request(const pipeline::exchange& ex) const override;
+    boost::asio::awaitable<pipeline::verdict> on_request_async(pipeline::exchange& ex) const override;
     pipeline::verdict on_response(pipeline::exchange& ex) const override;
     bool wants_request_body(const pipeline::exchange& ex) const override;
+    void refresh() const override;
 
     const policy& rules() const { return *policy_; }
 
 private:
+    pipeline::verdict check_policy(pipeline::exchange& ex) const;
+    // The gateway route for a request the policy let through, if one matches.
+    const gateway_route* route_for(const pipeline::exchange& ex) const;
+    pipeline::verdict route_through(const gateway_route& route, pipeline::exchange& ex) const;
+
     std::shared_ptr<const policy> policy_;
+    std::shared_ptr<const gateway> gateway_;  // null: no mcp_gateway routes
 };
 
 }  // namespace iron::mcp

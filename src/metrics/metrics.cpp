@@ -132,7 +132,8 @@ void count_traces(shard& s, const std::vector<audit::trace>& traces, int phase) 
         while (b < transform_bounds.size() && seconds > transform_bounds[b]) ++b;
         calls.buckets[b].add();
         calls.sum_us.add(static_cast<std::uint64_t>(seconds * 1e6));
-        if (tr.action == audit::trace_action::error) calls.errors.add();
+        // A failure a fail-open transform let pass (trace action allow, with an error) counts too.
+        if (tr.action == audit::trace_action::error || !tr.error.empty()) calls.errors.add();
     }
 }
 
@@ -235,7 +236,7 @@ void write_requests(exposition_writer& w, const totals& t) {
              "histogram");
     for (const auto& [key, h] : t.transform_durations)
         w.histogram("iron_proxy_transform_duration_seconds", h, {{"transform", key.second}, {"phase", key.first}});
-    w.family("iron_proxy_transform_errors_total", "Transform calls that ended in an error (a 502), by transform and phase.",
+    w.family("iron_proxy_transform_errors_total", "Transform calls that ended in an error (a 502, or let pass by a fail-open mode), by transform and phase.",
              "counter");
     for (const auto& [key, n] : t.transform_errors)
         w.sample("iron_proxy_transform_errors_total", {{"transform", key.second}, {"phase", key.first}},

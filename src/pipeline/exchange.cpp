@@ -31,3 +31,20 @@ std::size_t exchange::redact(std::string& text) const {
 }
 
 }  // namespace iron::pipeline
+
+namespace iron::pipeline {
+
+void client_watch::client_leaves() {
+    if (left_) return;
+    left_ = true;
+    std::function<void()> hook = std::move(hook_);
+    hook_ = nullptr;
+    if (hook) hook();
+}
+
+void client_watch::on_client_leaving(std::function<void()> hook) {
+    if (left_ && hook) return hook();
+    hook_ = std::move(hook);
+}
+
+}  // namespace iron::pipeline

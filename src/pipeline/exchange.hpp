@@ -3,6 +3,8 @@
 // it: a CONNECT / SOCKS5 check (method CONNECT, host `host:port`, empty path) or an sni-only
 // connection (empty method and path, host = SNI). Transforms are pure functions of this object.
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +57,38 @@ public:
     virtual void write(audit::record& rec) const = 0;
 };
 
+// Where a request goes instead of the host it named: the operator's endpoint an MCP gateway route
+// chose (mcp/gateway.hpp). Operator configuration, so exempt from upstream_deny_cidrs, and pooled
+// apart from the connections workload requests use. Policy, the audit record and response rules
+// keep seeing the host the client named. `headers` hold the route's credentials: they are set on
+// the outgoing request only, never in exchange::request_headers, which response-phase transforms
+// read (and may show to a service of their own).
+struct rerouted_upstream {
+    std::string host;  // to dial (an IPv6 literal without brackets)
+    std::uint16_t port = 0;
+    bool tls = false;
+    std::string authority;  // the Host it gets
+    std::string target;     // the request line's path and query
+    core::header_list headers;
+};
+
+// The client left while a transform waited on the network for this exchange (a closed connection,
+// a reset stream). The downstream watches for it only while such a transform waits
+// (exchange/driver.hpp); the waiting transform sets a hook that cancels its call at once rather
+// than at its deadline. Used on the exchange's worker thread only.
+class client_watch {
+public:
+    bool client_left() const { return left_; }
+    // Runs the hook (once). Called by the downstream.
+    void client_leaves();
+    // While a call is out; null clears it. Runs at once when the client has already left.
+    void on_client_leaving(std::function<void()> hook);
+
+private:
+    bool left_ = false;
+    std::function<void()> hook_;
+};
+
 struct exchange {
     // --- request (may be modified by request-phase transforms) ---
     std::string method;       // "GET", "CONNECT", or "" for sni-only
@@ -78,6 +112,10 @@ struct exchange {
     std::optional<boost::json::object> body_capture;
     // Set by the MCP policy stage when the request matched one of its servers (the record's `mcp`).
     std::shared_ptr<audit_group> mcp_record;
+    // Set by the MCP gateway when one of its routes took the request.
+    std::optional<rerouted_upstream> reroute;
+    // Set by the downstream while a transform waits on the network for this exchange; null otherwise.
+    std::shared_ptr<client_watch> watch;
 
     // --- response (response-phase transforms only) ---
     int status = 0;
@@ -103,6 +141,8 @@ struct exchange {
     void attach_response_filter(std::unique_ptr<response_filter> filter);
     // Applies every redaction to `text`, a header-like value; returns the number of replacements.
     std::size_t redact(std::string& text) const;
+    // The client left while a transform waited (see client_watch).
+    bool client_left() const { return watch && watch->client_left(); }
 };
 
 }  // namespace iron::pipeline

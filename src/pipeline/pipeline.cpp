@@ -42,7 +42,7 @@ std::optional<phase_result> settle_hook(const transform& t, verdict v, audit::tr
                                         std::vector<audit::trace>& traces, phase p) {
     ex.current_trace = nullptr;
     tr.action = action_for(v.what);
-    if (v.what == verdict::kind::error) tr.error = v.error;
+    if (!v.error.empty()) tr.error = v.error;  // an error, or one the transform let pass (fail open)
     if (!v.reason.empty() && !tr.annotations.contains("reason")) tr.annotations["reason"] = v.reason;
     traces.push_back(std::move(tr));
 
@@ -128,6 +128,15 @@ phase_result run_last_stage(const transform* stage, exchange& ex, phase p) {
     return {std::move(v), {}};
 }
 
+// The same for a last stage that waits on the network for this request (the MCP gateway awaiting
+// a remote secret store's first fetch).
+boost::asio::awaitable<phase_result> run_last_stage_awaiting(const transform* stage, exchange& ex) {
+    if (stage == nullptr || !stage->awaits_request(ex)) co_return run_last_stage(stage, ex, phase::request);
+    ex.current_trace = nullptr;
+    verdict v = co_await await_hook(*stage, ex, phase::request);
+    co_return phase_result{std::move(v), {}};
+}
+
 }  // namespace
 
 phase_result pipeline::run_request(exchange& ex, std::vector<audit::trace>& traces) const {
@@ -140,7 +149,7 @@ boost::asio::awaitable<phase_result> pipeline::run_request_awaiting(exchange& ex
                                                                    std::vector<audit::trace>& traces) const {
     phase_result decided = co_await run_phase_awaiting(transforms_, ex, traces, phase::request);
     if (decided.outcome.what != verdict::kind::next) co_return decided;
-    co_return run_last_stage(last_stage_.get(), ex, phase::request);
+    co_return co_await run_last_stage_awaiting(last_stage_.get(), ex);
 }
 
 boost::asio::awaitable<phase_result> pipeline::run_response_awaiting(exchange& ex,
@@ -166,7 +175,7 @@ response_needs pipeline::needs_on_response(const exchange& ex) const {
 bool pipeline::awaits_on_request(const exchange& ex) const {
     for (const auto& t : transforms_)
         if (t->awaits_request(ex)) return true;
-    return false;
+    return last_stage_ && last_stage_->awaits_request(ex);
 }
 
 phase_result pipeline::run_response(exchange& ex, std::vector<audit::trace>& traces) const {

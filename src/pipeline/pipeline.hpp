@@ -51,6 +51,7 @@ public:
     bool wants_request_body(const exchange& ex) const;
     void refresh() const;  // every transform's refresh()
     bool empty() const { return transforms_.empty(); }
+    bool has_last_stage() const { return last_stage_ != nullptr; }
 
 private:
     std::vector<std::unique_ptr<const transform>> transforms_;

@@ -19,7 +19,10 @@ struct verdict {
     int status = 403;              // reject/stub: status of the synthetic response
     core::header_list headers;     // reject/stub: extra response headers
     std::string body;              // reject/stub: response body (default: empty, text/plain)
-    std::string error;             // error: message (goes to the audit record; no secrets)
+    std::string error;             // error: message (goes to the audit record; no secrets). On
+                                   // next: a failure the transform's fail-open mode let pass — the
+                                   // trace keeps it and iron_proxy_transform_errors_total counts it
+                                   // (see passed_despite)
     // reject/stub/error: why, in a few words a client or an operator can act on (the rule or the
     // pattern that decided, never a secret). The audit record carries it as the deciding
     // transform's `reason` annotation unless the transform annotated one itself.
@@ -35,6 +38,7 @@ struct verdict {
     }
     static verdict stub(int status = 200) { verdict v; v.what = kind::stub; v.status = status; return v; }
     static verdict fail(std::string message) { verdict v; v.what = kind::error; v.error = std::move(message); return v; }
+    static verdict passed_despite(std::string failure) { verdict v; v.error = std::move(failure); return v; }
 };
 
 // Where a transform must sit relative to the transforms that swap placeholders for real secrets,

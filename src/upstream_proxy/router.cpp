@@ -42,25 +42,31 @@ bool parent_could_not_reach(error_kind k) { return k == error_kind::unreachable 
 }  // namespace
 
 std::string route::key_suffix() const {
-    if (!via) return {};
-    return (absolute_form ? " via " : " tunnel via ") + via->display;
+    std::string out;
+    if (via) out = (absolute_form ? " via " : " tunnel via ") + via->display;
+    if (operator_endpoint) out += " operator";
+    return out;
 }
 
 router::router(net::dialer& d, std::shared_ptr<const selector> chain, std::chrono::steady_clock::duration handshake_timeout,
                asio::ssl::context* parent_trust)
     : dialer_(d), chain_(std::move(chain)), handshake_timeout_(handshake_timeout), parent_trust_(parent_trust) {}
 
-route router::choose(std::string_view host, std::uint16_t port, bool tls, carriage what) const {
+route router::choose(std::string_view host, std::uint16_t port, bool tls, carriage what, destination who) const {
     route r;
-    if (!chain_) return r;
+    // An operator endpoint is dialled directly, as the proxy's other operator endpoints are (model
+    // APIs, transform services, secret stores): never through a parent.
+    r.operator_endpoint = who == destination::operator_endpoint;
+    if (!chain_ || r.operator_endpoint) return r;
     r.via = chain_->choose(host, port, tls);
     r.absolute_form = r.via && !tls && what == carriage::http && !is_socks(r.via->scheme);
     return r;
 }
 
 asio::awaitable<result<net::dial_result>> router::dial(std::string host, std::uint16_t port, route r) {
-    if (!r.via) co_return co_await dialer_.dial(std::move(host), port);
-    co_return co_await dial_via(std::move(host), port, r);
+    if (r.via) co_return co_await dial_via(std::move(host), port, r);
+    if (r.operator_endpoint) co_return co_await dialer_.dial_operator(std::move(host), port);
+    co_return co_await dialer_.dial(std::move(host), port);
 }
 
 asio::awaitable<result<net::dial_result>> router::dial_via(std::string host, std::uint16_t port, route r) {

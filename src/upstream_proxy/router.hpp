@@ -11,8 +11,8 @@
 // An https:// parent is first wrapped in TLS (upstream_proxy/tls_transport.hpp); what follows runs
 // inside that session unchanged.
 //
-// The deny list still applies. The parent's own address is operator configuration and exempt
-// from it (the loop guard still applies). The origin's name is resolved here first and every
+// The deny list still applies (but not to an operator endpoint: see `destination`). The parent's
+// own address is operator configuration and exempt from it (the loop guard still applies). The origin's name is resolved here first and every
 // address it has is checked: any denied one refuses the request before the parent is dialled.
 // socks5:// then sends a checked IP itself (the parent connects to exactly what was checked; when
 // it answers that it cannot reach that one, the next checked address is tried, up to four);
@@ -36,13 +36,24 @@
 
 namespace iron::upstream_proxy {
 
+// Whose endpoint the connection goes to: one a workload's request named (the deny list applies),
+// or one the operator configured for the proxy to use on a workload's behalf (an MCP gateway
+// route's upstream): dialled directly (never through a parent, like the proxy's other operator
+// endpoints), exempt from the deny list, the loop guard still applies, and never pooled with
+// workload connections.
+enum class destination { workload, operator_endpoint };
+
 struct route {
     const parent* via = nullptr;  // null: direct
     bool absolute_form = false;   // the request itself goes to the parent (plain HTTP, http:// parent)
+    bool operator_endpoint = false;
 
     // Appended to a pooled connection's key, so a connection made one way is never reused for a
-    // request meant to go another: "" direct, " via <parent authority>" / " tunnel via …".
+    // request meant to go another: "" direct, " via <parent authority>" / " tunnel via …", and
+    // " operator" for an operator endpoint (a workload request naming the same host:port must
+    // not ride a connection that skipped the deny list).
     std::string key_suffix() const;
+    bool keyed() const { return via != nullptr || operator_endpoint; }
 };
 
 // What kind of bytes the connection will carry: HTTP/1.1 requests (plain or over TLS), or opaque
@@ -57,7 +68,8 @@ public:
     router(net::dialer& d, std::shared_ptr<const selector> chain, std::chrono::steady_clock::duration handshake_timeout,
            boost::asio::ssl::context* parent_trust = nullptr);
 
-    route choose(std::string_view host, std::uint16_t port, bool tls, carriage what) const;
+    route choose(std::string_view host, std::uint16_t port, bool tls, carriage what,
+                 destination who = destination::workload) const;
 
     // A connected socket to the origin (direct or through the route's parent). Errors keep the
     // dialer's kinds (address_denied, dns_*, loop_detected, connect_*) or the handshake's

@@ -290,7 +290,7 @@ def test_check_prints_exactly_one_line(bed):
     assert len(lines) == 1 and lines[0].startswith("error: "), cp
 
 
-@pytest.mark.parametrize("section", ["mcp_gateway", "postgres"])
+@pytest.mark.parametrize("section", ["postgres"])
 def test_refused_sections_name_their_position(bed, proxy_factory, section):
     """Sections this build refuses (they gate traffic) are errors with file:line:col like every
     other config error, from -check and from a normal start."""

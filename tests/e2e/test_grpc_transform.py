@@ -7,6 +7,7 @@ failure_mode (a hung or dead service never stalls or silently opens the proxy), 
 target, HTTP/2 clients, the tunnel context, config errors and the Go proxy's configs under -check."""
 import json
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from harness import certs, clients
 from harness.configs import allowlist_transform
+from harness.h2_client import H2Client
 from harness.h2_upstream import H2UpstreamServer
 from harness.proxy import run_binary
 from harness.transform_service import TransformService, headers_of, pb, set_headers
@@ -426,6 +428,81 @@ def test_dead_service_follows_failure_mode(proxy_factory, http_upstream, mode):
         assert r.http_code == 200
         assert "unavailable" in trace(rec)["annotations"]["error"]
         assert "unavailable" in trace(rec, phase="response_transforms")["annotations"]["error"]
+
+
+def test_failures_let_pass_by_allow_mode_still_count_as_errors(proxy_factory, http_upstream):
+    """failure_mode: allow opens the proxy for the call that failed, but the failure is not hidden:
+    the trace keeps its error and iron_proxy_transform_errors_total counts it, per phase."""
+    proxy = start(proxy_factory, grpc_entry(target="127.0.0.1:9", failure_mode="allow", timeout="2s"))
+    assert get(proxy, http_upstream, "/echo/open").http_code == 200
+    [rec] = proxy.wait_audit(1)
+    assert rec["audit"]["action"] == "allow"
+    for phase in ("request_transforms", "response_transforms"):
+        tr = trace(rec, phase=phase)
+        assert tr["action"] == "allow" and "unavailable" in tr["error"], tr
+    metrics = clients.curl(proxy.metrics_url + "/metrics").text
+    assert 'iron_proxy_transform_errors_total{transform="policy",phase="request"} 1' in metrics, metrics
+    assert 'iron_proxy_transform_errors_total{transform="policy",phase="response"} 1' in metrics, metrics
+
+
+def hanging_service(service, path):
+    """A service whose call for `path` does not answer until the proxy cancels it (or 20 s pass);
+    `cancelled` is set when the service saw the cancellation."""
+    cancelled = threading.Event()
+
+    def on_request(req, ctx):
+        if req.request.url.startswith(path):
+            deadline = time.monotonic() + 20
+            while ctx.is_active() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not ctx.is_active():
+                cancelled.set()
+        return continue_request()
+
+    return service(on_request=on_request), cancelled
+
+
+def wait_calls(srv, n=1):
+    deadline = time.monotonic() + 5
+    while len(srv.calls) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(srv.calls) >= n
+
+
+def test_client_leaving_cancels_the_call(proxy_factory, http_upstream, service):
+    """An HTTP/1.1 client closes its connection while the call is out: the service sees the
+    cancellation at once (not at the 30 s deadline), the exchange is recorded as the client's
+    cancel with nothing dialled, and the proxy keeps serving."""
+    srv, cancelled = hanging_service(service, "/echo/hang")
+    proxy = start(proxy_factory, grpc_entry(srv, timeout="30s"))
+    sock = socket.create_connection(("127.0.0.1", proxy.http_port), timeout=5)
+    sock.sendall(f"GET /echo/hang HTTP/1.1\r\nHost: allowed.test:{http_upstream.port}\r\n\r\n".encode())
+    wait_calls(srv)
+    sock.close()
+    assert cancelled.wait(5), "the service never saw the cancellation"
+    [rec] = proxy.wait_audit(1, timeout=5)
+    assert rec["audit"]["path"] == "/echo/hang" and rec["audit"]["action"] == "client_cancel", rec
+    assert trace(rec)["annotations"].get("cancelled"), rec
+    assert get(proxy, http_upstream, "/echo/after").http_code == 200
+    assert http_upstream.requests_for("/echo/hang") == []
+    metrics = clients.curl(proxy.metrics_url + "/metrics").text
+    assert 'iron_proxy_transform_errors_total{transform="policy",phase="request"} 0' in metrics, metrics
+
+
+def test_http2_stream_reset_cancels_the_call(proxy_factory, https_upstream, service, bed):
+    srv, cancelled = hanging_service(service, "/echo/hang")
+    proxy = start(proxy_factory, grpc_entry(srv, timeout="30s"), https_listen=f"127.0.0.1:{https_upstream.port}")
+    with H2Client.connect(("127.0.0.1", proxy.https_port), "allowed.test", bed.ca_cert) as c:
+        sid = c.request("GET", "/echo/hang", f"allowed.test:{https_upstream.port}")
+        wait_calls(srv)
+        c.reset(sid)
+        assert cancelled.wait(5), "the service never saw the cancellation"
+        other = c.wait(c.request("GET", "/echo/after", f"allowed.test:{https_upstream.port}"))
+        assert other.status == 200, other
+    recs = proxy.wait_audit(2, timeout=5)
+    hung = next(r for r in recs if r["audit"]["path"] == "/echo/hang")
+    assert hung["audit"]["action"] == "client_cancel", hung
+    assert https_upstream.requests_for("/echo/hang") == []
 
 
 def test_unimplemented_method_counts_as_a_failure(proxy_factory, http_upstream, service):

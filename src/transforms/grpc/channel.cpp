@@ -62,8 +62,16 @@ struct pending_call {
 // Starts a unary call through `start(context, request, reply, done)` and resumes the awaiting
 // coroutine on its own executor with the status. The executor is held as outstanding work until
 // then, so the worker's event loop does not run dry while a call is out.
+// The client's leaving cancels the call (TryCancel is safe from any thread, and on a call that
+// already finished); the hook holds the call, so the context it names is alive.
+template <class Call>
+void cancel_when_client_leaves(pipeline::client_watch* watch, const std::shared_ptr<Call>& call) {
+    if (watch != nullptr) watch->on_client_leaving([call] { call->context.TryCancel(); });
+}
+
 template <class Request, class Reply, class Start>
-asio::awaitable<call_outcome<Reply>> unary_call(Start start, Request request, std::chrono::nanoseconds timeout) {
+asio::awaitable<call_outcome<Reply>> unary_call(Start start, Request request, std::chrono::nanoseconds timeout,
+                                               std::shared_ptr<pipeline::client_watch> watch) {
     auto call = std::make_shared<pending_call<Request, Reply>>();
     call->request = std::move(request);
     call->context.set_deadline(std::chrono::system_clock::now() +
@@ -80,9 +88,11 @@ asio::awaitable<call_outcome<Reply>> unary_call(Start start, Request request, st
             untrack(&call->context);
         });
     };
+    cancel_when_client_leaves(watch.get(), call);
     ::grpc::Status status =
         co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(::grpc::Status)>(std::move(initiate),
                                                                                                asio::use_awaitable);
+    if (watch) watch->on_client_leaving(nullptr);
     co_return call_outcome<Reply>{std::move(status), std::move(call->reply)};
 }
 
@@ -105,18 +115,22 @@ std::unique_ptr<service_channel> service_channel::create(const std::string& targ
 }
 
 asio::awaitable<call_outcome<v1::TransformRequestResponse>> service_channel::transform_request(
-    v1::TransformRequestRequest request, std::chrono::nanoseconds timeout) const {
+    v1::TransformRequestRequest request, std::chrono::nanoseconds timeout,
+    std::shared_ptr<pipeline::client_watch> watch) const {
     auto start = [this](::grpc::ClientContext* c, const v1::TransformRequestRequest* q, v1::TransformRequestResponse* r,
                         done_callback done) { stub_->async()->TransformRequest(c, q, r, std::move(done)); };
-    return unary_call<v1::TransformRequestRequest, v1::TransformRequestResponse>(start, std::move(request), timeout);
+    return unary_call<v1::TransformRequestRequest, v1::TransformRequestResponse>(start, std::move(request), timeout,
+                                                                              std::move(watch));
 }
 
 asio::awaitable<call_outcome<v1::TransformResponseResponse>> service_channel::transform_response(
-    v1::TransformResponseRequest request, std::chrono::nanoseconds timeout) const {
+    v1::TransformResponseRequest request, std::chrono::nanoseconds timeout,
+    std::shared_ptr<pipeline::client_watch> watch) const {
     auto start = [this](::grpc::ClientContext* c, const v1::TransformResponseRequest* q,
                         v1::TransformResponseResponse* r,
                         done_callback done) { stub_->async()->TransformResponse(c, q, r, std::move(done)); };
-    return unary_call<v1::TransformResponseRequest, v1::TransformResponseResponse>(start, std::move(request), timeout);
+    return unary_call<v1::TransformResponseRequest, v1::TransformResponseResponse>(start, std::move(request), timeout,
+                                                                                std::move(watch));
 }
 
 const char* code_name(::grpc::StatusCode code) {

@@ -18,6 +18,7 @@
 #include <grpcpp/support/status.h>
 
 #include "core/result.hpp"
+#include "pipeline/exchange.hpp"
 #include "transform/v1/transform.grpc.pb.h"
 
 namespace iron::transforms::grpcsvc {
@@ -45,10 +46,14 @@ public:
     // itself). `target` is a gRPC target string: host:port, dns:///host:port, unix:/path.
     static std::unique_ptr<service_channel> create(const std::string& target, const channel_tls& tls);
 
+    // `watch` (may be null): the exchange's client watch; the client's leaving cancels the call at
+    // once (gRPC then completes it as CANCELLED, and the service sees the cancellation).
     boost::asio::awaitable<call_outcome<::transform::v1::TransformRequestResponse>> transform_request(
-        ::transform::v1::TransformRequestRequest request, std::chrono::nanoseconds timeout) const;
+        ::transform::v1::TransformRequestRequest request, std::chrono::nanoseconds timeout,
+        std::shared_ptr<pipeline::client_watch> watch) const;
     boost::asio::awaitable<call_outcome<::transform::v1::TransformResponseResponse>> transform_response(
-        ::transform::v1::TransformResponseRequest request, std::chrono::nanoseconds timeout) const;
+        ::transform::v1::TransformResponseRequest request, std::chrono::nanoseconds timeout,
+        std::shared_ptr<pipeline::client_watch> watch) const;
 
 private:
     explicit service_channel(std::shared_ptr<::grpc::Channel> channel);

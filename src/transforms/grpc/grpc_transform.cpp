@@ -34,13 +34,20 @@ verdict grpc_transform::on_response(pipeline::exchange& ex) const {
     return verdict::fail("grpc transform " + settings_.name + " was not awaited");
 }
 
+// The client left while the call was out: it was cancelled, not failed (no error counted); the
+// exchange ends as the client's cancel whatever is answered here.
+verdict grpc_transform::cancelled(pipeline::exchange& ex) const {
+    ex.note("cancelled", "the client left during the call");
+    return verdict::next();
+}
+
 verdict grpc_transform::failed(pipeline::exchange& ex, const ::grpc::Status& status) const {
     const std::string why = describe(status, settings_.timeout);
     ex.note("error", boost::json::value(why));
     log::warn("grpc transform call failed", {{"name", settings_.name}, {"target", settings_.target}, {"err", why}});
     if (settings_.on_failure == failure_mode::allow) {
         ex.note("failure_mode", "allow");
-        return verdict::next();
+        return verdict::passed_despite("calling " + settings_.target + ": " + why);
     }
     verdict v = verdict::fail("calling " + settings_.target + ": " + why);
     v.reason = "transform service " + std::string(code_name(status.error_code()));
@@ -72,7 +79,8 @@ boost::asio::awaitable<verdict> grpc_transform::on_request_async(pipeline::excha
     fill_context(ex, *request.mutable_context());
     fill_request(ex, settings_.send_request_body, *request.mutable_request());
     if (settings_.send_request_body) note_unsent_body(ex, ex.request_body, "request_body");
-    auto outcome = co_await channel_->transform_request(std::move(request), settings_.timeout);
+    auto outcome = co_await channel_->transform_request(std::move(request), settings_.timeout, ex.watch);
+    if (ex.client_left()) co_return cancelled(ex);
     if (!outcome.status.ok()) co_return failed(ex, outcome.status);
     co_return after_request_call(ex, outcome.reply);
 }
@@ -84,7 +92,8 @@ boost::asio::awaitable<verdict> grpc_transform::on_response_async(pipeline::exch
     fill_request(ex, settings_.send_request_body, *request.mutable_request());
     fill_response(ex, settings_.send_response_body, *request.mutable_response());
     if (settings_.send_response_body) note_unsent_body(ex, ex.response_body, "response_body");
-    auto outcome = co_await channel_->transform_response(std::move(request), settings_.timeout);
+    auto outcome = co_await channel_->transform_response(std::move(request), settings_.timeout, ex.watch);
+    if (ex.client_left()) co_return cancelled(ex);
     if (!outcome.status.ok()) co_return failed(ex, outcome.status);
     co_return after_response_call(ex, outcome.reply);
 }

@@ -9,7 +9,10 @@
 // Unlike the Go proxy, every call has a deadline (`timeout`, 5s) and a failed call — the service
 // unreachable, too slow, refusing TLS, not implementing the method — follows `failure_mode`: deny
 // (the default) answers 502 and audits why; allow lets the exchange go on, the error in the trace.
-// The calls are awaited on the worker's event loop, never blocking its thread.
+// The calls are awaited on the worker's event loop, never blocking its thread; a client that leaves
+// while a call is out has it cancelled at once (the service sees the cancellation). A failure let
+// pass by failure_mode: allow keeps its error in the trace and counts in
+// iron_proxy_transform_errors_total.
 //
 // Config (the Go proxy's keys): name (required; the trace name), target (required; a gRPC target
 // string), tls {enabled, ca_cert, cert, key}, send_request_body, send_response_body, rules (empty:
@@ -74,6 +77,7 @@ private:
     // No rules: every request, as in the Go proxy.
     bool applies(const pipeline::exchange& ex) const { return all_requests_ || rules_.matches_any(ex); }
     pipeline::verdict failed(pipeline::exchange& ex, const ::grpc::Status& status) const;
+    pipeline::verdict cancelled(pipeline::exchange& ex) const;
     pipeline::verdict after_request_call(pipeline::exchange& ex, const v1::TransformRequestResponse& reply) const;
     pipeline::verdict after_response_call(pipeline::exchange& ex, const v1::TransformResponseResponse& reply) const;
 

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "config/yaml_util.hpp"
+#include "transforms/secrets_scan.hpp"
 
 namespace iron::transforms::hmac_sign {
 
@@ -83,7 +84,7 @@ result<std::vector<std::string>> tokenize(std::string_view body) {
     return toks;
 }
 
-result<operand> parse_operand(const std::string& tok) {
+result<operand> parse_operand(const std::string& tok, const go_template::extensions& ext) {
     operand op;
     if (tok.front() == '"' || tok.front() == '`') {
         auto s = unquote(tok);
@@ -108,7 +109,8 @@ result<operand> parse_operand(const std::string& tok) {
         }
         return op;
     }
-    if (std::find(std::begin(functions), std::end(functions), tok) != std::end(functions)) {
+    if (std::find(std::begin(functions), std::end(functions), tok) != std::end(functions) ||
+        (ext.base64 && tok == "base64")) {
         op.what = operand::kind::function;
         op.text = tok;
         return op;
@@ -130,7 +132,7 @@ result<void> check_format(std::string_view fmt) {
     return {};
 }
 
-result<std::vector<command>> parse_pipeline(std::string_view body) {
+result<std::vector<command>> parse_pipeline(std::string_view body, const go_template::extensions& ext) {
     auto toks = tokenize(body);
     if (!toks) return toks.err();
     std::vector<command> cmds(1);
@@ -140,7 +142,7 @@ result<std::vector<command>> parse_pipeline(std::string_view body) {
             cmds.emplace_back();
             continue;
         }
-        auto op = parse_operand(t);
+        auto op = parse_operand(t, ext);
         if (!op) return op.err();
         cmds.back().args.push_back(std::move(*op));
     }
@@ -274,6 +276,10 @@ result<value> call(const std::string& fn, std::vector<value> args) {
     } else if (fn == "printf") {
         std::vector<value> rest(args.begin() + 1, args.end());
         out.s = printf_string(args[0].s, rest);
+    } else if (fn == "base64") {  // the MCP gateway's FuncMap: std encoding of the arguments joined
+        std::string joined;
+        for (const auto& a : args) joined += a.s;
+        out.s = scan::base64_encode(joined);
     } else if (fn == "urlquery") {
         std::string joined;
         for (const auto& a : args) joined += a.s;
@@ -320,7 +326,7 @@ result<value> eval_command(const command& cmd, const template_data& d, std::opti
 
 }  // namespace
 
-result<go_template> go_template::parse(std::string name, std::string_view text) {
+result<go_template> go_template::parse(std::string name, std::string_view text, extensions ext) {
     go_template t;
     t.name_ = std::move(name);
     auto nodes = std::make_shared<std::vector<node>>();
@@ -366,7 +372,7 @@ result<go_template> go_template::parse(std::string name, std::string_view text) 
             if (!trimmed.ends_with("*/")) return fail("unclosed comment");
             continue;
         }
-        auto cmds = parse_pipeline(body);
+        auto cmds = parse_pipeline(body, ext);
         if (!cmds) return fail(cmds.message());
         nodes->push_back({false, "{{" + std::string(body) + "}}", std::move(*cmds)});
     }

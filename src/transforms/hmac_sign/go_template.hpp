@@ -2,7 +2,9 @@
 // The part of Go's text/template that signing templates use, evaluated the way Go's is with
 // `missingkey=error`: literal text; actions {{ pipeline }} with {{- / -}} trim markers and
 // {{/* comments */}}; operands `.Field`, `.Map.key`, string literals ("…" or `…`); functions
-// print, printf (%s %v %q %x %X %%), index, len, urlquery; pipelines `a | f`.
+// print, printf (%s %v %q %x %X %%), index, len, urlquery, and — only where the caller allows it,
+// as the MCP gateway's credential formatter does — base64 (standard encoding of its arguments
+// joined); pipelines `a | f`.
 // Control structures (if/range/with/define/template/block) are refused when the config loads, so
 // a template that loads can fail at render time only on data: an unknown field or a missing key,
 // which is what a signing transform reports per request (as Go does).
@@ -25,10 +27,16 @@ struct template_data {
     const std::vector<std::pair<std::string, std::string>>* credentials = nullptr;  // .Credentials
 };
 
+// Functions beyond Go's built-in ones that a template may call (the caller's FuncMap).
+struct template_extensions {
+    bool base64 = false;
+};
+
 class go_template {
 public:
+    using extensions = template_extensions;
     // `name` appears in errors ("template: hmac_sign.message: …"), as in Go.
-    static result<go_template> parse(std::string name, std::string_view text);
+    static result<go_template> parse(std::string name, std::string_view text, extensions ext = {});
     // Errors name the field or key, never a value.
     result<std::string> render(const template_data& data) const;
     // The first field of every chain (".Credentials.x" gives "Credentials"): what the template

@@ -585,10 +585,12 @@ TEST_F(ConfigTest, TransformsKeepNameConfigAndPosition) {
 }
 
 TEST_F(ConfigTest, LaterSectionsAreRecordedNotIgnored) {
-    config c = load_ok(std::string(k_minimal) + "mcp:\n  servers: []\npostgres: {listen: ':5432'}\nmcp_gateway:\n");
+    config c = load_ok(std::string(k_minimal) + "mcp:\n  servers: []\npostgres: {listen: ':5432'}\nmcp_gateway: {routes: []}\n");
     // Refused at start-up (they gate traffic), with the position like every other config error.
     EXPECT_TRUE(contains(c.refused_sections, path_ + ":8:11: postgres (Postgres proxy): not yet supported"));
-    EXPECT_FALSE(contains(c.refused_sections, "mcp_gateway"));  // null = absent
+    // The MCP gateway is implemented: kept for mcp/gateway.hpp to decode, not refused.
+    EXPECT_FALSE(contains(c.refused_sections, "mcp_gateway"));
+    EXPECT_TRUE(c.mcp_gateway.node().IsMap());
     EXPECT_FALSE(contains(c.not_yet_supported, "mcp"));
     // The MCP policy is implemented: kept for mcp/policy.hpp to decode, not refused.
     EXPECT_FALSE(contains(c.refused_sections, "mcp (MCP policy)"));

@@ -40,6 +40,7 @@ struct script {
     std::optional<failure> head_fails;
     std::optional<failure> guard_fails;
     std::optional<failure> connect_fails;
+    bool client_leaves_while_waiting = false;  // while a transform awaits the network
     std::vector<upstream_plan> attempts{upstream_plan{}};
     events log;
     std::string body_sent;  // what reached the client
@@ -135,6 +136,13 @@ public:
     }
     struct nothing_tied {};
     nothing_tied tie_upstream(fake_upstream&) { return {}; }
+    struct watching {};
+    watching watch_client(exchange_state& st) {
+        sc_.note("watch");
+        st.ex.watch = std::make_shared<pipeline::client_watch>();
+        if (sc_.client_leaves_while_waiting) st.ex.watch->client_leaves();
+        return {};
+    }
 
     asio::awaitable<void> reply_error(proxy_reply reply) {
         std::string text = reply.body;
@@ -199,6 +207,7 @@ public:
         return pipeline::verdict::next();
     }
     bool wants_request_body(const pipeline::exchange& ex) const override { return ex.policy_host == "body.test"; }
+    bool awaits_request(const pipeline::exchange& ex) const override { return ex.policy_host == "await.test"; }
 };
 
 class driver_test : public ::testing::Test {
@@ -366,6 +375,25 @@ TEST_F(driver_test, an_upstream_broken_after_the_response_started_is_cut_and_kee
     EXPECT_EQ(rec.action, audit::action::error);
     EXPECT_EQ(rec.status_code, 200) << "the status the client saw stays";
     EXPECT_EQ(rec.error, "reading response body: eof after 7 response bytes");
+}
+
+TEST_F(driver_test, a_client_leaving_while_a_transform_waits_is_a_cancel_and_nothing_is_dialed) {
+    script sc;
+    sc.host = "await.test";
+    sc.client_leaves_while_waiting = true;
+    const auto rec = drive(sc);
+    EXPECT_EQ(sc.log, (events{"accept", "identify", "guard", "watch", "abort", "account"}));
+    EXPECT_EQ(rec.action, audit::action::client_cancel);
+    EXPECT_EQ(rec.error, "client closed the connection while a transform waited");
+}
+
+TEST_F(driver_test, a_waiting_transform_whose_client_stays_goes_on) {
+    script sc;
+    sc.host = "await.test";
+    const auto rec = drive(sc);
+    EXPECT_TRUE(has(sc.log, "watch"));
+    EXPECT_TRUE(has(sc.log, "connect0"));
+    EXPECT_EQ(rec.action, audit::action::allow);
 }
 
 TEST_F(driver_test, a_client_leaving_mid_body_is_a_cancel) {
