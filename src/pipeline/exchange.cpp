@@ -1,5 +1,8 @@
 #include "pipeline/exchange.hpp"
 
+#include <algorithm>
+
+#include "core/percent.hpp"
 #include "core/stream_replace.hpp"
 
 namespace iron::pipeline {
@@ -28,6 +31,29 @@ std::size_t exchange::redact(std::string& text) const {
         if (text.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) text = "[REDACTED]";
     }
     return count;
+}
+
+void exchange::note_injected(std::string_view value) {
+    if (value.empty()) return;
+    injected_secrets.emplace_back(value);
+    std::string escaped = core::percent_encode(value);  // as it reads in a query or a path
+    if (escaped != value) injected_secrets.push_back(std::move(escaped));
+}
+
+std::string exchange::hide_injected(std::string_view text) const {
+    std::string out(text);
+    if (injected_secrets.empty()) return out;
+    // Longest first, so a value that contains another ("Bearer <token>") is hidden whole.
+    std::vector<const std::string*> longest_first;
+    for (const auto& v : injected_secrets) longest_first.push_back(&v);
+    std::sort(longest_first.begin(), longest_first.end(),
+              [](const std::string* a, const std::string* b) { return a->size() > b->size(); });
+    constexpr std::string_view marker = "[REDACTED]";
+    for (const std::string* v : longest_first) {
+        for (auto at = out.find(*v); at != std::string::npos; at = out.find(*v, at + marker.size()))
+            out.replace(at, v->size(), marker);
+    }
+    return out;
 }
 
 }  // namespace iron::pipeline

@@ -130,6 +130,12 @@ struct exchange {
     // Attached in the response phase (attach_response_filter); applied by the HTTP layer.
     response_filter_chain response_filters;
 
+    // Real credentials that request-phase transforms put into this request (swapped or injected
+    // secrets, minted tokens, SigV4 signatures and session tokens), each in every form it was
+    // written (raw, percent-encoded). What the proxy shows of a request to anyone but its origin
+    // (the judge's model) goes through hide_injected() first. Never logged.
+    std::vector<std::string> injected_secrets;
+
     // --- trace of the transform currently running; filled by pipeline::run_* ---
     audit::trace* current_trace = nullptr;
     std::size_t current_trace_index = 0;  // its position in the phase's trace list
@@ -143,6 +149,10 @@ struct exchange {
     std::size_t redact(std::string& text) const;
     // The client left while a transform waited (see client_watch).
     bool client_left() const { return watch && watch->client_left(); }
+    // Records a real value a transform wrote into the request (empty values are ignored).
+    void note_injected(std::string_view value);
+    // `text` with every recorded injected value replaced by "[REDACTED]".
+    std::string hide_injected(std::string_view text) const;
 };
 
 }  // namespace iron::pipeline

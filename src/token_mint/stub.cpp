@@ -33,6 +33,8 @@ void inject(pipeline::exchange& ex, const std::string& header, std::string_view 
     value.reserve(prefix.size() + token.size());
     value.append(prefix).append(token);
     const std::string name = canonical_header(header);
+    ex.note_injected(token);
+    ex.note_injected(value);
     ex.request_headers.set(name, std::move(value));
     boost::json::array injected;
     injected.emplace_back("header:" + name);

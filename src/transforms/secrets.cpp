@@ -200,10 +200,9 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
     json::array swapped, injected;
     std::vector<std::string> unavailable;
     bool body_truncated = false;
-    // Only with redact_responses: which real values went into this request (never logged).
-    std::optional<redact::recorder> recorded;
-    if (redact_responses_) recorded.emplace();
-    redact::recorder* record = recorded ? &*recorded : nullptr;
+    // Which real values went into this request (never logged): for the exchange's
+    // injected_secrets, and with redact_responses for the response's redaction.
+    redact::recorder recorded;
 
     for (const auto& e : entries_) {
         if (!e.rules.matches_any(ex)) continue;
@@ -232,7 +231,7 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
 
         if (e.what == secret_entry::mode::inject) {
             std::string formatted = e.format.render(secret);
-            if (record) record->injected(e, secret, formatted);
+            recorded.injected(e, secret, formatted);
             std::string location;
             if (!e.inject_header.empty()) {
                 if (scan::has_header_breaking_bytes(formatted)) {
@@ -249,11 +248,11 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
             continue;
         }
 
-        auto outcome = run_replace(e, ex, &secret, record);
+        auto outcome = run_replace(e, ex, &secret, &recorded);
         if (!outcome.error.empty()) return verdict::fail(outcome.error);
         body_truncated = body_truncated || outcome.body_truncated;
         if (!outcome.locations.empty()) {
-            if (record) record->swapped(e, secret, outcome.locations);
+            recorded.swapped(e, secret, outcome.locations);
             swapped.emplace_back(secret_record(name, outcome.locations));
         } else if (e.require && !outcome.found) {
             if (body_truncated) ex.note("body_truncated", true);
@@ -267,7 +266,8 @@ pipeline::verdict secrets_transform::on_request(exchange& ex) const {
     if (!injected.empty()) ex.note("injected", std::move(injected));
     if (!unavailable.empty()) ex.note("secret_unavailable", string_array(unavailable));
     if (!swapped.empty()) ex.note("swapped", std::move(swapped));
-    if (record) record->publish(this, ex);
+    recorded.note_injected(ex);
+    if (redact_responses_) recorded.publish(this, ex);
     return verdict::next();
 }
 

@@ -89,6 +89,10 @@ void recorder::injected(const secret_entry& e, std::string_view secret, std::str
     if (!e.inject_query_param.empty()) rules_.push_back({scan::query_escape(formatted), marker});
 }
 
+void recorder::note_injected(pipeline::exchange& ex) const {
+    for (const auto& r : rules_) ex.note_injected(r.from);
+}
+
 void recorder::publish(const void* owner, pipeline::exchange& ex) {
     if (rules_.empty()) return;
     auto set = std::make_shared<const replacement_set>(std::move(rules_));

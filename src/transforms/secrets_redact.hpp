@@ -29,7 +29,9 @@ namespace iron::transforms::redact {
 // What the client sees instead of an injected value.
 inline constexpr std::string_view injected_marker = "[REDACTED]";
 
-// The redaction rules collected while one request is transformed (only with redact_responses).
+// The real values that went into one request while it was transformed: handed to the exchange's
+// injected_secrets always (so nothing shows them to a third party), and as response redaction
+// rules with redact_responses.
 class recorder {
 public:
     // A replace entry swapped `secret` in at `locations` ("header:…", "query:…", "path", "body").
@@ -41,6 +43,8 @@ public:
 
     // Hands the rules to the exchange, tagged with `owner` (nothing when none were recorded).
     void publish(const void* owner, pipeline::exchange& ex);
+    // Records every real value seen in the exchange's injected_secrets.
+    void note_injected(pipeline::exchange& ex) const;
 
 private:
     std::vector<core::replacement_set::rule> rules_;

@@ -378,3 +378,40 @@ def test_go_judge_configs_pass_check(bed, tmp_path, name):
     cp = run_binary(["-check", "-config", str(src)], cwd=tmp_path,
                     env={"ANTHROPIC_API_KEY": KEY, "OPENAI_API_KEY": KEY})
     assert cp.returncode == 0, cp.stderr
+
+
+REAL_SECRET = "real-Zx81-upstream-credential-7c2e"
+
+
+def test_credentials_set_before_the_judge_never_reach_the_model(proxy_factory, http_upstream, llm):
+    """A judge placed after transforms that put real credentials into the request (a start-up
+    warning says so) still never shows them to the model: the origin gets them, the model sees
+    [REDACTED] in the header, the query and the body alike."""
+    secrets = {"name": "secrets", "config": {"secrets": [
+        {"source": {"type": "env", "var": "JUDGE_E2E_REAL"}, "rules": [{"host": "allowed.test"}],
+         "replace": {"proxy_value": "PLACEHOLDER-1", "match_headers": ["Authorization"], "match_body": True}},
+        {"source": {"type": "env", "var": "JUDGE_E2E_REAL"}, "rules": [{"host": "allowed.test"}],
+         "inject": {"query_param": "key"}},
+        {"source": {"type": "env", "var": "JUDGE_E2E_REAL"}, "rules": [{"host": "allowed.test"}],
+         "inject": {"header": "X-Basic", "formatter": "Basic {{ base64 \"user:\" .Value }}"}},
+    ]}}
+    proxy = proxy_factory.start(transforms=[allowlist_transform("allowed.test"), secrets, judge_entry(llm)],
+                                env={KEY_VAR: KEY, "JUDGE_E2E_REAL": REAL_SECRET}, log_level="info")
+    r = clients.curl(f"http://127.0.0.1:{proxy.http_port}/allowed/x?q=1",
+                     headers=[f"Host: allowed.test:{http_upstream.port}", "Authorization: Bearer PLACEHOLDER-1",
+                              "Content-Type: application/json"],
+                     data='{"token": "PLACEHOLDER-1"}')
+    assert r.http_code == 200, r
+    origin = http_upstream.requests[-1]
+    assert REAL_SECRET in str(origin), origin  # the swap itself happened
+    [call] = llm.calls
+    import base64
+    encoded = base64.b64encode(("user:" + REAL_SECRET).encode()).decode()
+    assert REAL_SECRET not in call["raw"] and encoded not in call["raw"], call["raw"]
+    envelope = call["envelope"]
+    assert "[REDACTED]" in envelope["url"], envelope
+    headers = {h["name"].lower(): h["value"] for h in envelope["headers"]}
+    assert headers.get("authorization") == "Bearer [REDACTED]", headers
+    assert headers.get("x-basic") == "[REDACTED]", headers
+    assert "[REDACTED]" in envelope.get("body", ""), envelope
+    assert "placed after secrets" in proxy.stderr_text()

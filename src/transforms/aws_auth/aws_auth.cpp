@@ -83,6 +83,16 @@ void copy_header(const core::header_list& from, core::header_list& to, std::stri
     if (auto v = from.get(name)) to.add(std::string(name), std::string(*v));
 }
 
+// The signature a presigned query now carries: a bearer credential for this request until it
+// expires, so nothing but the origin may see it.
+void note_presigned_signature(pipeline::exchange& ex, std::string_view query) {
+    constexpr std::string_view key = "X-Amz-Signature=";
+    const auto at = query.find(key);
+    if (at == std::string_view::npos) return;
+    const auto start = at + key.size();
+    ex.note_injected(query.substr(start, query.find('&', start) - start));
+}
+
 }  // namespace
 
 aws_auth_transform::aws_auth_transform(aws_auth_settings s, std::vector<pipeline::host_rule> rules)
@@ -160,8 +170,10 @@ pipeline::verdict aws_auth_transform::on_request(pipeline::exchange& ex) const {
     req.payload_hash = payload_hash;
     const aws::scope scope{sig->region, sig->service};
     const auto now = std::chrono::system_clock::now();
+    ex.note_injected(creds.c.session_token);
     if (sig->presigned) {
         aws::presign(req, creds.c, scope, now, sig->expires);
+        note_presigned_signature(ex, req.query);
         ex.raw_query = std::move(req.query);
     } else {
         req.headers.add("X-Amz-Content-Sha256", payload_hash);
@@ -170,6 +182,7 @@ pipeline::verdict aws_auth_transform::on_request(pipeline::exchange& ex) const {
             ex.request_headers.erase(h);
         for (std::string_view h : {"X-Amz-Content-Sha256", "X-Amz-Date", "X-Amz-Security-Token", "Authorization"})
             copy_header(req.headers, ex.request_headers, h);
+        if (auto authorization = ex.request_headers.get("Authorization")) ex.note_injected(*authorization);
     }
     for (auto& e : req.headers.entries())
         if (core::iequals(e.name, "X-Amz-Security-Token")) OPENSSL_cleanse(e.value.data(), e.value.size());

@@ -193,6 +193,7 @@ pipeline::verdict hmac_sign_transform::on_request(pipeline::exchange& ex) const 
     boost::json::array injected;
     for (auto& [name, value] : rendered) {
         injected.emplace_back("header:" + name);
+        ex.note_injected(value);
         ex.request_headers.set(name, std::move(value));
     }
     ex.note("injected", std::move(injected));

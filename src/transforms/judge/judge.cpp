@@ -56,16 +56,29 @@ std::string judge_transform::scrub(std::string text) const {
     return text;
 }
 
+// The model is a third party: real credentials that transforms before this one put into the
+// request (placed there despite the start-up warning) are shown as "[REDACTED]".
 std::string judge_transform::envelope_for(const pipeline::exchange& ex) const {
     std::string url = ex.raw_path;
     if (!ex.raw_query.empty()) url += "?" + ex.raw_query;
+    const bool hide = !ex.injected_secrets.empty();
+    core::header_list hidden_headers;
+    if (hide) {
+        url = ex.hide_injected(url);
+        for (const auto& h : ex.request_headers.entries()) hidden_headers.add(h.name, ex.hide_injected(h.value));
+    }
     request_view view;
     view.method = ex.method;
     view.url = url;
     view.host = ex.host;
-    view.headers = &ex.request_headers;
+    view.headers = hide ? &hidden_headers : &ex.request_headers;
+    std::string hidden_body;
     if (ex.request_body.present) {
-        const std::string_view body = ex.request_body.data;
+        std::string_view body = ex.request_body.data;
+        if (hide) {
+            hidden_body = ex.hide_injected(body);
+            body = hidden_body;
+        }
         view.body = body.substr(0, max_body_bytes);
         view.body_truncated = body.size() > max_body_bytes || !ex.request_body.complete;
     }
