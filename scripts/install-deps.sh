@@ -37,6 +37,9 @@ PACKAGES=(
   # upstream proxy chaining e2e: a real Squid as the parent proxy (the openssl flavour, which
   # conflicts with plain `squid`; either provides /usr/sbin/squid and basic_ncsa_auth)
   squid-openssl
+  # allowlist groups / sandbox workflow e2e: the real clients (git clone, pip download; npm is
+  # installed below when missing)
+  git python3-pip
 )
 
 # The MCP e2e tests' npm packages (tests/e2e/mcp/package-lock.json), when not installed yet.
