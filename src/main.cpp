@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "generate-ca") return app::generate_ca_command({args.begin() + 1, args.end()});
     if (!args.empty() && args[0] == "audit") return cli::audit_command({args.begin() + 1, args.end()});
     if (!args.empty() && args[0] == "allowlist") return cli::allowlist_command({args.begin() + 1, args.end()});
+    if (!args.empty() && args[0] == "egress") return cli::egress_command({args.begin() + 1, args.end()});
 
     auto flags = app::parse_main_flags(args);
     if (!flags) {

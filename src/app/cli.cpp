@@ -67,6 +67,7 @@ std::string usage() {
            "       iron-proxy generate-ca [-outdir DIR] [-name CN] [-expiry-hours N] [-alg ecdsa-p256|rsa4096|rsa2048|ed25519]\n"
            "       iron-proxy audit [-follow] [-action A] [-host GLOB] [-json] [FILE...]\n"
            "       iron-proxy allowlist groups [NAME] | suggest [-min-count N] [-collapse] FILE...\n"
+           "       iron-proxy egress list | add -host H | add -cidr C | remove ID | mode warn|enforce [-management ADDR] [-config FILE]\n"
            "       iron-proxy version\n"
            "  -config PATH   YAML config (omit to run the embedded default config)\n"
            "  -check         validate the config (and CA) and exit\n";
