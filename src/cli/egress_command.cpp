@@ -1,5 +1,6 @@
 // `iron-proxy egress list|add|remove|mode`: the management API's runtime egress routes from the
 // command line (admin/egress_routes.hpp).
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
@@ -134,13 +135,21 @@ int finish(const result<json::object>& r, const char* verb) {
     return 0;
 }
 
+// Ids are "rt-N" / "cfg-N": anything else would not be a path segment of its own.
+bool plain_id(const std::string& id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    return true;
+}
+
 int run_verb(const std::string& verb, const std::vector<std::string>& rest, const std::map<std::string, std::string>& f,
              const target& t) {
     if (verb == "add" && rest.empty() && (f.count("host") + f.count("cidr")) == 1) {
         const char* key = f.count("host") ? "host" : "cidr";
         return finish(call(t, "POST", "/v1/egress/rules", json::serialize(json::object{{key, f.at(key)}})), "added");
     }
-    if (verb == "remove" && rest.size() == 1) return finish(call(t, "DELETE", "/v1/egress/rules/" + rest[0], ""), "removed");
+    if (verb == "remove" && rest.size() == 1 && plain_id(rest[0])) return finish(call(t, "DELETE", "/v1/egress/rules/" + rest[0], ""), "removed");
     if (verb == "mode" && rest.size() == 1 && (rest[0] == "warn" || rest[0] == "enforce"))
         return finish(call(t, "PUT", "/v1/egress/mode", json::serialize(json::object{{"mode", rest[0]}})), "mode");
     return usage_error("bad arguments for \"egress " + verb + "\"");

@@ -249,6 +249,8 @@ def test_the_egress_cli(managed, http_upstream):
     assert r.returncode == 1 and "IRON_MANAGEMENT_API_KEY is not set" in r.stderr, r
     r = egress_cli("add", "-management", addr)
     assert r.returncode == 2, r
+    r = egress_cli("remove", "rt-1 HTTP/1.1\r\nX: y", "-management", addr)
+    assert r.returncode == 2, r
 
 
 def test_the_egress_cli_says_when_the_proxy_is_unreachable():
