@@ -42,6 +42,9 @@ PACKAGES=(
   # text/template + sprig (the engine helm uses; no helm in Debian 12) and the schema check
   dpkg-dev systemd debootstrap
   golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev python3-jsonschema
+  # allowlist groups / sandbox workflow e2e: the real clients (git clone, pip download; npm is
+  # installed below when missing)
+  git python3-pip
 )
 
 # The MCP e2e tests' npm packages (tests/e2e/mcp/package-lock.json), when not installed yet.

@@ -11,6 +11,7 @@
 #include "app/app.hpp"
 #include "app/cli.hpp"
 #include "app/version.hpp"
+#include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "core/log.hpp"
 #include "tls/ca.hpp"
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (!args.empty() && args[0] == "generate-ca") return app::generate_ca_command({args.begin() + 1, args.end()});
+    if (!args.empty() && args[0] == "audit") return cli::audit_command({args.begin() + 1, args.end()});
+    if (!args.empty() && args[0] == "allowlist") return cli::allowlist_command({args.begin() + 1, args.end()});
+    if (!args.empty() && args[0] == "egress") return cli::egress_command({args.begin() + 1, args.end()});
 
     auto flags = app::parse_main_flags(args);
     if (!flags) {

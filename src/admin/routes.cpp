@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/object.hpp>
 
+#include "admin/egress_routes.hpp"
 #include "core/log.hpp"
 #include "metrics/exposition.hpp"
 #include "metrics/metrics.hpp"
@@ -78,13 +79,15 @@ bool bearer_matches(std::string_view authorization, std::string_view token) {
     return CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
 }
 
-handler management_routes(std::string token, reload_fn apply) {
-    return [token = std::move(token), apply = std::move(apply)](const request& req) -> response {
+handler management_routes(std::string token, reload_fn apply, std::shared_ptr<egress::controller> egress) {
+    return [token = std::move(token), apply = std::move(apply), egress = std::move(egress)](const request& req) -> response {
         auto auth = req[bhttp::field::authorization];
         if (!bearer_matches(std::string_view(auth.data(), auth.size()), token))
             return json(401, "error", "unauthorized");
         const auto path = path_of(req);
         if (path == "/v1/reload") return reload(req, apply);
+        if (egress)
+            if (auto answered = egress_route(req, path, *egress)) return std::move(*answered);
         if (path == "/v1/status") {
             if (req.method() != bhttp::verb::get) return method_not_allowed("GET");
             return json(404, "error", "status is unavailable in standalone mode");

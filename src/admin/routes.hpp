@@ -2,10 +2,12 @@
 // What the two admin listeners answer: metrics and the management API (README.md, "Metrics and
 // management").
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "admin/server.hpp"
 #include "core/result.hpp"
+#include "egress/controller.hpp"
 
 namespace iron::admin {
 
@@ -17,8 +19,9 @@ handler metrics_routes();
 using reload_fn = std::function<result<void>()>;
 
 // management.listen, standalone mode: Bearer `token` on every route (checked before the method),
-// POST /v1/reload, and the managed-mode routes answering 404 with their standalone messages.
-handler management_routes(std::string token, reload_fn reload);
+// POST /v1/reload, the runtime egress routes (admin/egress_routes.hpp) when `egress` is given, and
+// the managed-mode routes answering 404 with their standalone messages.
+handler management_routes(std::string token, reload_fn reload, std::shared_ptr<egress::controller> egress = nullptr);
 
 // "Authorization: Bearer <token>" exactly (case-sensitive scheme), compared in constant time.
 bool bearer_matches(std::string_view authorization, std::string_view token);

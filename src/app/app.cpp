@@ -30,6 +30,7 @@
 #include "core/log.hpp"
 #include "dns/codec.hpp"
 #include "dns/server.hpp"
+#include "egress/controller.hpp"
 #include "runtime/state.hpp"
 #include "http/upstream.hpp"
 #include "intercept/intercept.hpp"
@@ -80,19 +81,23 @@ result<std::shared_ptr<const pipeline::pipeline>> make_pipeline(const config::co
     return transforms::build_pipeline(cfg.transforms, cfg.source, std::move(last_stage));
 }
 
-std::shared_ptr<const runtime::request_policy> make_policy(const config::config& cfg,
-                                                       std::shared_ptr<const pipeline::pipeline> pipe) {
+// The pipeline and the limits it works with, from `cfg` as given (the runtime egress overlay
+// already applied, when there is one).
+result<std::shared_ptr<const runtime::request_policy>> make_request_policy(const config::config& cfg) {
+    auto pipe = make_pipeline(cfg);
+    if (!pipe) return pipe.err();
     auto p = std::make_shared<runtime::request_policy>();
-    p->pipeline = std::move(pipe);
+    p->pipeline = std::move(*pipe);
     p->max_request_body_bytes = cfg.proxy.max_request_body_bytes;
     p->max_response_body_bytes = cfg.proxy.max_response_body_bytes;
     p->forward_oversize_body = cfg.proxy.oversize_body == "forward";
     p->reason_body = cfg.proxy.deny_body == "reason";
-    return p;
+    return std::shared_ptr<const runtime::request_policy>(std::move(p));
 }
 
 struct proxy_runtime {
     std::shared_ptr<runtime::shared_state> shared;
+    egress::runtime_state egress;  // from management.state_path: joins the config's allowlists
     std::shared_ptr<tls::leaf_cache> leaves;
     core::deny_list deny;
     std::shared_ptr<const upstream_proxy::selector> chain;  // proxy.upstream_proxy / HTTP(S)_PROXY
@@ -122,9 +127,12 @@ result<proxy_runtime> build_runtime(const config::config& cfg) {
     shared->proxy = cfg.proxy;
     shared->tls_mode = cfg.tls.mode;
 
-    auto pipe = make_pipeline(cfg);
-    if (!pipe) return pipe.err();
-    shared->policies = std::make_shared<runtime::policy_slot>(make_policy(cfg, std::move(*pipe)));
+    auto saved = egress::load_state(cfg.management.state_path);  // "" = nothing saved
+    if (!saved) return saved.err();
+    rt.egress = std::move(*saved);
+    auto policy = make_request_policy(egress::controller::overlaid(cfg, rt.egress));
+    if (!policy) return policy.err();
+    shared->policies = std::make_shared<runtime::policy_slot>(std::move(*policy));
 
     auto deny = core::deny_list::parse(cfg.proxy.upstream_deny_cidrs);
     if (!deny) return deny.err();
@@ -285,20 +293,15 @@ void start_accepting(worker& w, tcp::acceptor& acc, listener_kind kind, std::sha
         asio::detached);
 }
 
-// POST /v1/reload: the same file, env overrides, defaults, validation and a new pipeline, all
-// before anything changes; then one atomic swap (requests in flight keep their snapshot).
-// The pipeline and the request-body limits change; listeners, DNS, TLS, deny CIDRs, timeouts
-// and the log level stay as started, as in Go (Go also keeps the start-up body limits).
-result<void> reload_policy(const std::string& path, runtime::policy_slot& slot) {
+// POST /v1/reload: the same file, env overrides, defaults, validation and a new pipeline (with the
+// runtime egress overlay), all before anything changes; then one atomic swap (requests in flight
+// keep their snapshot). The pipeline and the request-body limits change; listeners, DNS, TLS, deny
+// CIDRs, timeouts and the log level stay as started, as in Go (Go also keeps the start-up body limits).
+result<void> reload_policy(const std::string& path, egress::controller& egress) {
     auto cfg = config::load_file(path);
     if (!cfg) return cfg.err();
     if (auto r = refuse_unsupported(*cfg); !r) return r.err();
-    auto pipe = make_pipeline(*cfg);
-    if (!pipe) return pipe.err();
-    const std::string names = (*pipe)->names();
-    slot.set(make_policy(*cfg, std::move(*pipe)));
-    log::info("configuration reloaded", {{"transforms", names}});
-    return ok();
+    return egress.reload(std::move(*cfg));
 }
 
 // metrics.listen and management.listen: their own thread each, never in the proxy's way.
@@ -310,7 +313,7 @@ struct admin_servers {
     }
 };
 
-result<admin_servers> start_admin(const config::config& cfg, std::shared_ptr<runtime::policy_slot> slot) {
+result<admin_servers> start_admin(const config::config& cfg, const proxy_runtime& rt) {
     admin_servers out;
     auto m = admin::server::start(cfg.metrics.listen, admin::metrics_routes());
     if (!m) return make_error("metrics.listen: " + m.message());
@@ -319,8 +322,11 @@ result<admin_servers> start_admin(const config::config& cfg, std::shared_ptr<run
     log::info("metrics server starting", {{"addr", cfg.metrics.listen}, {"bound_addr", out.metrics->address()}});
     if (cfg.management.listen.empty()) return out;
     const char* token = std::getenv(cfg.management.api_key_env.c_str());  // non-empty: validated
-    auto reload = [path = cfg.source, slot] { return reload_policy(path, *slot); };
-    auto mg = admin::server::start(cfg.management.listen, admin::management_routes(token ? token : "", reload));
+    auto egress = std::make_shared<egress::controller>(cfg, rt.egress, cfg.management.state_path, rt.shared->policies,
+                                                       make_request_policy);
+    auto reload = [path = cfg.source, egress] { return reload_policy(path, *egress); };
+    auto mg = admin::server::start(cfg.management.listen,
+                                   admin::management_routes(token ? token : "", reload, egress));
     if (!mg) {
         out.stop();
         return make_error("management.listen: " + mg.message());
@@ -557,7 +563,7 @@ int run(const config::config& cfg, const run_options& opts) {
     }
     auto addresses = start_listeners(cfg, workers, loops, shared);
     if (!addresses) return startup_failed(addresses.message());
-    auto admin_started = start_admin(cfg, shared->policies);
+    auto admin_started = start_admin(cfg, *rt);
     if (!admin_started) return startup_failed(admin_started.message());
     admin_servers admin = std::move(*admin_started);
     guard_admin_listener(loops, "metrics", admin.metrics->address());

@@ -21,11 +21,14 @@ bool split_flag(const std::string& arg, std::string& name, std::string& value, b
     return !name.empty();
 }
 
-// Generic Go-style parser: `bools` take no value; `strings` take one. Positional args are ignored
-// (as in the Go binary).
+bool truthy(const std::string& v) { return v == "true" || v == "1"; }
+
+}  // namespace
+
 result<std::map<std::string, std::string>> parse_flags(const std::vector<std::string>& args,
                                                        const std::vector<std::string>& strings,
-                                                       const std::vector<std::string>& bools) {
+                                                       const std::vector<std::string>& bools,
+                                                       std::vector<std::string>* positionals) {
     std::map<std::string, std::string> out;
     auto is = [](const std::vector<std::string>& v, const std::string& n) {
         for (const auto& s : v) if (s == n) return true;
@@ -34,8 +37,14 @@ result<std::map<std::string, std::string>> parse_flags(const std::vector<std::st
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string name, value;
         bool has_value = false;
-        if (args[i] == "--") break;
-        if (!split_flag(args[i], name, value, has_value)) continue;
+        if (args[i] == "--") {
+            if (positionals) positionals->insert(positionals->end(), args.begin() + i + 1, args.end());
+            break;
+        }
+        if (args[i] == "-" || !split_flag(args[i], name, value, has_value)) {
+            if (positionals) positionals->push_back(args[i]);
+            continue;
+        }
         if (is(bools, name)) {
             if (has_value && value != "true" && value != "false" && value != "1" && value != "0")
                 return make_error("invalid boolean value \"" + value + "\" for -" + name);
@@ -53,14 +62,13 @@ result<std::map<std::string, std::string>> parse_flags(const std::vector<std::st
     return out;
 }
 
-bool truthy(const std::string& v) { return v == "true" || v == "1"; }
-
-}  // namespace
-
 std::string usage() {
     return "Usage: iron-proxy [-config PATH] [-check]\n"
            "       iron-proxy generate-ca [-outdir DIR] [-name CN] [-expiry-hours N] [-alg ecdsa-p256|rsa4096|rsa2048|ed25519]\n"
-           "       iron-proxy version        (version, git commit, build flags)\n"
+           "       iron-proxy audit [-follow] [-action A] [-host GLOB] [-json] [FILE...]\n"
+           "       iron-proxy allowlist groups [NAME] | suggest [-min-count N] [-collapse] FILE...\n"
+           "       iron-proxy egress list | add -host H | add -cidr C | remove ID | mode warn|enforce [-management ADDR] [-config FILE]\n"
+                      "       iron-proxy version        (version, git commit, build flags)\n"
            "  -config PATH   YAML config (omit to run the embedded default config)\n"
            "  -check         validate the config (and CA) and exit\n";
 }

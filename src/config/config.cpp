@@ -324,8 +324,9 @@ private:
 
     result<void> parse_management(const YAML::Node& v, const yaml_ctx& c) {
         if (is_absent(v)) return ok();
-        IRON_CFG_TRY(expect_map(v, c, {"listen", "api_key_env"}));
+        IRON_CFG_TRY(expect_map(v, c, {"listen", "api_key_env", "state_path"}));
         IRON_CFG_TRY(read_string(v["listen"], c.child("listen"), cfg_.management.listen));
+        IRON_CFG_TRY(read_string(v["state_path"], c.child("state_path"), cfg_.management.state_path));
         return read_string(v["api_key_env"], c.child("api_key_env"), cfg_.management.api_key_env);
     }
 
@@ -439,6 +440,7 @@ private:
                              "tls.leaf_cert_expiry_hours"));
         IRON_CFG_TRY(env_string("IRON_METRICS_LISTEN", cfg_.metrics.listen, "metrics.listen"));
         IRON_CFG_TRY(env_string("IRON_MANAGEMENT_LISTEN", cfg_.management.listen, "management.listen"));
+        IRON_CFG_TRY(env_string("IRON_MANAGEMENT_STATE_PATH", cfg_.management.state_path, "management.state_path"));
         IRON_CFG_TRY(env_string("IRON_LOG_LEVEL", cfg_.log.level, "log.level"));
         IRON_CFG_TRY(env_duration("IRON_CONTROL_PLANE_POLL_INTERVAL", cfg_.control_plane.poll_interval,
                                   "control_plane.poll_interval"));

@@ -96,6 +96,7 @@ struct metrics_config {
 struct management_config {
     std::string listen;
     std::string api_key_env;
+    std::string state_path;  // runtime egress rules and mode (egress/state.hpp); "" = changes refused
 };
 
 struct control_plane_config {

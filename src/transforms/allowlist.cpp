@@ -1,5 +1,6 @@
 #include "transforms/allowlist.hpp"
 
+#include "allowlist_groups/groups.hpp"
 #include "config/yaml_util.hpp"
 
 namespace iron::transforms {
@@ -21,6 +22,30 @@ result<void> add_flat(const YAML::Node& config, const char* key, const config::y
     return ok();
 }
 
+// `groups: [github, PyPI]`: each named group's domains and cidrs join the flat entries (names are
+// case-insensitive; an unknown one is an error listing the known groups).
+result<void> add_groups(const YAML::Node& config, const config::yaml_ctx& ctx, std::vector<pipeline::host_rule>& out) {
+    const YAML::Node list = config["groups"];
+    config::yaml_ctx list_ctx = ctx.child("groups");
+    auto names = config::get_string_list(list, list_ctx);
+    if (!names) return names.err();
+    for (std::size_t i = 0; i < names->size(); ++i) {
+        auto group = allowlist_groups::lookup((*names)[i]);
+        if (!group) return list_ctx.index(i).fail(list[i], group.message());
+        for (const auto& d : (*group)->domains) {
+            auto rule = pipeline::host_only_rule(d.value);
+            if (!rule) return list_ctx.index(i).fail(list[i], rule.message());
+            out.push_back(std::move(rule).value());
+        }
+        for (const auto& c : (*group)->cidrs) {
+            auto rule = pipeline::cidr_only_rule(c.value);
+            if (!rule) return list_ctx.index(i).fail(list[i], rule.message());
+            out.push_back(std::move(rule).value());
+        }
+    }
+    return ok();
+}
+
 }  // namespace
 
 result<std::unique_ptr<allowlist>> allowlist::from_config(const YAML::Node& config, const config::yaml_ctx& ctx) {
@@ -28,9 +53,10 @@ result<std::unique_ptr<allowlist>> allowlist::from_config(const YAML::Node& conf
     bool warn = false;
     if (config::is_absent(config)) return std::make_unique<allowlist>(std::move(rules), warn);
 
-    if (auto ok = config::expect_map(config, ctx, {"domains", "cidrs", "rules", "warn"}); !ok) return ok.err();
+    if (auto ok = config::expect_map(config, ctx, {"domains", "cidrs", "groups", "rules", "warn"}); !ok) return ok.err();
     if (auto r = add_flat(config, "domains", ctx, rules, pipeline::host_only_rule); !r) return r.err();
     if (auto r = add_flat(config, "cidrs", ctx, rules, pipeline::cidr_only_rule); !r) return r.err();
+    if (auto r = add_groups(config, ctx, rules); !r) return r.err();
 
     auto parsed = pipeline::parse_rules(config["rules"], ctx.child("rules"));
     if (!parsed) return parsed.err();

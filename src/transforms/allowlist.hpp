@@ -1,6 +1,7 @@
 #pragma once
 // The `allowlist` transform: default-deny egress by host glob, CIDR or rule.
-// Config keys: domains (globs), cidrs, rules (pipeline/rules.hpp), warn (bool). Parsed strictly.
+// Config keys: domains (globs), cidrs, groups (named rule groups, allowlist_groups/groups.hpp),
+// rules (pipeline/rules.hpp), warn (bool). Parsed strictly.
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -14,7 +15,7 @@ namespace iron::transforms {
 
 class allowlist final : public pipeline::transform {
 public:
-    // Flat `domains` and `cidrs` entries become host-only rules ahead of `rules`.
+    // Flat `domains`, `cidrs` and the groups' entries become host-only rules ahead of `rules`.
     allowlist(std::vector<pipeline::host_rule> rules, bool warn) : rules_(std::move(rules)), warn_(warn) {}
 
     // `config` may be null (nothing configured => deny everything). `ctx` names the config node.

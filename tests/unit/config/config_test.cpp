@@ -266,7 +266,7 @@ TEST_F(ConfigTest, UnknownKeysAreRejectedEverywhere) {
     expect_error("log:\n  lvl: info\n", ":2:3: log: unknown key \"lvl\" (allowed: level, audit_path)");
     expect_error("metrics:\n  port: 1\n", ":2:3: metrics: unknown key \"port\" (allowed: listen)");
     expect_error("management:\n  token: x\n",
-                 ":2:3: management: unknown key \"token\" (allowed: listen, api_key_env)");
+                 ":2:3: management: unknown key \"token\" (allowed: listen, api_key_env, state_path)");
     expect_error("control_plane:\n  url: x\n", ":2:3: control_plane: unknown key \"url\" (allowed: poll_interval)");
     expect_error("dns:\n  records:\n    - {name: a, type: A, value: 1.1.1.1, ttl: 5}\n",
                  ":3:42: dns.records[0]: unknown key \"ttl\" (allowed: name, type, value)");

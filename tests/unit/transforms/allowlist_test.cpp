@@ -143,7 +143,7 @@ TEST(Allowlist, ConfigErrors) {
     };
     const ec cases[] = {
         {"config:\n  domain: [a.com]\n",
-         "c.yaml:2:3: transforms[0].config: unknown key \"domain\" (allowed: domains, cidrs, rules, warn)"},
+         "c.yaml:2:3: transforms[0].config: unknown key \"domain\" (allowed: domains, cidrs, groups, rules, warn)"},
         {"config:\n  domains: [ok.com, 'bad[']\n", "c.yaml:2:21: transforms[0].config.domains[1]: invalid glob \"bad[\""},
         {"config:\n  cidrs: [10.0.0.0/8, nope]\n",
          "c.yaml:2:23: transforms[0].config.cidrs[1]: parsing CIDR \"nope\": invalid CIDR address: nope"},
@@ -158,6 +158,31 @@ TEST(Allowlist, ConfigErrors) {
     EXPECT_FALSE(build("config: [a.com]\n"));
     EXPECT_FALSE(build("config:\n  warn: maybe\n"));
     EXPECT_FALSE(build("config:\n  domains: a.com\n"));
+}
+
+// `groups:` merge the named groups' entries with the flat lists; names are case-insensitive.
+TEST(Allowlist, GroupsMergeWithDomains) {
+    auto a = must_build("config:\n  domains: [internal.example]\n  groups: [PyPI, github]\n");
+    ASSERT_TRUE(a);
+    EXPECT_TRUE(allowed(*a, req("GET", "pypi.org")));
+    EXPECT_TRUE(allowed(*a, req("GET", "files.pythonhosted.org")));
+    EXPECT_TRUE(allowed(*a, req("GET", "api.github.com")));
+    EXPECT_TRUE(allowed(*a, req("GET", "internal.example")));
+    EXPECT_FALSE(allowed(*a, req("GET", "registry.npmjs.org")));
+    EXPECT_TRUE(allowed(*a, req("GET", "140.82.112.3")));  // GitHub's SSH range, as a literal IP
+}
+
+TEST(Allowlist, UnknownGroupListsTheKnownOnes) {
+    auto r = build("config:\n  groups: [pypi, nosuch]\n");
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.message().find("c.yaml:2:"), std::string::npos) << r.message();
+    EXPECT_NE(r.message().find("transforms[0].config.groups[1]"), std::string::npos) << r.message();
+    EXPECT_NE(r.message().find("unknown allowlist group \"nosuch\""), std::string::npos) << r.message();
+    EXPECT_NE(r.message().find("known groups: anthropic, apt,"), std::string::npos) << r.message();
+}
+
+TEST(Allowlist, GroupsMustBeAList) {
+    EXPECT_FALSE(build("config:\n  groups: pypi\n"));
 }
 
 }  // namespace

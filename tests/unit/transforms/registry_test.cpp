@@ -55,7 +55,7 @@ TEST(Registry, ConfigErrorsCarryEntryPath) {
     config::transform_entry b{"allowlist", root["transforms"][1]["config"], "f.yaml:3:5"};
     auto p = build_pipeline({a, b}, "f.yaml");
     ASSERT_FALSE(p);
-    EXPECT_EQ(p.message(), "f.yaml:5:7: transforms[1].config: unknown key \"domainz\" (allowed: domains, cidrs, rules, warn)");
+    EXPECT_EQ(p.message(), "f.yaml:5:7: transforms[1].config: unknown key \"domainz\" (allowed: domains, cidrs, groups, rules, warn)");
 }
 
 }  // namespace
