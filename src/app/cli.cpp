@@ -68,7 +68,7 @@ std::string usage() {
            "       iron-proxy audit [-follow] [-action A] [-host GLOB] [-json] [FILE...]\n"
            "       iron-proxy allowlist groups [NAME] | suggest [-min-count N] [-collapse] FILE...\n"
            "       iron-proxy egress list | add -host H | add -cidr C | remove ID | mode warn|enforce [-management ADDR] [-config FILE]\n"
-                      "       iron-proxy version        (version, git commit, build flags)\n"
+           "       iron-proxy version        (version, git commit, build flags)\n"
            "  -config PATH   YAML config (omit to run the embedded default config)\n"
            "  -check         validate the config (and CA) and exit\n";
 }
