@@ -1,4 +1,5 @@
 // `iron-proxy allowlist groups [NAME]` and `iron-proxy allowlist suggest …`.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -97,10 +98,16 @@ int suggest(const std::vector<std::string>& args) {
     return 0;
 }
 
+// -h anywhere: `allowlist suggest -h` must not read "-h" as a file, nor `groups -h` as a group name.
+bool asks_for_help(const std::vector<std::string>& args) {
+    return std::any_of(args.begin(), args.end(),
+                       [](const std::string& a) { return a == "-h" || a == "--help" || a == "-help" || a == "help"; });
+}
+
 }  // namespace
 
 int allowlist_command(const std::vector<std::string>& args) {
-    if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    if (args.empty() || asks_for_help(args)) {
         std::fprintf(args.empty() ? stderr : stdout, "%s", allowlist_usage);
         return args.empty() ? 2 : 0;
     }

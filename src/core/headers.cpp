@@ -1,5 +1,7 @@
 #include "core/headers.hpp"
 
+#include "core/header_name.hpp"
+
 #include <algorithm>
 
 namespace iron::core {
@@ -41,6 +43,30 @@ std::optional<std::string_view> header_list::get(std::string_view name) const {
         if (iequals(e.name, name)) return std::string_view(e.value);
     }
     return std::nullopt;
+}
+
+namespace {
+
+bool is_token_char(unsigned char c) {
+    if (c >= 'a' && c <= 'z') return true;
+    if (c >= 'A' && c <= 'Z') return true;
+    if (c >= '0' && c <= '9') return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+}  // namespace
+
+std::string canonical_header_name(std::string_view name) {
+    for (unsigned char c : name)
+        if (!is_token_char(c)) return std::string(name);
+    std::string out(name);
+    bool upper_next = true;
+    for (char& c : out) {
+        if (upper_next && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        else if (!upper_next && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        upper_next = c == '-';
+    }
+    return out;
 }
 
 }  // namespace iron::core

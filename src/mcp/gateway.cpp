@@ -5,6 +5,7 @@
 #include <boost/json/array.hpp>
 
 #include "config/yaml_util.hpp"
+#include "core/header_name.hpp"
 #include "core/host_glob.hpp"
 #include "core/percent.hpp"
 #include "core/port.hpp"
@@ -77,7 +78,7 @@ result<gateway_credential> parse_credential(const YAML::Node& n, const yaml_ctx&
         return ic.fail(inject, header.empty() ? "inject must specify either header or query_param"
                                               : "inject cannot specify both header and query_param");
     if (!header.empty()) {
-        cred.header = transforms::canonical_header(header);
+        cred.header = core::canonical_header_name(header);
         cred.id = cred.source->name() + ":header:" + cred.header;
     } else {
         cred.query_param = param;

@@ -1,20 +1,11 @@
 #include "token_mint/stub.hpp"
 
+#include "core/header_name.hpp"
+
 #include <boost/json/array.hpp>
 #include <openssl/crypto.h>
 
 namespace iron::token_mint {
-
-std::string canonical_header(std::string_view name) {
-    std::string out(name);
-    bool upper = true;
-    for (char& c : out) {
-        if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-        else if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        upper = c == '-';
-    }
-    return out;
-}
 
 pipeline::verdict made_response(pipeline::verdict v, std::string_view content_type, std::string body) {
     v.headers.set("Content-Type", std::string(content_type));
@@ -32,7 +23,7 @@ void inject(pipeline::exchange& ex, const std::string& header, std::string_view 
     std::string value;
     value.reserve(prefix.size() + token.size());
     value.append(prefix).append(token);
-    const std::string name = canonical_header(header);
+    const std::string name = core::canonical_header_name(header);
     ex.note_injected(token);
     ex.note_injected(value);
     ex.request_headers.set(name, std::move(value));

@@ -22,9 +22,6 @@ pipeline::verdict made_response(pipeline::verdict v, std::string_view content_ty
 
 // Sets `header` (in canonical form, as the Go proxy writes it) to prefix + token, replacing what the
 // client sent, and annotates `injected: ["header:<Canonical-Name>"]`.
-// "x-api-key" -> "X-Api-Key".
-std::string canonical_header(std::string_view name);
-
 void inject(pipeline::exchange& ex, const std::string& header, std::string_view prefix, const std::string& token);
 
 }  // namespace iron::token_mint

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "config/yaml_util.hpp"
+#include "core/header_name.hpp"
 #include "core/headers.hpp"
 #include "transforms/header_match.hpp"
 
@@ -33,7 +34,7 @@ result<std::unique_ptr<annotate>> annotate::from_config(const YAML::Node& config
         if (headers->empty()) return gc.fail(g, "at least one header is required");
         for (auto& h : *headers) {
             if (h.empty()) return gc.child("headers").fail(g["headers"], "header name must not be empty");
-            out.headers.push_back(canonical_header(h));
+            out.headers.push_back(core::canonical_header_name(h));
         }
         groups.push_back(std::move(out));
     }

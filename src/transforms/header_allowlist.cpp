@@ -1,6 +1,8 @@
 #include "transforms/header_allowlist.hpp"
 
 #include "config/yaml_util.hpp"
+#include "core/header_name.hpp"
+#include "core/headers.hpp"
 
 #include <algorithm>
 
@@ -27,7 +29,7 @@ pipeline::verdict header_allowlist::on_request(pipeline::exchange& ex) const {
     auto& entries = ex.request_headers.entries();
     auto keep = [&](const core::header_list::entry& h) {
         if (is_framing_or_host(h.name) || header_matches_any(allowed_, h.name)) return true;
-        std::string canonical = canonical_header(h.name);
+        std::string canonical = core::canonical_header_name(h.name);
         if (std::find(stripped.begin(), stripped.end(), canonical) == stripped.end()) stripped.push_back(canonical);
         return false;
     };

@@ -1,40 +1,10 @@
 #include "transforms/header_match.hpp"
 
 #include "config/yaml_util.hpp"
+#include "core/header_name.hpp"
 #include "core/headers.hpp"
 
 namespace iron::transforms {
-namespace {
-
-// RFC 7230 tchar; Go leaves names containing anything else as they are.
-bool is_token_char(unsigned char c) {
-    if (c >= 'a' && c <= 'z') return true;
-    if (c >= 'A' && c <= 'Z') return true;
-    if (c >= '0' && c <= '9') return true;
-    switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-        case '.': case '^': case '_': case '`': case '|': case '~':
-            return true;
-        default:
-            return false;
-    }
-}
-
-}  // namespace
-
-std::string canonical_header(std::string_view name) {
-    for (char c : name) {
-        if (!is_token_char(static_cast<unsigned char>(c))) return std::string(name);
-    }
-    std::string out(name);
-    bool upper = true;
-    for (char& c : out) {
-        if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-        else if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        upper = c == '-';
-    }
-    return out;
-}
 
 result<std::vector<header_pattern>> parse_header_patterns(const YAML::Node& list, const config::yaml_ctx& ctx) {
     auto names = config::get_string_list(list, ctx);
@@ -65,7 +35,7 @@ result<std::vector<header_pattern>> parse_header_patterns(const YAML::Node& list
 bool header_matches(const header_pattern& p, std::string_view name) {
     if (!p.is_regex) return core::iequals(p.literal, name);
     // Unanchored search like Go's MatchString; header names are short, so the cost is bounded.
-    const std::string canonical = canonical_header(name);
+    const std::string canonical = core::canonical_header_name(name);
     try {
         return std::regex_search(canonical, p.re);
     } catch (const std::regex_error&) {

@@ -12,10 +12,6 @@
 
 namespace iron::transforms {
 
-// Go's textproto.CanonicalMIMEHeaderKey: "x-api-key" -> "X-Api-Key". A name holding a byte that
-// is not a token character is returned unchanged (as Go does).
-std::string canonical_header(std::string_view name);
-
 // One `headers:` / `match_headers:` entry.
 struct header_pattern {
     std::string literal;  // the user's spelling; empty for a regex entry

@@ -9,6 +9,7 @@
 #include <boost/json/object.hpp>
 
 #include "config/yaml_util.hpp"
+#include "core/header_name.hpp"
 #include "core/headers.hpp"
 #include "secrets/await.hpp"
 #include "transforms/secrets_redact.hpp"
@@ -60,7 +61,7 @@ bool swap_value(std::string& value, std::string_view header_name, const secret_e
 void swap_all_headers(const secret_entry& e, exchange& ex, const std::string* secret, replace_outcome& out) {
     for (auto& h : ex.request_headers.entries()) {
         if (core::iequals(h.name, "Host")) continue;  // not a header in Go's model (req.Host)
-        if (swap_value(h.value, h.name, e, secret, out.record)) out.locations.push_back("header:" + canonical_header(h.name));
+        if (swap_value(h.value, h.name, e, secret, out.record)) out.locations.push_back("header:" + core::canonical_header_name(h.name));
     }
 }
 
@@ -96,7 +97,7 @@ void swap_listed_headers(const secret_entry& e, exchange& ex, const std::string*
         for (const auto& h : entries) {
             if (!core::iequals(h.name, "Host") && header_matches(p, h.name)) names.push_back(h.name);
         }
-        for (const auto& n : names) swap_one(n, nullptr, canonical_header(n));
+        for (const auto& n : names) swap_one(n, nullptr, core::canonical_header_name(n));
     }
 }
 

@@ -108,13 +108,21 @@ def test_unit_verify_catches_a_broken_unit(unpacked, tmp_path):
 
 
 @pytest.mark.parametrize("args", [["-h"], ["--help"], ["generate-ca", "-h"], ["generate-ca", "--help"]])
-def test_every_subcommand_has_help(iron_binary, args):
+def test_main_help_lists_every_subcommand(iron_binary, args):
     cp = run_binary(args)
     assert cp.returncode == 0, cp
     text = cp.stdout + cp.stderr
     assert "Usage: iron-proxy" in text
     for sub in ("generate-ca", "version", "-config", "-check"):
         assert sub in text, sub
+
+
+@pytest.mark.parametrize("args", [["audit", "-h"], ["allowlist", "-h"], ["allowlist", "groups", "-h"],
+                                  ["allowlist", "suggest", "-h"], ["egress", "-h"], ["egress", "add", "-h"]])
+def test_every_subcommand_has_help(iron_binary, args):
+    cp = run_binary(args)
+    assert cp.returncode == 0, cp
+    assert f"Usage: iron-proxy {args[0]}" in cp.stdout, cp
 
 
 def test_image_and_chart_carry_the_package_version():

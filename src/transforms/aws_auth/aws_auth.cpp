@@ -8,6 +8,7 @@
 #include "core/headers.hpp"
 #include "secrets/await.hpp"
 #include "transforms/aws_auth/client_signature.hpp"
+#include "transforms/json_rejection.hpp"
 #include "transforms/signable_body.hpp"
 
 namespace iron::transforms::aws_auth {
@@ -17,13 +18,8 @@ using pipeline::verdict;
 
 boost::json::value text(std::string_view s) { return boost::json::string_view(s.data(), s.size()); }
 
-// The JSON error response every rejection carries, as the Go proxy writes it.
 verdict refuse(pipeline::exchange& ex, int status, std::string_view reason) {
-    ex.note("rejected", text(reason));
-    verdict v = verdict::reject(status, "aws_auth: " + std::string(reason));
-    v.headers.add("Content-Type", "application/json");
-    v.body = R"({"error":"aws_auth","reason":")" + std::string(reason) + R"("})";
-    return v;
+    return json_rejection(ex, status, "aws_auth", reason);
 }
 
 // Credentials for one request, wiped when the request is done with them.

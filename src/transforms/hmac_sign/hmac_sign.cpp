@@ -13,6 +13,7 @@
 
 #include "core/host_glob.hpp"
 #include "secrets/await.hpp"
+#include "transforms/json_rejection.hpp"
 #include "transforms/secrets_scan.hpp"
 #include "transforms/signable_body.hpp"
 
@@ -23,13 +24,8 @@ using pipeline::verdict;
 
 boost::json::value text(std::string_view s) { return boost::json::string_view(s.data(), s.size()); }
 
-// The JSON error response every rejection carries, as the Go proxy writes it.
 verdict refuse(pipeline::exchange& ex, int status, std::string_view reason) {
-    ex.note("rejected", text(reason));
-    verdict v = verdict::reject(status, "hmac_sign: " + std::string(reason));
-    v.headers.add("Content-Type", "application/json");
-    v.body = R"({"error":"hmac_sign","reason":")" + std::string(reason) + R"("})";
-    return v;
+    return json_rejection(ex, status, "hmac_sign", reason);
 }
 
 // Credential values for one request, wiped when the request is done with them.

@@ -10,6 +10,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "core/header_name.hpp"
 #include "transforms/body_capture.hpp"
 
 namespace iron::transforms::judge {
@@ -42,7 +43,7 @@ std::string cap_header_value(std::string_view v) {
 std::map<std::string, std::string> joined_headers(const core::header_list& headers) {
     std::map<std::string, std::string> out;
     for (const auto& e : headers.entries()) {
-        std::string name = canonical_header_name(e.name);
+        std::string name = core::canonical_header_name(e.name);
         if (name == "Host") continue;  // the envelope's `host` says it
         auto [it, fresh] = out.try_emplace(std::move(name), e.value);
         if (!fresh) it->second += ", " + e.value;
@@ -139,19 +140,6 @@ std::string system_prompt(std::string_view policy) {
     prompt += boost::json::serialize(boost::json::value(boost::json::string(valid_utf8(policy))));
     prompt += "\n";
     return prompt;
-}
-
-std::string canonical_header_name(std::string_view name) {
-    for (unsigned char c : name)
-        if (!is_token_char(c)) return std::string(name);
-    std::string out(name);
-    bool upper_next = true;
-    for (auto& c : out) {
-        if (upper_next && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-        else if (!upper_next && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        upper_next = c == '-';
-    }
-    return out;
 }
 
 std::string build_envelope(const request_view& req) {

@@ -38,10 +38,6 @@ struct request_view {
 // out (it is `host`). The body is included only when it is valid UTF-8.
 std::string build_envelope(const request_view& req);
 
-// Go's textproto canonical form: first letter and every letter after '-' upper case, the rest
-// lower; a name with a character outside token chars is returned unchanged.
-std::string canonical_header_name(std::string_view name);
-
 // `s` with every invalid UTF-8 sequence replaced by U+FFFD (what a JSON encoder must send).
 std::string valid_utf8(std::string_view s);
 bool is_valid_utf8(std::string_view s);

@@ -1,6 +1,7 @@
 // The judge's envelope (bounds, header priority, canonical names), system prompt and the lenient
 // parse of the model's decision.
 #include "transforms/judge/envelope.hpp"
+#include "core/header_name.hpp"
 
 #include <gtest/gtest.h>
 
@@ -102,9 +103,9 @@ TEST(JudgeEnvelope, InvalidUtf8InHeadersBecomesReplacementChar) {
 }
 
 TEST(JudgeEnvelope, CanonicalNames) {
-    EXPECT_EQ(canonical_header_name("x-api-key"), "X-Api-Key");
-    EXPECT_EQ(canonical_header_name("CONTENT-TYPE"), "Content-Type");
-    EXPECT_EQ(canonical_header_name("bad name"), "bad name");
+    EXPECT_EQ(core::canonical_header_name("x-api-key"), "X-Api-Key");
+    EXPECT_EQ(core::canonical_header_name("CONTENT-TYPE"), "Content-Type");
+    EXPECT_EQ(core::canonical_header_name("bad name"), "bad name");
 }
 
 TEST(JudgeSystemPrompt, PolicyIsOneJsonString) {
