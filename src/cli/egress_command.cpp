@@ -162,7 +162,7 @@ int egress_command(const std::vector<std::string>& args) {
     auto flags = app::parse_flags(args, {"management", "config", "host", "cidr"}, {"json", "h", "help"}, &positionals);
     if (!flags) return usage_error(flags.message());
     if (flags->count("h") || flags->count("help")) {
-        std::fprintf(stderr, "%s", egress_usage);
+        std::fprintf(stdout, "%s", egress_usage);  // asked for: stdout, so `| less` works
         return 0;
     }
     if (positionals.empty()) return usage_error("missing verb: list, add, remove or mode");
