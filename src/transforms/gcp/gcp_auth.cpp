@@ -3,8 +3,6 @@
 #include "config/yaml_util.hpp"
 #include "core/log.hpp"
 #include "secrets/await.hpp"
-#include "secrets/file_source.hpp"
-#include "secrets/parse.hpp"
 #include "token_mint/stub.hpp"
 
 namespace iron::transforms::gcp {
@@ -103,15 +101,10 @@ result<std::unique_ptr<gcp_auth_transform>> gcp_auth_transform::from_config(cons
         if (type != "workload_identity")
             return pctx.fail(provider, "gcp_auth: unsupported credentials_provider type " + config::go_quote(type) +
                                            " (want workload_identity)");
-    } else if (has_keyfile) {
-        auto src = secrets::parse_source(cfg["keyfile"], ctx.child("keyfile"));
-        if (!src) return src.err();
-        s.credentials.keyfile = std::move(*src);
     } else {
-        // Read when the pipeline is built and on reload, as a file secret: an unreadable keyfile
-        // fails the requests that need a token, not the start (the Go proxy reads it lazily).
-        s.credentials.keyfile = std::make_shared<secrets::file_source>(path, secrets::file_source::duration(0),
-                                                                       secrets::file_source::duration(0), path);
+        auto key = keyfile_source(cfg["keyfile"], ctx, path);
+        if (!key) return key.err();
+        s.credentials.keyfile = std::move(*key);
     }
     return std::make_unique<gcp_auth_transform>(std::move(s), std::move(*rules));
 }

@@ -6,8 +6,6 @@
 #include "config/yaml_util.hpp"
 #include "core/log.hpp"
 #include "secrets/await.hpp"
-#include "secrets/file_source.hpp"
-#include "secrets/parse.hpp"
 #include "token_mint/stub.hpp"
 
 namespace iron::transforms::gcp {
@@ -108,14 +106,9 @@ result<std::unique_ptr<gcp_id_token_transform>> gcp_id_token_transform::from_con
     auto h = header_for(header);
     if (!h) return ctx.child("header").fail(cfg["header"], h.message());
     s.header = *h;
-    if (has_keyfile) {
-        auto src = secrets::parse_source(cfg["keyfile"], ctx.child("keyfile"));
-        if (!src) return src.err();
-        s.credentials.keyfile = std::move(*src);
-    } else {
-        s.credentials.keyfile = std::make_shared<secrets::file_source>(path, secrets::file_source::duration(0),
-                                                                       secrets::file_source::duration(0), path);
-    }
+    auto key = keyfile_source(cfg["keyfile"], ctx, path);
+    if (!key) return key.err();
+    s.credentials.keyfile = std::move(*key);
     return std::make_unique<gcp_id_token_transform>(std::move(s), std::move(*rules));
 }
 

@@ -8,7 +8,10 @@
 #include <openssl/crypto.h>
 
 #include "core/percent.hpp"
+#include "config/yaml_util.hpp"
 #include "gcp/credentials.hpp"
+#include "secrets/file_source.hpp"
+#include "secrets/parse.hpp"
 
 namespace iron::transforms::gcp {
 namespace {
@@ -135,6 +138,13 @@ boost::asio::awaitable<mint_outcome> fetch_id_token(token_mint::endpoint_clients
     auto body = iron::gcp::assertion_request_body(*creds, claims, std::chrono::system_clock::now());
     if (!body) co_return mint_outcome::failure("mint_failed", "signing the token request: " + body.message());
     co_return co_await post_to_token_uri(clients, creds->token_uri, std::move(*body), "id_token", creds->client_email);
+}
+
+result<std::shared_ptr<secrets::source>> keyfile_source(const YAML::Node& keyfile_node, const config::yaml_ctx& ctx,
+                                                        const std::string& keyfile_path) {
+    if (!config::is_absent(keyfile_node)) return secrets::parse_source(keyfile_node, ctx.child("keyfile"));
+    return std::shared_ptr<secrets::source>(std::make_shared<secrets::file_source>(
+        keyfile_path, secrets::file_source::duration(0), secrets::file_source::duration(0), keyfile_path));
 }
 
 }  // namespace iron::transforms::gcp

@@ -13,6 +13,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "config/yaml_fwd.hpp"
 #include "secrets/source.hpp"
 #include "token_mint/cache.hpp"
 #include "token_mint/endpoint.hpp"
@@ -28,6 +29,13 @@ struct google_credentials {
     // What a cached token is keyed by: the keyfile's digest (a rotated key mints anew), or "adc".
     static std::string fingerprint(const secrets::value_ptr& keyfile);
 };
+
+// The service-account key a config names: the `keyfile` secret source when given (`keyfile_node`
+// not absent), else the file at `keyfile_path`, read when the pipeline is built and on reload, as a
+// file secret: an unreadable keyfile fails the requests that need a token, not the start (the Go
+// proxy reads it lazily).
+result<std::shared_ptr<secrets::source>> keyfile_source(const YAML::Node& keyfile_node, const config::yaml_ctx& ctx,
+                                                        const std::string& keyfile_path);
 
 // An access token for `scopes` (acting as `subject` when set: domain-wide delegation).
 boost::asio::awaitable<token_mint::mint_outcome> fetch_access_token(token_mint::endpoint_clients& clients,
