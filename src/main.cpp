@@ -10,6 +10,7 @@
 
 #include "app/app.hpp"
 #include "app/cli.hpp"
+#include "app/embedded_default.hpp"
 #include "app/version.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"

@@ -20,8 +20,4 @@ int run(const config::config& cfg, const run_options& opts);
 // Validate everything `run` would, without binding: the `-check` flag.
 result<void> check(const config::config& cfg);
 
-// The embedded default's state dir: $IRON_STATE_DIR, else $XDG_STATE_HOME/iron-proxy, else
-// ~/.local/state/iron-proxy. Creates it (0700) and a CA in it when absent.
-result<std::string> prepare_state_dir();
-
 }  // namespace iron::app
