@@ -10,7 +10,7 @@ puts everything in a private network namespace (loopback only) and cleans up. Th
   * starts nginx (TLS on 127.0.0.1:443, /1k and /10m, keep-alive) once,
   * per run and per target (rotating the order each run): starts the proxy fresh, warms it up,
     and measures with hey (CONNECT through the proxy, TLS to the MITM leaf, keep-alive):
-      keep-alive 1 KiB at c=1 and c=32, new TLS connection per request (c=32), 10 MiB at c=1;
+      keep-alive 1 KiB at c=1 and c=32, new TLS connection per request (c=32), 10 MiB down and up at c=1;
     a single-connection probe (bench/pyclient.py) for microsecond c=1 latency; proxy CPU from
     /proc/<pid>/stat (all processes of the proxy's session) and RSS from /proc/<pid>/status;
     on the first --idle-runs runs, N idle MITM connections (CONNECT + TLS, then nothing),
@@ -124,12 +124,14 @@ def parse_hey(text):
     return out
 
 
-def hey(cfg, target, path, c, seconds, keepalive=True, h2=False):
+def hey(cfg, target, path, c, seconds, keepalive=True, h2=False, upload=None):
     cmd = ["hey", "-z", f"{seconds}s", "-c", str(c), "-t", "10", "-disable-compression",
            "-disable-redirects"]
     if target.proxy:
         cmd += ["-x", f"http://{target.proxy}"]
-    if getattr(target.spec, "post_body", None):  # iron-mcp / iron-post: a JSON-RPC tools/call each
+    if upload:  # POST the file's bytes (hey reads it once and sends it with every request)
+        cmd += ["-m", "POST", "-T", "application/octet-stream", "-D", str(upload)]
+    elif getattr(target.spec, "post_body", None):  # iron-mcp / iron-post: a JSON-RPC tools/call each
         cmd += ["-m", "POST", "-T", "application/json", "-d", target.spec.post_body]
         path = "mcp"
     if not keepalive:
@@ -241,6 +243,10 @@ def measure(cfg, target, run_index, do_idle):
         if res["big"].get("rps"):
             res["big"]["mibs"] = res["big"]["rps"] * 10.0
         log(f"10 MiB    c=1   : {res['big'].get('mibs')} MiB/s")
+        res["upload"] = hey(cfg, target, "upload", 1, d, upload=cfg.work / "www" / "10m")
+        if res["upload"].get("rps"):
+            res["upload"]["mibs"] = res["upload"]["rps"] * 10.0
+        log(f"10 MiB up c=1   : {res['upload'].get('mibs')} MiB/s")
         res["h2_version"] = negotiated_http_version(cfg, target.proxy)
         res["h2"] = hey(cfg, target, "1k", 32, d, h2=True)
         log(f"HTTP/2    c=32  : {res['h2'].get('rps')} req/s (negotiated HTTP/{res['h2_version']})")

@@ -19,6 +19,7 @@ ROWS = [
     ("ka32_p50", "keep-alive 1 KiB c=32: p50 ms", "lo", True, "{:.2f}"),
     ("ka32_p99", "keep-alive 1 KiB c=32: p99 ms", "lo", True, "{:.2f}"),
     ("big_mibs", "10 MiB download c=1: MiB/s", "hi", True, "{:.0f}"),
+    ("up_mibs", "10 MiB upload c=1: MiB/s", "hi", True, "{:.0f}"),
     ("newconn_rps", "new TLS conn per request c=32: req/s", "hi", True, "{:.0f}"),
     ("h2_rps", "HTTP/2 1 KiB, 32 streams on one conn (hey -h2): req/s", "hi", True, "{:.0f}"),
     ("cpu_per_10k", "proxy CPU s per 10k req (c=32 keep-alive)", "lo", False, "{:.2f}"),
@@ -47,6 +48,7 @@ def flatten(r):
     take("ka32", "ka32", "p50_ms", "ka32_p50")
     take("ka32", "ka32", "p99_ms", "ka32_p99")
     take("big", "big", "mibs", "big_mibs")
+    take("upload", "upload", "mibs", "up_mibs")
     take("newconn", "newconn", "rps", "newconn_rps")
     take("h2", "h2", "rps", "h2_rps")
     if r.get("h2_version"):
@@ -177,11 +179,50 @@ def targets_block(med, specs):
     return "\n".join(out)
 
 
+# Issue 18's targets: (label, row, the target to compare with, "≥" or "≤", the bound). A row
+# compared with None is checked against the bound itself.
+ISSUE18_TARGETS = [
+    ("10 MiB download ≥ 1.3× Go", "big_mibs", "go", ">=", 1.3),
+    ("10 MiB download ≥ 0.65× direct", "big_mibs", "direct", ">=", 0.65),
+    ("10 MiB upload ≥ 1.3× Go", "up_mibs", "go", ">=", 1.3),
+    ("10 MiB upload ≥ 0.65× direct", "up_mibs", "direct", ">=", 0.65),
+    ("keep-alive c=32 ≥ 4× Go", "ka32_rps", "go", ">=", 4),
+    ("keep-alive c=32 ≥ 2.5× Squid", "ka32_rps", "squid", ">=", 2.5),
+    ("keep-alive c=32 ≥ 0.55× direct", "ka32_rps", "direct", ">=", 0.55),
+    ("proxy CPU per 10k requests ≤ 0.35× Squid", "cpu_per_10k", "squid", "<=", 0.35),
+    ("new TLS connection per request ≥ 1.5× Go", "newconn_rps", "go", ">=", 1.5),
+    ("new TLS connection per request ≥ 0.85× direct", "newconn_rps", "direct", ">=", 0.85),
+    ("≤ 20 KiB RSS per idle MITM connection", "idle_kib", None, "<=", 20),
+]
+
+
+def issue18_block(med, specs):
+    irons = [s for s in specs if is_iron(s)]
+    if not irons:
+        return ""
+    i = med[irons[-1].key]
+    out = [f"Issue 18 targets ({irons[-1].name}, medians of this run):"]
+    for label, key, other, op, bound in ISSUE18_TARGETS:
+        mine = i.get(key)
+        base = (med.get(other) or {}).get(key) if other else 1.0
+        if mine is None or not base:
+            out.append(check(label, False, "not measured" if mine is None else f"no {other} figure"))
+            continue
+        q = mine / base
+        ok = q >= bound if op == ">=" else q <= bound
+        detail = f"{q:.2f}×" if other else f"{mine:.1f}"
+        if key == "idle_kib" and (med.get("go") or {}).get(key):
+            detail += f" (Go iron-proxy: {med['go'][key]:.1f})"
+        out.append(check(label, ok, detail))
+    return "\n".join(out)
+
+
 # Issue 12's limits for a rewrite: proxy CPU per request and bulk throughput within 5% of the old
 # build, memory per idle MITM connection not higher.
 AB_LIMITS = [
     ("cpu_per_10k", "proxy CPU s per 10k req (c=32 keep-alive) ≤ 1.05× old", lambda q: q <= 1.05),
     ("big_mibs", "10 MiB download MiB/s ≥ 0.95× old", lambda q: q >= 0.95),
+    ("up_mibs", "10 MiB upload MiB/s ≥ 0.95× old", lambda q: q >= 0.95),
     ("idle_kib", "KiB per idle MITM conn ≤ old", lambda q: q <= 1.0),
 ]
 
@@ -208,7 +249,7 @@ def problems(results, names):
     out = [f"- {names[r['target']]} run {r['run'] + 1}: {r['error']}" for r in results if r.get("error")]
     for r in results:
         who = f"- {names[r['target']]} run {r['run'] + 1}"
-        for k in ("ka1", "ka32", "newconn", "big", "h2"):
+        for k in ("ka1", "ka32", "newconn", "big", "upload", "h2"):
             if (r.get(k) or {}).get("invalid"):
                 out.append(f"{who} {k}: {r[k]['invalid']}")
         if (r.get("idle") or {}).get("error") or (r.get("idle") or {}).get("failed"):
@@ -244,7 +285,7 @@ def markdown(cfg, specs, skipped, results, ver, elapsed):
         md.append("The iron-proxy builds ran from one config file with one CA, in the same rotating order as the "
                   "other targets.")
     md += [s.note for s in specs if s.note] + [""]
-    for block in (ab_block(med, specs, cfg.runs), targets_block(med, specs)):
+    for block in (ab_block(med, specs, cfg.runs), issue18_block(med, specs), targets_block(med, specs)):
         if block:
             md += [block, ""]
     if skipped:

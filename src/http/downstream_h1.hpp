@@ -252,8 +252,7 @@ public:
         auto& body = parser_.get().body();
         body.data = buf.data();
         body.size = buf.size();
-        auto [ec, n] = co_await read_some();
-        if (ec == boost::beast::http::error::need_buffer) ec = {};
+        boost::system::error_code ec = co_await read_some();
         if (ec) {
             const std::string why = cc_.dog.fired() ? "timeout reading body" : ec.message();
             co_return exchange::body_read{
@@ -327,8 +326,7 @@ public:
         body.more = !last;
         if (piece.empty() && !last) co_return std::nullopt;
         cc_.dog.expires_after(proxy_.client_idle_timeout);
-        auto [ec, n] = co_await boost::beast::http::async_write(client_, *res_sr_, net::use_tuple);
-        if (ec == boost::beast::http::error::need_buffer) ec = {};
+        const boost::system::error_code ec = co_await write_body_piece(client_, *res_sr_);
         if (ec) {
             const std::string why = cc_.dog.fired() ? "timeout writing body" : ec.message();
             co_return exchange::client_failure(failure_kind::gone, "writing response body: " + why +
@@ -405,14 +403,14 @@ private:
     }
 
     // One read of request body bytes into the parser's body buffer, returned for the caller to
-    // await (no frame of its own). It completes with need_buffer when that buffer is full.
+    // await. A full body buffer is success.
     auto read_some() {
         // Beast reads at most the buffer's spare capacity (floor 512 B): without room, a 10 MiB
         // body went through as 512-byte TLS records.
         const std::size_t want = relay_buffer().size();
         if (cc_.buffer.capacity() - cc_.buffer.size() < want) cc_.buffer.reserve(cc_.buffer.size() + want);
         cc_.dog.expires_after(proxy_.client_idle_timeout);
-        return boost::beast::http::async_read_some(client_, cc_.buffer, parser_, net::use_tuple);
+        return read_body_some(client_, cc_.buffer, parser_);
     }
 
     // One more relay chunk of the body appended to `read` (the transforms' buffer).
@@ -422,8 +420,7 @@ private:
         auto& body = parser_.get().body();
         body.data = read.data() + used;
         body.size = relay_chunk_bytes;
-        auto [ec, n] = co_await read_some();
-        if (ec == boost::beast::http::error::need_buffer) ec = {};
+        boost::system::error_code ec = co_await read_some();
         read.resize(used + relay_chunk_bytes - body.size);
         if (!ec) co_return std::nullopt;
         co_return exchange::client_failure(

@@ -9,7 +9,7 @@
 namespace iron::http {
 
 // Bodies relayed to or from an HTTP/1.1 peer move in pieces of this size.
-inline constexpr std::size_t relay_chunk_bytes = 32 * 1024;
+inline constexpr std::size_t relay_chunk_bytes = 64 * 1024;
 
 class relay_loan {
 public:

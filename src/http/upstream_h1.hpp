@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 
 #include "exchange/driver.hpp"
+#include "http/body_io.hpp"
 #include "http/messages.hpp"
 #include "http/relay_stock.hpp"
 #include "http/request_guard.hpp"
@@ -131,8 +132,7 @@ public:
         if (conn_->buffer.capacity() - conn_->buffer.size() < buf.size())
             conn_->buffer.reserve(conn_->buffer.size() + buf.size());
         dog_.expires_after(proxy_.upstream_idle_timeout);
-        auto [ec, n] = co_await boost::beast::http::async_read_some(stream_, conn_->buffer, *parser_, net::use_tuple);
-        if (ec == boost::beast::http::error::need_buffer) ec = {};
+        const boost::system::error_code ec = co_await read_body_some(stream_, conn_->buffer, *parser_);
         if (ec) {
             if (down.client_left()) co_return exchange::body_read{{}, true, down.left_failure(st)};
             co_return exchange::body_read{
@@ -214,8 +214,7 @@ private:
             req.body().size = piece.data.size();
             req.body().more = !piece.last;
             dog_.expires_after(proxy_.upstream_idle_timeout);
-            auto [ec, n] = co_await boost::beast::http::async_write(stream_, sr, net::use_tuple);
-            if (ec == boost::beast::http::error::need_buffer) ec = {};
+            const boost::system::error_code ec = co_await write_body_piece(stream_, sr);
             if (ec) {
                 if (down.client_left()) co_return down.left_failure(st);
                 co_return broken("writing request body: " + (dog_.fired() ? std::string("timeout writing body") : ec.message()) +

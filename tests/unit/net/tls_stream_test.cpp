@@ -3,6 +3,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -140,6 +141,69 @@ TEST_F(tls_stream_test, small_pieces_of_one_write_arrive_in_order) {
     const std::string a = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", b = "hello";
     const std::array<asio::const_buffer, 2> bufs{asio::buffer(a), asio::buffer(b)};
     EXPECT_EQ(server_sends(bufs), a + b);
+}
+
+TEST_F(tls_stream_test, read_some_now_takes_what_is_decrypted_and_else_says_would_block) {
+    connect_pair(0);
+    std::array<char, 64> buf{};
+    boost::system::error_code ec;
+    // Nothing sent yet, and a fresh stream expects to wait: would_block, without a recv.
+    EXPECT_EQ(server_->read_some(asio::buffer(buf), ec), 0u);
+    EXPECT_EQ(ec, asio::error::would_block);
+
+    const std::string msg = pattern(40);
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [wec, n] = co_await asio::async_write(*client_, asio::buffer(msg), as_tuple(use_awaitable));
+        EXPECT_FALSE(wec) << wec.message();
+    }, asio::detached);
+    // The asynchronous read waits for the record and takes 10 of its 40 bytes ...
+    std::size_t got = 0;
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [rec, n] = co_await server_->async_read_some(asio::buffer(buf.data(), 10), as_tuple(use_awaitable));
+        EXPECT_FALSE(rec) << rec.message();
+        got = n;
+    }, asio::detached);
+    io_.run();
+    io_.restart();
+    ASSERT_EQ(got, 10u);
+    // ... the other 30 are decrypted and at hand: the non-waiting read returns them ...
+    got += server_->read_some(asio::buffer(buf.data() + got, buf.size() - got), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(std::string(buf.data(), got), msg);
+    // ... and then finds the socket empty.
+    EXPECT_EQ(server_->read_some(asio::buffer(buf), ec), 0u);
+    EXPECT_EQ(ec, asio::error::would_block);
+}
+
+TEST_F(tls_stream_test, write_some_now_queues_what_the_kernel_refuses_and_async_flush_drains_it) {
+    connect_pair(0);
+    const std::string big = pattern(8 * 1024 * 1024);
+    boost::system::error_code ec;
+    std::size_t put = 0;
+    // Nobody reads yet: the socket buffers fill, the rest of one write stays queued, and the next
+    // non-waiting write is refused without consuming anything.
+    for (int i = 0; i < 1000 && !server_->output_pending() && put < big.size(); ++i)
+        put += server_->write_some(asio::buffer(big.data() + put, big.size() - put), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_TRUE(server_->output_pending());
+    EXPECT_EQ(server_->write_some(asio::buffer(big.data() + put, big.size() - put), ec), 0u);
+    EXPECT_EQ(ec, asio::error::would_block);
+
+    std::string got(put, '\0');
+    bool flushed = false;
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [fec] = co_await server_->async_flush(as_tuple(use_awaitable));
+        EXPECT_FALSE(fec) << fec.message();
+        flushed = true;
+    }, asio::detached);
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        auto [rec, n] = co_await asio::async_read(*client_, asio::buffer(got), as_tuple(use_awaitable));
+        EXPECT_FALSE(rec) << rec.message();
+    }, asio::detached);
+    io_.run();
+    EXPECT_TRUE(flushed);
+    EXPECT_FALSE(server_->output_pending());
+    EXPECT_TRUE(got == big.substr(0, put));
 }
 
 TEST_F(tls_stream_test, close_notify_reads_as_eof_and_a_bare_close_as_truncated) {
