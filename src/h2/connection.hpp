@@ -77,6 +77,8 @@ public:
     bool peer_done() const { return in_ended_; }
     // The peer ended its side and every byte it sent has been read: no body left to forward.
     bool fully_read() const { return in_ended_ && in_.empty(); }
+    // Body bytes have arrived that no read took yet.
+    bool has_unread() const { return !in_.empty(); }
 
     // --- what we send (after submit_request / submit_response with a body) ---
     // Queues body bytes; suspends while more than the high-water mark is waiting for the peer's
