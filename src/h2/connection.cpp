@@ -25,6 +25,9 @@ constexpr std::size_t out_high_water = 64 * 1024;
 // How much the writer gathers from nghttp2 into one transport write (one TLS record burst).
 constexpr std::size_t write_batch_bytes = 64 * 1024;
 constexpr std::size_t read_chunk_bytes = 16 * 1024;
+// An origin connection reads more at once: few of them exist, each carries many exchanges' bodies,
+// and a bigger read hands a stream more DATA at once to forward as one write (stream::read).
+constexpr std::size_t client_read_chunk_bytes = 64 * 1024;
 // After its response ended, a stream's unread request body is dropped up to this much, for at
 // most discard_grace; then the stream is reset.
 constexpr std::size_t discard_budget_bytes = 1024 * 1024;
@@ -87,12 +90,15 @@ asio::awaitable<bool> stream::wait_headers() {
     co_return headers_done_;
 }
 
+// Everything that arrived since the last read, in one piece: the DATA frames a read of the
+// connection brought (an origin's are often 8 KiB) go on as one write, not one each. Swapping
+// keeps both buffers' capacity, so a long body allocates nothing per piece.
 asio::awaitable<stream::read_status> stream::read(std::string& out) {
     while (in_.empty() && !in_ended_ && !closed_) co_await in_ready_.wait();
     if (!in_.empty()) {
-        out = std::move(in_.front());
-        in_.pop_front();
-        in_bytes_ -= out.size();
+        out.swap(in_);
+        in_.clear();
+        in_bytes_ = 0;
         if (auto c = conn_.lock()) c->consumed(id_, out.size());
         co_return read_status::data;
     }
@@ -209,7 +215,7 @@ struct connection::callbacks {
                 nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
             return 0;
         }
-        s->in_.emplace_back(reinterpret_cast<const char*>(data), len);
+        s->in_.append(reinterpret_cast<const char*>(data), len);
         s->in_bytes_ += len;
         s->in_ready_.notify();
         return 0;
@@ -510,7 +516,7 @@ void connection::fail() {
 }
 
 asio::awaitable<void> connection::read_loop() {
-    std::vector<uint8_t> buf(read_chunk_bytes);
+    std::vector<uint8_t> buf(role_ == role::client ? client_read_chunk_bytes : read_chunk_bytes);
     while (!dead_) {
         auto [ec, n] = co_await io_->read_some(asio::buffer(buf));
         if (ec || dead_) break;

@@ -71,7 +71,8 @@ public:
     boost::asio::awaitable<bool> wait_headers();
 
     enum class read_status { data, end, reset };
-    // The next piece of the peer's body into `out` (replacing its content); `end` once the peer
+    // The peer's body bytes received so far and not yet read, into `out` (replacing its content,
+    // swapping buffers: `out` keeps no other bytes); `end` once the peer
     // finished its side (trailers are then available), `reset` if the stream or connection died.
     boost::asio::awaitable<read_status> read(std::string& out);
     bool peer_done() const { return in_ended_; }
@@ -111,7 +112,7 @@ private:
     bool headers_done_ = false;
     event head_ready_;
 
-    std::deque<std::string> in_;
+    std::string in_;  // received body bytes not yet read (at most about one stream window)
     std::size_t in_bytes_ = 0;
     bool in_ended_ = false;
     event in_ready_;
