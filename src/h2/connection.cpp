@@ -189,6 +189,10 @@ struct connection::callbacks {
             c.goaway_ = true;
             return 0;
         }
+        if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+            c.peer_settings_known_ = true;
+            return 0;
+        }
         if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
         std::shared_ptr<stream> s = c.find(frame->hd.stream_id);
         if (!s) return 0;
@@ -332,6 +336,10 @@ connection::connection(role r, asio::any_io_executor ex, std::unique_ptr<transpo
     // We acknowledge DATA ourselves, once it has been forwarded: end-to-end flow control.
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_send_header_block_length(opt, 256 * 1024);
+    // Until an origin's SETTINGS arrive its stream limit is unknown: nghttp2 sends one request
+    // and holds the others (a burst of first requests on a fresh connection would otherwise
+    // exceed a low limit, which some servers answer by closing the connection).
+    if (r == role::client) nghttp2_option_set_peer_max_concurrent_streams(opt, 1);
     if (r == role::server)
         nghttp2_session_server_new2(&session_, cbs, this, opt);
     else
@@ -406,7 +414,9 @@ void connection::consumed(std::int32_t id, std::size_t n) {
         nghttp2_session_consume_connection(session_, n);
     else
         nghttp2_session_consume(session_, id, n);
-    kick();
+    // Most reads leave the windows more than half open: no WINDOW_UPDATE due, nothing to wake
+    // the writer for (a wake-up per read is a timer cancel and a coroutine resumption).
+    if (nghttp2_session_want_write(session_)) kick();
 }
 
 void connection::resume(stream& s) {
@@ -477,7 +487,11 @@ void connection::shutdown() {
 
 bool connection::usable() const {
     if (dead_ || goaway_) return false;
-    const uint32_t limit = nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    // Before the peer's SETTINGS, streams beyond the first wait inside nghttp2 (see the
+    // constructor) rather than each dialling a connection of its own.
+    const uint32_t limit = peer_settings_known_
+                               ? nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
+                               : settings_.max_concurrent_streams;
     return streams_.size() < limit && nghttp2_session_get_next_stream_id(session_) < (1u << 30);
 }
 

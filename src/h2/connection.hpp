@@ -228,6 +228,7 @@ private:
     event write_wanted_;
     bool dead_ = false;
     bool goaway_ = false;
+    bool peer_settings_known_ = false;  // the peer's SETTINGS frame arrived
     bool read_done_ = false;
     bool terminating_ = false;  // a deadline ended the connection: GOAWAY sent or on its way
     std::optional<connection_deadlines> deadlines_;  // while run() runs

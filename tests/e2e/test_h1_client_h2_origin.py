@@ -218,7 +218,7 @@ def test_origin_stream_limit_opens_another_connection(proxy_factory, h2_upstream
 
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         results = list(pool.map(one, range(6)))
-    assert all(r.http_code == 200 for r in results), results
+    assert all(r.http_code == 200 for r in results), (results, p.audit_records(), origin.resets, origin.protocol_errors)
     assert origin.protocol_errors == []
     assert origin.connections >= 2  # never more streams on one connection than the origin allows
 
