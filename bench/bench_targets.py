@@ -85,6 +85,7 @@ class Iron(Target):
     extra_yaml = ""  # appended to the config (IronMcp's policy)
     config_dir = "iron"  # one config file for every build: an A/B run compares binaries only
     extra_transforms = ""  # YAML list entries appended to the config's transforms (IronGrpc)
+    proxy_extra = ""  # YAML lines added to the config's `proxy:` section (IronH1Upstream)
 
     def start(self):
         c = self.cfg
@@ -94,6 +95,9 @@ class Iron(Target):
         render("iron-proxy.yaml.in", d / "iron-proxy.yaml",
                {"WORK": c.work, "IRON_PORT": self.port, "IRON_HTTP_PORT": c.ports["iron_http"],
                 "IRON_HTTPS_PORT": c.ports["iron_https"]})
+        if self.proxy_extra:
+            conf = d / "iron-proxy.yaml"
+            conf.write_text(conf.read_text().replace("proxy:\n", "proxy:\n" + self.proxy_extra, 1))
         # Transform entries first: they continue the rendered file's last section, `transforms:`.
         if self.extra_transforms or self.extra_yaml:
             with open(d / "iron-proxy.yaml", "a") as f:
@@ -163,6 +167,13 @@ MCP_POLICY = """mcp:
           when: [{path: owner, equals: ironsh}]
         - name: create_issue
 """
+
+
+class IronH1Upstream(Iron):
+    """`iron` with proxy.upstream_h2_for_http1: false: HTTP/1.1 clients reach nginx over HTTP/1.1
+    (by default they share the worker's HTTP/2 connection to it, since nginx offers h2)."""
+    config_dir = "iron-h1up"
+    proxy_extra = "  upstream_h2_for_http1: false\n"
 
 
 class IronMcp(Iron):
@@ -379,6 +390,10 @@ def plan_targets(cfg):
                            irons[0].binary, post_body=MCP_CALL,
                            note=f"{'iron-proxy+mcp' if mcp else 'iron-proxy POST'}: every phase POSTs a JSON-RPC "
                                 f"tools/call to /mcp{' through an MCP tool policy' if mcp else ' (no MCP policy)'}.")]
+        elif name == "iron-h1up":
+            chosen = [Spec("iron-h1up", "iron-proxy h1 upstream", IronH1Upstream, irons[0].binary,
+                           note="iron-proxy h1 upstream: the same build with proxy.upstream_h2_for_http1: false, so "
+                                "its HTTP/1.1 rows reach nginx over HTTP/1.1 (the iron rows: over HTTP/2).")]
         elif name == "iron-grpc":
             chosen = [Spec("iron-grpc", "iron-proxy+grpc", IronGrpc, irons[0].binary,
                            note="iron-proxy+grpc: the same build with a grpc transform on every request (request "
@@ -387,6 +402,6 @@ def plan_targets(cfg):
             chosen = [FIXED[name]]
         else:
             raise SystemExit(f"unknown target {name!r}; choose from direct, iron, iron@LABEL, iron-otel, iron-mcp, iron-post, "
-                             "iron-grpc, squid, mitm, go")
+                             "iron-grpc, iron-h1up, squid, mitm, go")
         specs += [s for s in chosen if s.key not in {x.key for x in specs}]
     return specs, skipped

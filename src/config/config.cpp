@@ -240,7 +240,7 @@ private:
              "max_response_body_bytes", "upstream_response_header_timeout", "upstream_deny_cidrs", "upstream_proxy",
              "upstream_ca_file", "client_handshake_timeout", "client_header_timeout", "client_idle_timeout",
              "upstream_connect_timeout", "upstream_idle_timeout", "shutdown_timeout", "oversize_body", "deny_body",
-             "transparent", "upstream_h2c"}));
+             "transparent", "upstream_h2c", "upstream_h2_for_http1"}));
         auto& p = cfg_.proxy;
         std::string http_listen;
         std::vector<std::string> http_listens;
@@ -276,6 +276,11 @@ private:
                 auto b = get_bool(f, k);
                 if (!b) return b.err();
                 p.transparent = *b;
+            } else if (key == "upstream_h2_for_http1") {
+                if (is_absent(f)) continue;
+                auto b = get_bool(f, k);
+                if (!b) return b.err();
+                p.upstream_h2_for_http1 = *b;
             }
         }
         // Union, http_listen first, without repeats (binding one address twice would fail later).

@@ -62,6 +62,11 @@ struct proxy_config {
     // as h2c; to any other cleartext origin it is translated to HTTP/1.1, which every origin
     // speaks (h2c to an ordinary site fails: it rejects the preface).
     std::vector<std::string> upstream_h2c;
+    // Extension: whether an HTTP/1.1 client's requests to a TLS origin offer h2 in ALPN, as HTTP/2
+    // clients' always do (Go's transport speaks h2 to any TLS origin that offers it, whatever the
+    // client spoke). On, an h2-only origin is reachable and a worker's HTTP/1.1 clients share one
+    // HTTP/2 connection per origin; off, they always reach the origin over HTTP/1.1.
+    bool upstream_h2_for_http1 = true;
     upstream_proxy_config upstream_proxy;
     // Extensions over the Go proxy (which has no client timeouts at all): an extra CA bundle for
     // upstream verification (also SSL_CERT_FILE), and timeouts so a silent client cannot pin

@@ -25,6 +25,9 @@ constexpr std::size_t out_high_water = 64 * 1024;
 // How much the writer gathers from nghttp2 into one transport write (one TLS record burst).
 constexpr std::size_t write_batch_bytes = 64 * 1024;
 constexpr std::size_t read_chunk_bytes = 16 * 1024;
+// An origin connection reads more at once: few of them exist, each carries many exchanges' bodies,
+// and a bigger read hands a stream more DATA at once to forward as one write (stream::read).
+constexpr std::size_t client_read_chunk_bytes = 64 * 1024;
 // After its response ended, a stream's unread request body is dropped up to this much, for at
 // most discard_grace; then the stream is reset.
 constexpr std::size_t discard_budget_bytes = 1024 * 1024;
@@ -87,12 +90,15 @@ asio::awaitable<bool> stream::wait_headers() {
     co_return headers_done_;
 }
 
+// Everything that arrived since the last read, in one piece: the DATA frames a read of the
+// connection brought (an origin's are often 8 KiB) go on as one write, not one each. Swapping
+// keeps both buffers' capacity, so a long body allocates nothing per piece.
 asio::awaitable<stream::read_status> stream::read(std::string& out) {
     while (in_.empty() && !in_ended_ && !closed_) co_await in_ready_.wait();
     if (!in_.empty()) {
-        out = std::move(in_.front());
-        in_.pop_front();
-        in_bytes_ -= out.size();
+        out.swap(in_);
+        in_.clear();
+        in_bytes_ = 0;
         if (auto c = conn_.lock()) c->consumed(id_, out.size());
         co_return read_status::data;
     }
@@ -183,6 +189,10 @@ struct connection::callbacks {
             c.goaway_ = true;
             return 0;
         }
+        if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+            c.peer_settings_known_ = true;
+            return 0;
+        }
         if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
         std::shared_ptr<stream> s = c.find(frame->hd.stream_id);
         if (!s) return 0;
@@ -209,7 +219,7 @@ struct connection::callbacks {
                 nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
             return 0;
         }
-        s->in_.emplace_back(reinterpret_cast<const char*>(data), len);
+        s->in_.append(reinterpret_cast<const char*>(data), len);
         s->in_bytes_ += len;
         s->in_ready_.notify();
         return 0;
@@ -326,6 +336,10 @@ connection::connection(role r, asio::any_io_executor ex, std::unique_ptr<transpo
     // We acknowledge DATA ourselves, once it has been forwarded: end-to-end flow control.
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_send_header_block_length(opt, 256 * 1024);
+    // Until an origin's SETTINGS arrive its stream limit is unknown: nghttp2 sends one request
+    // and holds the others (a burst of first requests on a fresh connection would otherwise
+    // exceed a low limit, which some servers answer by closing the connection).
+    if (r == role::client) nghttp2_option_set_peer_max_concurrent_streams(opt, 1);
     if (r == role::server)
         nghttp2_session_server_new2(&session_, cbs, this, opt);
     else
@@ -400,7 +414,9 @@ void connection::consumed(std::int32_t id, std::size_t n) {
         nghttp2_session_consume_connection(session_, n);
     else
         nghttp2_session_consume(session_, id, n);
-    kick();
+    // Most reads leave the windows more than half open: no WINDOW_UPDATE due, nothing to wake
+    // the writer for (a wake-up per read is a timer cancel and a coroutine resumption).
+    if (nghttp2_session_want_write(session_)) kick();
 }
 
 void connection::resume(stream& s) {
@@ -471,7 +487,11 @@ void connection::shutdown() {
 
 bool connection::usable() const {
     if (dead_ || goaway_) return false;
-    const uint32_t limit = nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    // Before the peer's SETTINGS, streams beyond the first wait inside nghttp2 (see the
+    // constructor) rather than each dialling a connection of its own.
+    const uint32_t limit = peer_settings_known_
+                               ? nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
+                               : settings_.max_concurrent_streams;
     return streams_.size() < limit && nghttp2_session_get_next_stream_id(session_) < (1u << 30);
 }
 
@@ -510,7 +530,7 @@ void connection::fail() {
 }
 
 asio::awaitable<void> connection::read_loop() {
-    std::vector<uint8_t> buf(read_chunk_bytes);
+    std::vector<uint8_t> buf(role_ == role::client ? client_read_chunk_bytes : read_chunk_bytes);
     while (!dead_) {
         auto [ec, n] = co_await io_->read_some(asio::buffer(buf));
         if (ec || dead_) break;

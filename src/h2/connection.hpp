@@ -71,12 +71,15 @@ public:
     boost::asio::awaitable<bool> wait_headers();
 
     enum class read_status { data, end, reset };
-    // The next piece of the peer's body into `out` (replacing its content); `end` once the peer
+    // The peer's body bytes received so far and not yet read, into `out` (replacing its content,
+    // swapping buffers: `out` keeps no other bytes); `end` once the peer
     // finished its side (trailers are then available), `reset` if the stream or connection died.
     boost::asio::awaitable<read_status> read(std::string& out);
     bool peer_done() const { return in_ended_; }
     // The peer ended its side and every byte it sent has been read: no body left to forward.
     bool fully_read() const { return in_ended_ && in_.empty(); }
+    // Body bytes have arrived that no read took yet.
+    bool has_unread() const { return !in_.empty(); }
 
     // --- what we send (after submit_request / submit_response with a body) ---
     // Queues body bytes; suspends while more than the high-water mark is waiting for the peer's
@@ -109,7 +112,7 @@ private:
     bool headers_done_ = false;
     event head_ready_;
 
-    std::deque<std::string> in_;
+    std::string in_;  // received body bytes not yet read (at most about one stream window)
     std::size_t in_bytes_ = 0;
     bool in_ended_ = false;
     event in_ready_;
@@ -225,6 +228,7 @@ private:
     event write_wanted_;
     bool dead_ = false;
     bool goaway_ = false;
+    bool peer_settings_known_ = false;  // the peer's SETTINGS frame arrived
     bool read_done_ = false;
     bool terminating_ = false;  // a deadline ended the connection: GOAWAY sent or on its way
     std::optional<connection_deadlines> deadlines_;  // while run() runs

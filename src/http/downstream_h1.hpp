@@ -18,6 +18,8 @@
 
 #include "core/host_glob.hpp"
 #include "exchange/driver.hpp"
+#include "h2/client_pool.hpp"
+#include "h2/upstream_for_h1.hpp"
 #include "http/messages.hpp"
 #include "http/relay_stock.hpp"
 #include "http/request_guard.hpp"
@@ -38,12 +40,6 @@ struct client_connection {
     net::watchdog& dog;  // the client's deadline: closes its socket when it fires
     boost::beast::flat_buffer buffer;
     relay_loan relay;  // a relay buffer, lent while an exchange moves a body
-};
-
-// An HTTP/1.1 origin connection from the pool, and whether it was reused (it may be stale).
-struct pooled_upstream {
-    std::unique_ptr<upstream_conn> conn;
-    bool reused = false;
 };
 
 template <class Client>
@@ -117,25 +113,46 @@ public:
         co_return std::nullopt;
     }
 
-    using route = std::variant<failure, pooled_upstream>;
+    // An HTTP/2 stream on the worker's shared connection to the origin, or an HTTP/1.1
+    // connection (pooled: `reused`, it may be stale).
+    using route = std::variant<failure, h2::client_pool::route>;
 
-    // The keep-alive common case: an idle pooled connection, taken without a dial.
+    // The keep-alive common case, taken without a dial: the worker's open HTTP/2 connection to
+    // the origin, or an idle pooled HTTP/1.1 one.
     std::optional<route> pooled(exchange_state& st) {
         const auto to = exchange::upstream_for(st, upstream_tls_);
+        if (may_speak_h2(st, to)) {
+            if (auto ready = cc_.conn.worker->h2->ready(to.host, to.port, true)) return route{std::move(*ready)};
+            return std::nullopt;
+        }
         if (auto idle = cc_.conn.worker->pool->take_idle(to.host, to.port, to.tls, carriage(), destination_of(to.operator_endpoint)))
-            return pooled_upstream{std::move(idle), true};
+            return h2::client_pool::route{nullptr, std::move(idle), true};
         return std::nullopt;
     }
 
-    // A fresh connection (the first attempt found none idle, or the pooled one was stale).
+    // Where h2 may be offered, the worker's HTTP/2 client pool picks the route (the origin
+    // chooses h2 or http/1.1 in ALPN; h1-only origins are remembered); else a fresh HTTP/1.1
+    // connection. A retry after a stale pooled HTTP/1.1 connection dials a fresh one, as before.
     awaitable<route> connect(exchange_state& st, int attempt) {
-        (void)attempt;
         const auto to = exchange::upstream_for(st, upstream_tls_);
+        if (may_speak_h2(st, to) && (attempt == 0 || tried_h2_)) {
+            auto got = co_await cc_.conn.worker->h2->get(to.host, to.port, true);
+            if (!got) co_return exchange::dial_failure(got.err());
+            co_return std::move(*got);
+        }
         const upstream_proxy::carriage what = carriage();
         const upstream_proxy::destination who = destination_of(to.operator_endpoint);
         auto fresh = co_await cc_.conn.worker->pool->connect(to.host, to.port, to.tls, false, what, who);
         if (!fresh) co_return exchange::dial_failure(fresh.err());
-        co_return pooled_upstream{std::move(*fresh), false};
+        co_return h2::client_pool::route{nullptr, std::move(*fresh), false};
+    }
+
+    // HTTP/2 upstream for a TLS origin unless switched off (proxy.upstream_h2_for_http1). A
+    // WebSocket upgrade needs HTTP/1.1 end to end (no RFC 8441 here), and an operator endpoint
+    // (an MCP gateway upstream) is spoken to in HTTP/1.1, pooled apart.
+    bool may_speak_h2(const exchange_state& st, const exchange::upstream_target& to) const {
+        return to.tls && proxy_.upstream_h2_for_http1 && !websocket_ && !to.operator_endpoint &&
+               st.ex.method != "CONNECT" && cc_.conn.worker->h2 != nullptr;
     }
 
     // A WebSocket carries opaque bytes after the upgrade: through a parent proxy, only a tunnel can.
@@ -145,20 +162,25 @@ public:
 
     // A plain function: attempt_on takes the upstream by value, so no frame is needed here.
     awaitable<bool> attempt(exchange_state& st, route r, bool last_attempt) {
-        auto& p = std::get<pooled_upstream>(r);
+        auto& p = std::get<h2::client_pool::route>(r);
+        tried_h2_ = p.h2 != nullptr;
+        if (p.h2) return exchange::attempt_on(*this, h2::upstream_for_h1(std::move(p.h2), proxy_), st, last_attempt);
         auto& worker = *cc_.conn.worker;
-        if (auto* plain = std::get_if<tcp_socket>(&p.conn->stream))
-            return exchange::attempt_on(*this, h1_upstream<tcp_socket>(std::move(p.conn), *plain, p.reused, worker, proxy_),
+        if (auto* plain = std::get_if<tcp_socket>(&p.h1->stream))
+            return exchange::attempt_on(*this, h1_upstream<tcp_socket>(std::move(p.h1), *plain, p.reused, worker, proxy_),
                                         st, last_attempt);
-        auto& tls = std::get<tls_socket>(p.conn->stream);
-        return exchange::attempt_on(*this, h1_upstream<tls_socket>(std::move(p.conn), tls, p.reused, worker, proxy_), st,
+        auto& tls = std::get<tls_socket>(p.h1->stream);
+        return exchange::attempt_on(*this, h1_upstream<tls_socket>(std::move(p.h1), tls, p.reused, worker, proxy_), st,
                                     last_attempt);
     }
 
-    // Graceful shutdown's cut closes the origin's side too.
+    // Graceful shutdown's cut closes the origin's side too (an HTTP/2 origin: this stream only).
     template <class Up>
     net::live_connection::cut_hook tie_upstream(Up& up) {
         return net::live_connection::cut_hook(cc_.conn.live, &close_upstream, &up.connection());
+    }
+    net::live_connection::cut_hook tie_upstream(h2::upstream_for_h1& up) {
+        return net::live_connection::cut_hook(cc_.conn.live, &h2::upstream_for_h1::cut, &up);
     }
 
     // While a transform waits on the network: a client that closes its connection meanwhile is
@@ -279,8 +301,8 @@ public:
         auto& res = up.response();
         // A body a transform replaced goes with the Content-Length the response phase set.
         const bool replaced = st.ex.response_body.modified;
-        const bool chunked = up.parser().chunked() && !replaced;
-        const bool has_length = up.parser().content_length().has_value() || replaced;
+        const bool chunked = up.chunked() && !replaced;
+        const bool has_length = up.length_known() || replaced;
         if (static_cast<unsigned>(head.status) != res.result_int()) {  // a transform set another status: its own reason
             res.result(static_cast<unsigned>(head.status));
             res.reason({});
@@ -338,12 +360,14 @@ public:
 
     // A head still held back, or the end of a chunked body, has yet to go (send_body(st, {}, true)).
     bool response_unfinished() const { return !res_sr_->is_done(); }
-    // The response is out. HTTP/1.1 trailers are not relayed.
+    // The response is out. HTTP/1.1 trailers are not relayed. A request body the origin did not
+    // wait for (its early answer, then its reset of the stream) is still unread: the connection
+    // cannot carry another request.
     template <class Up>
     void finish_response(exchange_state& st, Up& up) {
         (void)st;
         (void)up;
-        keep_alive_ = client_keep_alive_;
+        keep_alive_ = client_keep_alive_ && parser_.is_done();
     }
 
     // After the origin's 101: the handshake response goes to the client as is, then both sides
@@ -370,6 +394,13 @@ public:
         st.request_body_bytes = totals.a_to_b;
         st.response_body_bytes = totals.b_to_a;
         co_return std::nullopt;
+    }
+
+    // An HTTP/2 origin cannot switch protocols (upstream_for_h1 refuses its 1xx); never reached.
+    awaitable<std::optional<failure>> switch_protocols(exchange_state& st, h2::upstream_for_h1& up) {
+        (void)st;
+        (void)up;
+        co_return exchange::upstream_failure(failure_kind::broken, "unexpected 101 Switching Protocols");
     }
 
 private:
@@ -446,6 +477,7 @@ private:
     bool websocket_ = false;
     bool expect_continue_ = false;
     bool continue_sent_ = false;
+    bool tried_h2_ = false;  // the last attempt went over HTTP/2
     bool head_waits_ = false;  // the response head goes on its own, before any body
     std::string overflow_;  // read past the buffering cap: forwarded after the buffered part
     std::string outgoing_;  // what goes upstream before the unread rest of the body

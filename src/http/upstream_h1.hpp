@@ -117,7 +117,9 @@ public:
     }
     core::header_list header_list() const { return to_header_list(parser_->get().base()); }
     proxy_response& response() { return parser_->get(); }
-    response_parser& parser() { return *parser_; }
+    // How the origin framed its body: the downstream chooses its client's framing from these.
+    bool chunked() const { return parser_->chunked(); }
+    bool length_known() const { return parser_->content_length().has_value(); }
     // Body bytes came with the head: the client's first write can carry head and body together.
     bool body_ready() const { return conn_->buffer.size() > 0; }
 

@@ -194,11 +194,13 @@ def https_upstream(upstream_factory):
 
 @pytest.fixture
 def h2_upstream_factory(upstream_pki):
-    """make(host="127.0.0.2", port=0, name=..., pair_with="127.0.0.1") → a started HTTP/2 upstream
-    (harness/h2_upstream.py: TLS with ALPN h2 only)."""
-    def make(host="127.0.0.2", port=0, name="h2-upstream", pair_with="127.0.0.1"):
+    """make(host="127.0.0.2", port=0, name=..., pair_with="127.0.0.1", max_streams=1000) → a started
+    HTTP/2 upstream (harness/h2_upstream.py: TLS with ALPN h2 only; it announces max_streams as its
+    SETTINGS_MAX_CONCURRENT_STREAMS)."""
+    def make(host="127.0.0.2", port=0, name="h2-upstream", pair_with="127.0.0.1", max_streams=1000):
         ctx = h2_server_context(upstream_pki.server.cert_path, upstream_pki.server.key_path)
-        return keep(bind_paired(lambda p: H2UpstreamServer(host, p, ctx, name), pair_with, port))
+        return keep(bind_paired(lambda p: H2UpstreamServer(host, p, ctx, name, max_streams=max_streams),
+                                pair_with, port))
 
     with started_servers() as keep:
         yield make

@@ -127,6 +127,18 @@ def test_websocket_through_https_listener(proxy_factory, echo_server, ca_cert):
     assert rec["audit"]["sni"] == "allowed.test"
 
 
+def test_websocket_to_an_origin_offering_h2_goes_over_http11(proxy_factory, echo_server, ca_cert):
+    """Plain requests from HTTP/1.1 clients offer h2 to TLS origins; an upgrade must not (no
+    RFC 8441 WebSockets over HTTP/2 here): it is dialled with ALPN http/1.1 alone, so an origin
+    that would pick h2 when offered still gets the handshake in HTTP/1.1."""
+    echo_server.ctx.set_alpn_protocols(["h2", "http/1.1"])
+    p = proxy_factory.start(https_listen=f"127.0.0.1:{echo_server.port}")
+    sock = socket.create_connection(("127.0.0.1", echo_server.port), timeout=10)
+    asyncio.run(_exercise(f"wss://allowed.test:{echo_server.port}/h2-offered", sock, ca_cert, "allowed.test"))
+    [rec] = p.wait_audit(1)
+    assert rec["audit"]["status_code"] == 101 and rec["audit"]["path"] == "/h2-offered", rec
+
+
 def test_websocket_denied_host_gets_403_at_handshake(proxy, echo_server, ca_cert):
     # The CONNECT to an allowed name succeeds, but the inner Host is not allowlisted.
     target = f"allowed.test:{echo_server.port}"

@@ -13,7 +13,10 @@ One thread per TCP connection; streams of a connection are served concurrently b
   /stream?n=N&every=S N chunks, one every S seconds (defaults 5 and 0.2, at most 600 and 2 s),
                       each "chunk <i> t=<time.time() when sent>\n"
   /slow?s=SECONDS     sleeps (default 3, at most 10 s) before the response headers
-  /status/N           status N, small text body
+  /status/N           status N, small text body (204 and 304: none, END_STREAM on the headers)
+  /empty              200 with no content-length and END_STREAM on the headers (an empty body)
+  /die                headers with content-length 100000 and one chunk, then the TCP connection
+                      closes (an origin dying mid-body)
   /reset              response headers and one chunk, then RST_STREAM(INTERNAL_ERROR)
   /reflect            reflects the authorization header (test_redaction.py): response header
                       x-reflected, a body "authorization=<value>\n" + the /echo JSON sent in 3-byte
@@ -84,13 +87,14 @@ class _Conn:
                                         validate_inbound_headers=False)
         self.h2 = h2.connection.H2Connection(config=cfg)
         self.streams: dict[int, _Stream] = {}
+        self.closing = False  # a /die response asked for the connection to close
 
     # --- loop ------------------------------------------------------------------------------------
     def run(self):
         h = self.h2
         h.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1000,
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.server.max_streams,
         })
         h.initiate_connection()
         h.increment_flow_control_window(CONN_WINDOW - 65535)
@@ -102,6 +106,8 @@ class _Conn:
                 return
             busy, wake = self._produce()
             self._flush()
+            if self.closing:
+                return
             if busy:
                 timeout = 0
             elif wake is not None:
@@ -255,6 +261,14 @@ class _Conn:
             yield head(200, length=len(b"slow response\n"))
             yield ("data", b"slow response\n")
             yield ("end",)
+        elif path.startswith("/status/") and path.split("/")[2] in ("204", "304"):
+            yield ("headers", [(":status", path.split("/")[2]), ("x-upstream", self.server.name)], True)
+        elif path.startswith("/empty"):
+            yield ("headers", [(":status", "200"), ("x-upstream", self.server.name)], True)
+        elif path.startswith("/die"):
+            yield head(200, "application/octet-stream", 100000)
+            yield ("data", b"x" * 1000)
+            yield ("close",)
         elif path.startswith("/status/"):
             code = int(path.split("/")[2])
             body = f"status {code}\n".encode()
@@ -332,6 +346,10 @@ class _Conn:
                     elif kind == "end":
                         h.end_stream(st.sid)
                         st.item = None
+                    elif kind == "close":
+                        self.closing = True
+                        st.gen = None
+                        break
                     elif kind == "reset":
                         h.reset_stream(st.sid, st.item[1])
                         st.item = None
@@ -352,11 +370,12 @@ class H2UpstreamServer:
     With `cleartext=True` (and no `tls`) it speaks h2c with prior knowledge instead."""
 
     def __init__(self, host="127.0.0.2", port=0, tls: ssl.SSLContext | None = None,
-                 name="h2-upstream", cleartext=False):
+                 name="h2-upstream", cleartext=False, max_streams=1000):
         assert (tls is not None) != cleartext, "TLS with ALPN h2, or cleartext h2c: one of the two"
         self.cleartext = cleartext
         self.name = name
         self.tls = tls
+        self.max_streams = max_streams  # SETTINGS_MAX_CONCURRENT_STREAMS this server announces
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.connections = 0
