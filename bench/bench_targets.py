@@ -391,8 +391,9 @@ def plan_targets(cfg):
                            note=f"{'iron-proxy+mcp' if mcp else 'iron-proxy POST'}: every phase POSTs a JSON-RPC "
                                 f"tools/call to /mcp{' through an MCP tool policy' if mcp else ' (no MCP policy)'}.")]
         elif name == "iron-h1up":
-            chosen = [Spec("iron-h1up", "iron-proxy h1 upstream", IronH1Upstream, irons[0].binary,
-                           note="iron-proxy h1 upstream: the same build with proxy.upstream_h2_for_http1: false, so "
+            # The last build: in an A/B run the old one may predate the switch (it refuses the key).
+            chosen = [Spec("iron-h1up", "iron-proxy h1 upstream", IronH1Upstream, irons[-1].binary,
+                           note="iron-proxy h1 upstream: the newest build with proxy.upstream_h2_for_http1: false, so "
                                 "its HTTP/1.1 rows reach nginx over HTTP/1.1 (the iron rows: over HTTP/2).")]
         elif name == "iron-grpc":
             chosen = [Spec("iron-grpc", "iron-proxy+grpc", IronGrpc, irons[0].binary,
