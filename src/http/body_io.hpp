@@ -19,10 +19,11 @@
 
 namespace iron::http {
 
+// Whether the stream has read_some / write_some that never wait (net::tls_stream).
 template <class T>
-inline constexpr bool reads_without_waiting = false;
+inline constexpr bool has_non_waiting_io = false;
 template <class Next>
-inline constexpr bool reads_without_waiting<net::tls_stream<Next>> = true;
+inline constexpr bool has_non_waiting_io<net::tls_stream<Next>> = true;
 
 // One Beast read_some into `parser` (a buffer_body parser whose body buffer the caller set).
 // need_buffer (the body buffer is full) is success.
@@ -30,7 +31,7 @@ template <class Stream, class DynamicBuffer, class Parser>
 boost::asio::awaitable<boost::system::error_code> read_body_some(Stream& stream, DynamicBuffer& buffer,
                                                                  Parser& parser) {
     boost::system::error_code ec;
-    if constexpr (reads_without_waiting<Stream>) {
+    if constexpr (has_non_waiting_io<Stream>) {
         const std::size_t room = parser.get().body().size;
         boost::beast::http::read_some(stream, buffer, parser, ec);
         if (ec == boost::beast::http::error::need_buffer) ec = {};
@@ -48,7 +49,7 @@ boost::asio::awaitable<boost::system::error_code> read_body_some(Stream& stream,
 template <class Stream, class Serializer>
 boost::asio::awaitable<boost::system::error_code> write_body_piece(Stream& stream, Serializer& sr) {
     boost::system::error_code ec;
-    if constexpr (reads_without_waiting<Stream>) {
+    if constexpr (has_non_waiting_io<Stream>) {
         boost::beast::http::write(stream, sr, ec);
         if (ec == boost::beast::http::error::need_buffer) ec = {};
         if (ec && ec != boost::asio::error::would_block) co_return ec;

@@ -47,13 +47,13 @@ std::optional<exchange::failure> head_failure(const boost::system::error_code& e
     return exchange::client_failure(exchange::failure_kind::malformed, "malformed request: " + ec.message());
 }
 
-// The rest of a request head whose first bytes are in cc.buffer. Over TLS, a head that arrived
+// A request head (or the rest of one whose first bytes are in cc.buffer). Over TLS, a head that arrived
 // whole is parsed without a trip through the scheduler (http/body_io.hpp says why that counts).
 template <class Client>
 asio::awaitable<boost::system::error_code> read_request_head(Client& client, client_connection& cc,
                                                               request_parser& parser) {
     boost::system::error_code ec;
-    if constexpr (reads_without_waiting<Client>) {
+    if constexpr (has_non_waiting_io<Client>) {
         beast::http::read_header(client, cc.buffer, parser, ec);
         if (ec != asio::error::would_block) co_return ec;
     }
@@ -61,8 +61,8 @@ asio::awaitable<boost::system::error_code> read_request_head(Client& client, cli
     co_return ec;
 }
 
-// One exchange, for a request whose first bytes are in cc.buffer; true when the connection may
-// carry another. The deadline armed for the wait covers the head.
+// One exchange; true when the connection may carry another. The deadline serve_http armed covers
+// the wait for the head (when its first bytes are not in cc.buffer yet) and the head itself.
 template <class Client>
 asio::awaitable<bool> serve_exchange(Client& client, client_connection& cc) {
     const auto& proxy = cc.conn.shared->proxy;
@@ -86,11 +86,13 @@ asio::awaitable<void> serve_http(Stream& client, runtime::connection_info& conn,
     pending_input_watch watch(conn.live, cc.buffer);
     const auto& proxy = conn.shared->proxy;
     for (bool first = true;; first = false) {
-        // The next request's first bytes are awaited here rather than inside serve_exchange, so an
-        // idle keep-alive connection holds no exchange frame, request parser or Beast operation
-        // (about 3 KiB of the ~25 KiB an idle MITM connection costs).
+        // Over TLS the next request's first bytes are awaited here rather than inside
+        // serve_exchange, so an idle keep-alive connection holds no exchange frame, request parser
+        // or Beast operation (about 3 KiB of the ~25 KiB an idle MITM connection costs), and the
+        // head is then parsed without waiting. A plain socket has no such parse: a read here would
+        // cost every request one more trip through the scheduler, so it waits in the exchange.
         dog.expires_after(first ? proxy.client_header_timeout : proxy.client_idle_timeout);
-        if (cc.buffer.size() == 0) {
+        if (has_non_waiting_io<Stream> && cc.buffer.size() == 0) {
             auto [ec, n] = co_await client.async_read_some(cc.buffer.prepare(beast::read_size(cc.buffer, 65536)),
                                                            net::use_tuple);
             cc.buffer.commit(n);
